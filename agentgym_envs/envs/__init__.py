@@ -1,0 +1,1 @@
+"""One module per env family; each defines a :class:`~agentgym_envs.core.TextEnv` subclass."""

@@ -1,0 +1,77 @@
+"""Action formats: how a model's reply becomes an env command.
+
+Envs take plain commands (``move up``). Models answer in AgentGym's ReAct format::
+
+    Thought:
+    The goal is below me and the way down is open.
+
+    Action:
+    move down
+
+:func:`parse_react` pulls the command out of such a reply; :func:`format_react` writes one.
+A reply without a usable ``Action:`` becomes a :class:`MalformedAction`, which an env answers
+with an observation that explains the expected format instead of raising.
+"""
+
+from __future__ import annotations
+
+import re
+
+REACT_FORMAT_HELP = (
+    "Your response should use the following format:\n\n"
+    "Thought:\n<your thoughts>\n\n"
+    "Action:\n<your next action>"
+)
+
+_ACTION = re.compile(r"(?:^|\n)\s*\**action\**\s*:\s*", re.IGNORECASE)
+_THOUGHT = re.compile(r"^\s*\**thought\**\s*:\s*", re.IGNORECASE)
+
+
+class MalformedAction(str):
+    """A model reply that holds no usable action; ``reason`` says why.
+
+    It is a ``str`` so it passes through every Gymnasium wrapper (and counts against the
+    step limit, as a wasted round does in AgentGym) before the env explains the problem."""
+
+    reason: str
+
+    def __new__(cls, text: str, reason: str) -> MalformedAction:
+        obj = super().__new__(cls, text)
+        obj.reason = reason
+        return obj
+
+
+class ActionFormatError(ValueError):
+    """The reply is not in the expected format."""
+
+
+def parse_react(reply: str) -> tuple[str, str]:
+    """Split a ReAct reply into ``(thought, action)``.
+
+    The action is the first non-empty line after the last ``Action:`` marker; a thought is
+    optional. Raises :class:`ActionFormatError` with a message meant for the model."""
+    if not isinstance(reply, str):
+        raise ActionFormatError(f"the reply must be text, got {type(reply).__name__}.")
+    markers = list(_ACTION.finditer(reply))
+    if not markers:
+        raise ActionFormatError(f"no 'Action:' line was found. {REACT_FORMAT_HELP}")
+    last = markers[-1]
+    after = reply[last.end() :].strip()
+    action = after.splitlines()[0].strip() if after else ""
+    if not action:
+        raise ActionFormatError(f"'Action:' is followed by nothing. {REACT_FORMAT_HELP}")
+    thought = _THOUGHT.sub("", reply[: last.start()]).strip()
+    return thought, action
+
+
+def to_command(reply: str) -> str:
+    """The env command in a ReAct reply, or a :class:`MalformedAction` that explains the fault."""
+    try:
+        return parse_react(reply)[1]
+    except ActionFormatError as err:
+        return MalformedAction(reply if isinstance(reply, str) else "", str(err))
+
+
+def format_react(thought: str, action: str) -> str:
+    """The ReAct text AgentGym's trajectories use for one assistant turn."""
+    return f"Thought:\n{thought}\n\nAction:\n{action}"
