@@ -1,0 +1,199 @@
+"""The ``agentgym`` command line.
+
+Each sub-command owns its parser, so ``agentgym <command> --help`` explains exactly its flags,
+and heavy imports (torch, transformers) happen only in the commands that need them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+
+COMMANDS: dict[str, tuple[str, Callable[[list[str]], int]]] = {}
+
+
+class CommandError(Exception):
+    """A user-facing error: printed as one line, exit status 2."""
+
+
+class OneLineErrorParser(argparse.ArgumentParser):
+    """argparse that reports a bad flag in one line (plus where to get help), not a usage dump."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise CommandError(f"{message} (see '{self.prog} --help')")
+
+
+def command(name: str, summary: str):
+    """Register ``func(argv) -> exit status`` as ``agentgym <name>``."""
+
+    def decorate(func: Callable[[list[str]], int]) -> Callable[[list[str]], int]:
+        COMMANDS[name] = (summary, func)
+        return func
+
+    return decorate
+
+
+def parser_for(name: str, description: str) -> OneLineErrorParser:
+    return OneLineErrorParser(
+        prog=f"agentgym {name}",
+        description=description,
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+
+
+# ------------------------------------------------------------------------------ list
+@command("list", "list the registered AgentGym envs, their splits and whether their engine is installed")
+def list_envs(argv: list[str]) -> int:
+    parser_for("list", "List every AgentGym/* env with AgentGym's split sizes.").parse_args(argv)
+    from agentgym_envs import ENVS, env_class
+
+    header = f"{'env id':<26} {'max rounds':>10} {'test':>6} {'agenttraj':>9} {'agenttraj_l':>11} {'train':>6}  status"
+    print(header)
+    print("-" * len(header))
+    for name, entry in ENVS.items():
+        env_id = f"AgentGym/{name}-v0"
+        try:
+            cls = env_class(env_id)
+            sizes = [len(cls.task_ids(split)) for split in ("test", "agenttraj", "agenttraj_l", "train")]
+            status = "ready"
+        except ImportError as err:
+            sizes, status = ["?"] * 4, f"missing: {err}"
+        print(
+            f"{env_id:<26} {entry.max_rounds:>10} {sizes[0]:>6} {sizes[1]:>9} {sizes[2]:>11} {sizes[3]:>6}  {status}"
+        )
+    return 0
+
+
+# ------------------------------------------------------------------------------ play
+@command("play", "play an env yourself in the terminal")
+def play(argv: list[str]) -> int:
+    parser = parser_for(
+        "play",
+        "Play an AgentGym env in the terminal. Type an action at the prompt; ':hint' shows the "
+        "expert's next move, ':actions' the allowed actions, ':instruction' the task prompt, "
+        "':quit' leaves.",
+    )
+    parser.add_argument("env", help="env name or id, e.g. maze or AgentGym/BabyAI-v0")
+    parser.add_argument("--task-id", type=int, default=None, help="task to play (default: drawn by --seed)")
+    parser.add_argument("--split", default="test", help="split a seeded task is drawn from")
+    parser.add_argument("--seed", type=int, default=0, help="seed for drawing a task")
+    args = parser.parse_args(argv)
+    import gymnasium as gym
+
+    from agentgym_envs import resolve_env_id
+
+    env = gym.make(_env_id(args.env, resolve_env_id), split=args.split)
+    options = {"task_id": args.task_id} if args.task_id is not None else None
+    observation, info = env.reset(seed=args.seed, options=options)
+    print(f"== {info['item_id']} ==\n{info['instruction']}\n\n{observation}")
+    total = 0.0
+    while True:
+        try:
+            action = input("> ").strip()
+        except EOFError:
+            break
+        if action == ":quit":
+            break
+        if action in (":hint", ":actions", ":instruction"):
+            print(_play_meta(env, info, action))
+            continue
+        observation, reward, terminated, truncated, info = env.step(action)
+        total += reward
+        print(observation)
+        if terminated or truncated:
+            ending = "success" if info["success"] else ("out of rounds" if truncated else "ended")
+            print(f"== episode over ({ending}): score {info['score']:.2f} ==")
+            break
+    env.close()
+    return 0
+
+
+def _play_meta(env, info: dict, request: str) -> str:
+    if request == ":instruction":
+        return info["instruction"]
+    if request == ":actions":
+        actions = info["available_actions"]
+        return "\n".join(actions) if actions else "(this env has no finite action list)"
+    thought, action = env.unwrapped.expert()
+    return f"expert: {action}   ({thought})"
+
+
+# ------------------------------------------------------------------------------ data
+@command("data", "build AgentTraj / AgentTraj-L data with the expert, or write the AgentEval list")
+def data(argv: list[str]) -> int:
+    parser = parser_for(
+        "data",
+        "Write AgentGym-format data: expert trajectories for a training split (agenttraj = "
+        "AgentTraj / BC-base, agenttraj_l = AgentTraj-L / BC-large, train = the full "
+        "instruction set), or the AgentEval item list for --split eval.",
+    )
+    parser.add_argument("--env", required=True, action="append", help="env name or id; repeat for several envs")
+    parser.add_argument("--split", default="agenttraj", help="agenttraj | agenttraj_l | train | eval")
+    parser.add_argument("--out", required=True, help="output file: .json (AgentGym's layout) or .jsonl")
+    parser.add_argument("--limit", type=int, default=None, help="at most this many tasks per env")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    args = parser.parse_args(argv)
+    from agentgym_envs import resolve_env_id
+    from agentgym_envs.core import normalise_split
+    from agentgym_envs.data import eval_items, expert_trajectories, save_trajectories
+
+    env_ids = [_env_id(name, resolve_env_id) for name in args.env]
+    split = _checked(normalise_split, args.split)
+    records = []
+    for env_id in env_ids:
+        if split == "test":
+            records += eval_items(env_id)[: args.limit]
+            continue
+        solved, failed = expert_trajectories(env_id, split, limit=args.limit, progress=not args.quiet)
+        records += solved
+        print(f"{env_id}: {len(solved)} expert trajectories", file=sys.stderr)
+        if failed:
+            print(f"{env_id}: expert failed {len(failed)} tasks, left out: {', '.join(failed[:10])}", file=sys.stderr)
+    path = save_trajectories(records, args.out)
+    print(f"wrote {len(records)} records to {path}")
+    return 0
+
+
+# ------------------------------------------------------------------------------ helpers
+def _env_id(name: str, resolve: Callable[[str], str]) -> str:
+    return _checked(resolve, name)
+
+
+def _checked(func: Callable, value):
+    try:
+        return func(value)
+    except ValueError as err:
+        raise CommandError(str(err)) from None
+
+
+def _usage() -> str:
+    lines = ["usage: agentgym <command> [flags]   (agentgym <command> --help for its flags)", "", "commands:"]
+    lines += [f"  {name:<9} {summary}" for name, (summary, _) in COMMANDS.items()]
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(_usage())
+        return 0
+    name, rest = argv[0], argv[1:]
+    if name not in COMMANDS:
+        print(f"agentgym: unknown command {name!r}; choose from: {', '.join(COMMANDS)}", file=sys.stderr)
+        return 2
+    try:
+        return COMMANDS[name][1](rest)
+    except CommandError as err:
+        print(f"agentgym {name}: error: {err}", file=sys.stderr)
+        return 2
+    except (FileNotFoundError, ImportError) as err:
+        print(f"agentgym {name}: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"agentgym {name}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
