@@ -23,8 +23,9 @@ REACT_FORMAT_HELP = (
     "Action:\n<your next action>"
 )
 
-_ACTION = re.compile(r"(?:^|\n)\s*\**action\**\s*:\s*", re.IGNORECASE)
-_THOUGHT = re.compile(r"^\s*\**thought\**\s*:\s*", re.IGNORECASE)
+# Markdown bold ("**Action:**") is common in model replies, so asterisks around the marker are allowed.
+_ACTION = re.compile(r"(?:^|\n)[ \t]*\**action\**[ \t]*:\**[ \t]*", re.IGNORECASE)
+_THOUGHT = re.compile(r"^\s*\**thought\**\s*:\**\s*", re.IGNORECASE)
 
 
 class MalformedAction(str):

@@ -1,0 +1,257 @@
+"""The env contract (DESIGN.md), checked on every registered AgentGym id."""
+
+from __future__ import annotations
+
+import random
+import re
+import subprocess
+import sys
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from gymnasium.utils.env_checker import check_env
+
+import agentgym_envs
+from agentgym_envs import ENVS, INFO_KEYS, env_ids
+from agentgym_envs.formats import format_react
+from agentgym_envs.wrappers import ReActActions
+
+# AgentGym's table: test (AgentEval), AgentTraj, AgentTraj-L, instruction set.
+AGENTGYM_SPLIT_SIZES = {
+    "BabyAI": (90, 400, 810, 900),
+    "Maze": (25, 100, 215, 240),
+    "Wordle": (25, 500, 955, 980),
+    "TextCraft": (100, 300, 374, 544),
+}
+EXPLAINS = re.compile(r"invalid|not |cannot|can't|unknown|no |error|over", re.IGNORECASE)
+
+ALL_IDS = env_ids()
+
+
+def make(env_id: str, **kwargs) -> gym.Env:
+    return gym.make(env_id, **kwargs)
+
+
+def short_name(env_id: str) -> str:
+    return env_id.removeprefix("AgentGym/").removesuffix("-v0")
+
+
+@pytest.fixture(params=ALL_IDS)
+def env_id(request) -> str:
+    return request.param
+
+
+def test_every_agentgym_family_is_registered():
+    registered = {i for i in gym.registry if i.startswith("AgentGym/")}
+    assert registered == set(ALL_IDS)
+    assert set(AGENTGYM_SPLIT_SIZES) <= set(ENVS)
+
+
+def test_check_env_passes(env_id):
+    env = make(env_id, render_mode="ansi")
+    check_env(env.unwrapped)
+    env.close()
+
+
+def test_registration_matches_agentgym(env_id):
+    env = make(env_id)
+    name = short_name(env_id)
+    cls = type(env.unwrapped)
+    assert env.spec.max_episode_steps == ENVS[name].max_rounds == cls.max_rounds
+    assert cls.item_prefix == ENVS[name].item_prefix
+    env.close()
+
+
+def test_splits_are_sized_after_agentgym_and_disjoint(env_id):
+    cls = type(make(env_id).unwrapped)
+    test, agenttraj, agenttraj_l, train = (set(cls.task_ids(s)) for s in ("test", "agenttraj", "agenttraj_l", "train"))
+    assert (len(test), len(agenttraj), len(agenttraj_l), len(train)) == AGENTGYM_SPLIT_SIZES[short_name(env_id)]
+    assert not test & train
+    assert agenttraj <= agenttraj_l <= train
+    assert cls.task_ids("eval") == cls.task_ids("test")
+
+
+def test_reset_returns_contract_info(env_id):
+    env = make(env_id, split="test")
+    obs, info = env.reset(seed=3)
+    assert obs in env.observation_space and obs.strip()
+    assert set(INFO_KEYS) <= set(info)
+    assert info["task_id"] in env.unwrapped.task_ids("test")
+    assert info["item_id"] == f"{ENVS[short_name(env_id)].item_prefix}_{info['task_id']}"
+    assert isinstance(info["instruction"], str) and "Action:" in info["instruction"]
+    assert info["available_actions"] is None or all(isinstance(a, str) for a in info["available_actions"])
+    assert info["success"] is False and info["score"] == 0.0
+    env.close()
+
+
+def test_seeded_reset_draws_from_the_split(env_id):
+    env = make(env_id, split="agenttraj")
+    drawn = {env.reset(seed=seed)[1]["task_id"] for seed in range(20)}
+    assert drawn <= set(env.unwrapped.task_ids("agenttraj"))
+    assert len(drawn) > 1
+    env.close()
+
+
+def test_task_id_out_of_range_is_a_clear_error(env_id):
+    env = make(env_id)
+    with pytest.raises(ValueError, match="task ids"):
+        env.reset(options={"task_id": 10**9})
+    env.close()
+
+
+def _play(env: gym.Env, task_id: int, actions: list[str]) -> list[tuple]:
+    obs, info = env.reset(options={"task_id": task_id})
+    transcript = [(obs, info["score"])]
+    for action in actions:
+        obs, reward, terminated, truncated, info = env.step(action)
+        transcript.append((obs, reward, terminated, truncated, info["score"], info["success"]))
+    return transcript
+
+
+def test_same_task_id_gives_the_same_episode(env_id):
+    first, second = make(env_id), make(env_id)
+    task_id = first.unwrapped.task_ids("test")[1]
+    first.reset(options={"task_id": task_id})
+    actions = []
+    for _ in range(4):  # a few expert moves, then junk: both must replay identically
+        _, action = first.unwrapped.expert()
+        actions.append(action)
+        if first.step(action)[2]:
+            break
+    actions += ["look around", "zzz"]
+    assert _play(make(env_id), task_id, actions) == _play(second, task_id, actions)
+    first.close()
+    second.close()
+
+
+BAD_ACTIONS = [
+    "",
+    "   ",
+    "x" * 10_000,
+    "é 漢字 🙂 \u0000 \x1b[31m",
+    "do a barrel roll",
+    "go to go to go to",
+    "craft using using",
+    "move",
+    "12345",
+    "!!!",
+]
+
+
+def _random_strings(count: int, seed: int) -> list[str]:
+    rng = random.Random(seed)
+    alphabet = "abcdefghijklmnopqrstuvwxyz 0123456789[](),.:;'\"-_\n\t"
+    return ["".join(rng.choice(alphabet) for _ in range(rng.randint(1, 60))) for _ in range(count)]
+
+
+def test_bad_input_never_raises_and_is_explained(env_id):
+    env = make(env_id)
+    env.reset(options={"task_id": env.unwrapped.task_ids("test")[0]})
+    for action in BAD_ACTIONS + _random_strings(30, seed=1):
+        if env.unwrapped.done:
+            env.reset(options={"task_id": env.unwrapped.task_ids("test")[0]})
+        obs, reward, terminated, truncated, info = env.step(action)
+        assert obs in env.observation_space
+        assert isinstance(reward, float) and 0.0 <= info["score"] <= 1.0
+        if action in BAD_ACTIONS:
+            assert reward == 0.0
+            assert EXPLAINS.search(obs), f"{action[:30]!r} -> {obs[:200]!r}"
+    env.close()
+
+
+def test_non_string_actions_are_explained(env_id):
+    env = make(env_id).unwrapped
+    env.reset(options={"task_id": env.task_ids("test")[0]})
+    for action in (None, 3, ["move up"], b"\xff\xfe"):
+        obs, reward, terminated, _, _ = env.step(action)
+        assert obs in env.observation_space and reward == 0.0 and not terminated
+
+
+def test_actions_after_the_episode_ended_are_explained(env_id):
+    env = make(env_id).unwrapped  # no TimeLimit: play the expert to the end
+    env.reset(options={"task_id": env.task_ids("test")[0]})
+    for _ in range(200):
+        _, _, terminated, _, info = env.step(env.expert()[1])
+        if terminated:
+            break
+    assert terminated and info["success"]
+    score = info["score"]
+    obs, reward, terminated, truncated, info = env.step("look")
+    assert reward == 0.0 and terminated and "over" in obs and info["score"] == score
+
+
+def test_rewards_sum_to_the_final_score(env_id):
+    env = make(env_id)
+    env.reset(options={"task_id": env.unwrapped.task_ids("test")[2]})
+    total, done = 0.0, False
+    while not done:
+        _, reward, terminated, truncated, info = env.step(env.unwrapped.expert()[1])
+        total += reward
+        done = terminated or truncated
+    assert total == pytest.approx(info["score"])
+    assert 0.0 <= info["score"] <= 1.0
+    assert info["success"] == (info["score"] >= 1.0) or short_name(env_id) == "BabyAI"
+
+
+def test_expert_solves_the_first_test_tasks(env_id):
+    env = make(env_id, split="test")
+    for task_id in env.unwrapped.task_ids("test")[:5]:
+        env.reset(options={"task_id": task_id})
+        while True:
+            thought, action = env.unwrapped.expert()
+            assert thought.strip() and action.strip()
+            _, _, terminated, truncated, info = env.step(action)
+            if terminated or truncated:
+                break
+        assert info["success"], f"expert failed {info['item_id']}"
+    env.close()
+
+
+def test_render_ansi_returns_the_current_text(env_id):
+    env = make(env_id, render_mode="ansi")
+    obs, _ = env.reset(seed=0)
+    assert env.render() == obs
+    obs, *_ = env.step("nonsense action")
+    assert env.render() == obs
+    env.close()
+    env.close()  # closing twice is harmless
+
+
+def test_react_wrapper_parses_replies_and_explains_malformed_ones(env_id):
+    env = ReActActions(make(env_id))
+    env.reset(options={"task_id": env.unwrapped.task_ids("test")[0]})
+    thought, action = env.unwrapped.expert()
+    plain = make(env_id)
+    plain.reset(options={"task_id": env.unwrapped.task_ids("test")[0]})
+    assert env.step(format_react(thought, action))[0] == plain.step(action)[0]
+    obs, reward, _, _, _ = env.step("I think I will move somewhere")
+    assert "Invalid response format" in obs and "Action:" in obs and reward == 0.0
+
+
+def test_malformed_replies_use_up_rounds(env_id):
+    env = ReActActions(make(env_id))
+    env.reset(seed=0)
+    limit = env.spec.max_episode_steps
+    for _ in range(limit - 1):
+        assert not env.step("no action here")[3]
+    assert env.step("no action here")[3]  # truncated at AgentGym's max rounds
+
+
+def test_make_with_module_prefix_needs_no_import():
+    code = "import gymnasium as gym; e = gym.make('agentgym_envs:AgentGym/Maze-v0'); print(e.reset(seed=0)[1]['item_id'])"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.startswith("lmrlgym_maze_")
+
+
+def test_vector_env_runs_text_observations():
+    envs = gym.vector.SyncVectorEnv([lambda: make("AgentGym/Maze-v0", split="test")] * 2)
+    obs, info = envs.reset(seed=[0, 1])
+    assert all(isinstance(o, str) and "goal" in o for o in obs)
+    obs, reward, *_ = envs.step(np.array(["move up", "move left"], dtype=object))
+    assert len(obs) == 2 and reward.shape == (2,)
+    envs.close()
+
+
+def test_package_exposes_version():
+    assert agentgym_envs.__version__
