@@ -231,11 +231,28 @@ def build_smollm(target: Path) -> None:
     with quiet_transformers():
         model = AutoModelForCausalLM.from_pretrained(source, gguf_file=SMOLLM_GGUF, dtype=torch.float32)
         tokenizer = AutoTokenizer.from_pretrained(source, gguf_file=SMOLLM_GGUF)
+        model = without_gguf_marker(model)
         model.save_pretrained(target)
     tokenizer.save_pretrained(target)
     build = {"preset": "smollm2-135m", "source": str(source / SMOLLM_GGUF),
              "parameters": model.num_parameters(), "build_seconds": round(time.perf_counter() - started, 2)}
     (target / BUILD_FILE).write_text(json.dumps(build, indent=1) + "\n", encoding="utf-8")
+
+
+def without_gguf_marker(model):
+    """The same weights in a model transformers will save: a GGUF load is dequantised to fp32
+    but still flagged as quantized, and save_pretrained refuses such models."""
+    import copy
+
+    config = copy.deepcopy(model.config)
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config
+    with torch.device("meta"):
+        plain = type(model)(config)
+    plain.load_state_dict(model.state_dict(), assign=True)
+    plain.tie_weights()
+    plain.generation_config = model.generation_config
+    return plain
 
 
 def load_smollm(
