@@ -1,0 +1,260 @@
+"""Behavioural cloning on AgentTraj records, CleanRL style: one trainer, top to bottom.
+
+The loss is the negative log-likelihood of the action tokens (the content and end-of-turn token
+of every ``gpt`` turn with ``loss`` true; see :mod:`agentgym_rl.trajectory`), optionally weighted
+per record for reward-weighted regression (AgentEvol). Over the records ``B`` of one optimizer
+step (all its gradient-accumulation micro-batches together)::
+
+    loss = sum_{i in B} w_i * sum_{t in actions(i)} -log p(token_t | tokens_<t)
+           / sum_{i in B} w_i * |actions(i)|
+
+so with every ``w_i = 1`` it is the mean NLL per action token, scaling all weights by a constant
+changes nothing, and a record's pull is proportional to its weight and its number of action
+tokens. Records with weight 0 are removed before batching: they have no influence at all.
+
+Batches are length-grouped: each epoch the records are shuffled, cut into buckets of about
+``BUCKET_BATCHES`` micro-batches, sorted by length inside a bucket and packed into micro-batches
+of at most ``batch_tokens`` padded tokens; then the micro-batches are shuffled. Similar lengths
+share a batch, so little compute goes to padding, while the order still changes every epoch.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from agentgym_rl.policy import LLMPolicy, pad_right
+from agentgym_rl.trajectory import IGNORE_INDEX, TokenizedRecord, tokenize_records
+
+BUCKET_BATCHES = 16  # micro-batches per length bucket: sorting within it trims padding
+
+
+@dataclass
+class BCConfig:
+    """Behavioural cloning settings; every field is also an ``agentgym bc`` flag."""
+
+    learning_rate: float = field(
+        default=5e-4,
+        metadata={"help": "peak AdamW learning rate (from-scratch tiny models like ~5e-4; full fine-tuning "
+                          "of a pretrained model ~1e-5; LoRA ~2e-4)"},
+    )
+    epochs: float = field(default=3.0, metadata={"help": "passes over the data (a fraction stops part way)"})
+    batch_tokens: int = field(
+        default=4096, metadata={"help": "most padded tokens in one micro-batch (bounds memory; lower for big vocabularies)"}
+    )
+    gradient_accumulation_steps: int = field(default=1, metadata={"help": "micro-batches per optimizer step"})
+    max_length: int = field(
+        default=2048, metadata={"help": "longest tokenised record; longer ones are cut at a turn boundary (counted)"}
+    )
+    bf16: bool = field(default=False, metadata={"help": "bfloat16 autocast on CPU (faster on CPUs with bf16 units)"})
+    seed: int = field(default=0, metadata={"help": "seed for batch order and any randomness in the model"})
+    weight_decay: float = field(default=0.0, metadata={"help": "AdamW weight decay"})
+    warmup_ratio: float = field(default=0.03, metadata={"help": "fraction of steps with a linear learning-rate warmup"})
+    lr_schedule: str = field(
+        default="cosine", metadata={"help": "learning-rate decay after warmup: cosine | linear | constant"}
+    )
+    max_grad_norm: float = field(default=1.0, metadata={"help": "gradient clipping norm (0 disables)"})
+    log_every: int = field(default=10, metadata={"help": "optimizer steps between log lines / loss-curve points"})
+    save_dir: str | None = field(
+        default=None, metadata={"help": "where to save the trained policy and metrics.json", "aliases": ["--out"]}
+    )
+    save_every: int = field(default=0, metadata={"help": "also save a checkpoint every N steps (0: only at the end)"})
+
+    def __post_init__(self) -> None:
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ValueError(f"lr_schedule must be one of {', '.join(LR_SCHEDULES)}, not {self.lr_schedule!r}")
+        for name in ("batch_tokens", "gradient_accumulation_steps", "max_length", "log_every"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1")
+        if self.epochs <= 0 or self.learning_rate <= 0:
+            raise ValueError("epochs and learning_rate must be positive")
+
+
+# ------------------------------------------------------------------------------ batching
+def plan_epoch(lengths: dict[int, int], batch_tokens: int, rng: random.Random) -> list[list[int]]:
+    """Micro-batches (lists of example ids) for one epoch; see the module doc."""
+    ids = list(lengths)
+    rng.shuffle(ids)
+    mean_length = sum(lengths.values()) / max(1, len(lengths))
+    bucket_size = max(1, int(BUCKET_BATCHES * batch_tokens / mean_length))
+    batches: list[list[int]] = []
+    for start in range(0, len(ids), bucket_size):
+        bucket = sorted(ids[start : start + bucket_size], key=lengths.__getitem__)
+        batches += pack(bucket, lengths, batch_tokens)
+    rng.shuffle(batches)
+    return batches
+
+
+def pack(sorted_ids: list[int], lengths: dict[int, int], batch_tokens: int) -> list[list[int]]:
+    """Consecutive ids into batches whose padded size (count x longest) stays in budget."""
+    batches: list[list[int]] = []
+    for example in sorted_ids:
+        if batches and lengths[example] * (len(batches[-1]) + 1) <= batch_tokens:
+            batches[-1].append(example)
+        else:
+            batches.append([example])
+    return batches
+
+
+def plan_training(lengths: dict[int, int], config: BCConfig) -> list[list[list[int]]]:
+    """Every optimizer step up front (a list of micro-batches each), so the learning-rate
+    schedule knows the exact step count. A fractional last epoch keeps its first part."""
+    rng = random.Random(config.seed)
+    micro_batches: list[list[int]] = []
+    for epoch in range(math.ceil(config.epochs)):
+        epoch_batches = plan_epoch(lengths, config.batch_tokens, rng)
+        share = min(1.0, config.epochs - epoch)
+        micro_batches += epoch_batches[: max(1, round(share * len(epoch_batches)))]
+    group = config.gradient_accumulation_steps
+    return [micro_batches[i : i + group] for i in range(0, len(micro_batches), group)]
+
+
+def collate(examples: list[TokenizedRecord], pad_id: int, device) -> tuple[torch.Tensor, ...]:
+    input_ids, attention_mask = pad_right([e.input_ids for e in examples], pad_id, device)
+    labels, _ = pad_right([e.labels for e in examples], IGNORE_INDEX, device)
+    return input_ids, attention_mask, labels
+
+
+# ------------------------------------------------------------------------------ schedule
+def lr_factor(step: int, total: int, warmup: int, schedule: str) -> float:
+    if step < warmup:
+        return (step + 1) / warmup
+    progress = (step - warmup) / max(1, total - warmup)
+    if schedule == "cosine":
+        return 0.5 * (1.0 + math.cos(math.pi * progress))
+    if schedule == "linear":
+        return 1.0 - progress
+    return 1.0
+
+
+LR_SCHEDULES = ("cosine", "linear", "constant")
+
+
+# ------------------------------------------------------------------------------ loss
+def weighted_token_nll(model, input_ids, attention_mask, labels, weights: torch.Tensor, bf16: bool) -> torch.Tensor:
+    """sum_i w_i * (NLL of row i's labelled tokens): the numerator of the module doc's loss."""
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        logits = model(input_ids=input_ids, attention_mask=attention_mask).logits
+    # Position t predicts token t + 1; only labelled positions enter the cross-entropy.
+    targets = labels[:, 1:]
+    picked = targets != IGNORE_INDEX
+    token_nll = F.cross_entropy(logits[:, :-1][picked].float(), targets[picked], reduction="none")
+    row_of_token = picked.nonzero()[:, 0]
+    return (token_nll * weights[row_of_token]).sum()
+
+
+# ------------------------------------------------------------------------------ trainer
+def train_bc(
+    policy: LLMPolicy,
+    records: list[dict[str, Any]],
+    config: BCConfig,
+    weights: list[float] | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Train ``policy`` in place on ``records``; returns the final metrics (also written to
+    ``save_dir/metrics.json`` with the policy when ``save_dir`` is set)."""
+    from tqdm.auto import tqdm
+
+    started = time.perf_counter()
+    weights = check_weights(weights, len(records))
+    # 1. Data: tokenise with loss masks, leave out zero-weight records, plan every step.
+    examples, report = tokenize_records(records, policy.tokenizer, config.max_length)
+    examples = [e for e in examples if weights[e.index] > 0]
+    if not examples:
+        raise ValueError(f"nothing to train on: {report.summary()}")
+    say = tqdm.write if progress else (lambda _: None)
+    say(f"bc: {report.summary()}")
+    steps = plan_training({i: len(e.input_ids) for i, e in enumerate(examples)}, config)
+
+    # 2. Model and optimizer.
+    torch.manual_seed(config.seed)
+    model = policy.model
+    model.train()
+    parameters = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(parameters, lr=config.learning_rate, weight_decay=config.weight_decay)
+    warmup = math.ceil(config.warmup_ratio * len(steps))
+
+    # 3. Loop: one optimizer step per planned group of micro-batches.
+    loss_curve: list[dict[str, float]] = []
+    tokens_seen = 0
+    window_loss, window_steps, window_tokens, window_start = 0.0, 0, 0, time.perf_counter()
+    train_start = time.perf_counter()
+    bar = tqdm(total=len(steps), desc="bc", unit="step", disable=not progress)
+    for step, micro_batches in enumerate(steps):
+        learning_rate = config.learning_rate * lr_factor(step, len(steps), warmup, config.lr_schedule)
+        for group in optimizer.param_groups:
+            group["lr"] = learning_rate
+        # The denominator covers the whole step, so accumulation equals one big batch.
+        denominator = sum(weights[examples[i].index] * examples[i].trainable_tokens for b in micro_batches for i in b)
+        step_loss = 0.0
+        for batch in micro_batches:
+            batch_examples = [examples[i] for i in batch]
+            input_ids, attention_mask, labels = collate(batch_examples, policy.pad_token_id, policy.device)
+            row_weights = torch.tensor([weights[e.index] for e in batch_examples], device=policy.device)
+            loss = weighted_token_nll(model, input_ids, attention_mask, labels, row_weights, config.bf16) / denominator
+            loss.backward()
+            step_loss += loss.item()
+            window_tokens += int(attention_mask.sum())
+        if config.max_grad_norm > 0:
+            torch.nn.utils.clip_grad_norm_(parameters, config.max_grad_norm)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+
+        window_loss, window_steps = window_loss + step_loss, window_steps + 1
+        bar.update(1)
+        if window_steps == config.log_every or step == len(steps) - 1:
+            elapsed = time.perf_counter() - window_start
+            point = {"step": step + 1, "loss": window_loss / window_steps, "lr": learning_rate,
+                     "tokens_per_second": window_tokens / elapsed}
+            loss_curve.append(point)
+            bar.set_postfix(loss=f"{point['loss']:.4f}", tok_s=f"{point['tokens_per_second']:.0f}")
+            tokens_seen += window_tokens
+            window_loss, window_steps, window_tokens, window_start = 0.0, 0, 0, time.perf_counter()
+        if config.save_dir and config.save_every and (step + 1) % config.save_every == 0:
+            model.eval()
+            policy.save(Path(config.save_dir) / f"checkpoint-{step + 1}")
+            model.train()
+    bar.close()
+    model.eval()
+    train_seconds = time.perf_counter() - train_start
+
+    # 4. Metrics (and the trained policy).
+    metrics = {
+        "steps": len(steps),
+        "epochs": config.epochs,
+        "examples": len(examples),
+        "final_loss": loss_curve[-1]["loss"],
+        "loss_curve": loss_curve,
+        "tokens": tokens_seen,
+        "tokens_per_second": tokens_seen / train_seconds,
+        "train_seconds": train_seconds,
+        "seconds": time.perf_counter() - started,
+        "data": asdict(report),
+        "config": asdict(config),
+    }
+    say(f"bc: {len(steps)} steps, final loss {metrics['final_loss']:.4f}, {metrics['tokens_per_second']:.0f} tok/s")
+    if config.save_dir:
+        policy.save(config.save_dir)
+        (Path(config.save_dir) / "metrics.json").write_text(json.dumps(metrics, indent=1) + "\n", encoding="utf-8")
+    return metrics
+
+
+def check_weights(weights: list[float] | None, count: int) -> list[float]:
+    if weights is None:
+        return [1.0] * count
+    if len(weights) != count:
+        raise ValueError(f"{len(weights)} weights for {count} records")
+    if any(not math.isfinite(w) or w < 0 for w in weights):
+        raise ValueError("weights must be finite and non-negative")
+    return [float(w) for w in weights]
+
+
+__all__ = ["BCConfig", "train_bc"]
