@@ -26,7 +26,7 @@ import random
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
@@ -58,7 +58,7 @@ class BCConfig:
     seed: int = field(default=0, metadata={"help": "seed for batch order and any randomness in the model"})
     weight_decay: float = field(default=0.0, metadata={"help": "AdamW weight decay"})
     warmup_ratio: float = field(default=0.03, metadata={"help": "fraction of steps with a linear learning-rate warmup"})
-    lr_schedule: str = field(
+    lr_schedule: Literal["cosine", "linear", "constant"] = field(
         default="cosine", metadata={"help": "learning-rate decay after warmup: cosine | linear | constant"}
     )
     max_grad_norm: float = field(default=1.0, metadata={"help": "gradient clipping norm (0 disables)"})

@@ -155,6 +155,64 @@ def data(argv: list[str]) -> int:
     return 0
 
 
+# ------------------------------------------------------------------------------ bc
+@command("bc", "behavioural cloning of a model on AgentTraj data")
+def bc(argv: list[str]) -> int:
+    from agentgym_rl.bc import BCConfig
+
+    parser = hf_parser_for(
+        "bc",
+        BCConfig,
+        "Behavioural cloning: train a model on AgentTraj JSON/JSONL (only gpt turns with loss "
+        "true are learned) and save it with metrics.json to --out.",
+    )
+    parser.add_argument("--model", default="tiny", help="preset (tiny, tiny-5m, tiny-20m, smollm2-135m) or local path")
+    parser.add_argument("--data", required=True, action="append", help="AgentTraj file; repeat for several")
+    parser.add_argument("--lora", action="store_true", help="train a LoRA adapter (smollm2-135m) instead of every weight")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    config, args = parse_config(parser, argv)
+    if not config.save_dir:
+        raise CommandError("--out is required (where the trained policy goes)")
+    from agentgym_rl.bc import train_bc
+    from agentgym_rl.models import load_model
+    from agentgym_rl.trajectory import load_trajectories
+
+    records = [record for path in args.data for record in _checked(load_trajectories, path)]
+    extra = {"lora": True} if args.lora else {}
+    policy = load_model(args.model, seed=config.seed, **extra)
+    metrics = _checked(lambda records: train_bc(policy, records, config, progress=not args.quiet), records)
+    print(
+        f"trained {policy.name} on {metrics['examples']} records: {metrics['steps']} steps, "
+        f"final loss {metrics['final_loss']:.4f}, {metrics['tokens_per_second']:.0f} tok/s; saved to {config.save_dir}"
+    )
+    return 0
+
+
+def hf_parser_for(name: str, config_class, description: str):
+    """``transformers.HfArgumentParser`` over a TRL-style config dataclass, with one-line errors."""
+    from transformers import HfArgumentParser
+
+    class OneLineHfParser(HfArgumentParser):
+        def error(self, message: str) -> None:  # type: ignore[override]
+            raise CommandError(f"{message} (see '{self.prog} --help')")
+
+    return OneLineHfParser(
+        config_class, prog=f"agentgym {name}", description=description,
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+
+
+def parse_config(parser, argv: list[str]):
+    """(config dataclass, namespace of the other flags); an invalid value is a CommandError."""
+    try:
+        config, args, unknown = parser.parse_args_into_dataclasses(args=argv, return_remaining_strings=True)
+    except ValueError as err:  # the config's own checks (__post_init__)
+        raise CommandError(str(err)) from None
+    if unknown:
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    return config, args
+
+
 # ------------------------------------------------------------------------------ helpers
 def _env_id(name: str, resolve: Callable[[str], str]) -> str:
     return _checked(resolve, name)

@@ -309,24 +309,27 @@ def load_model(name_or_path: str, *, seed: int = 0, **kw) -> LLMPolicy:
 
 
 def load_local(name_or_path: str, dtype=torch.float32, max_context: int | None = None) -> LLMPolicy:
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    if Path(name_or_path).is_dir():
-        policy = LLMPolicy.load(name_or_path, dtype=dtype)
-    else:
-        try:
-            with quiet_transformers():
-                model = AutoModelForCausalLM.from_pretrained(name_or_path, local_files_only=True, dtype=dtype)
-                tokenizer = AutoTokenizer.from_pretrained(name_or_path, local_files_only=True)
-        except (OSError, ValueError):
-            raise ModelNotFoundError(
-                f"model {name_or_path!r} is no preset ({', '.join(PRESETS)}), no local folder and not in "
-                "the local Hugging Face cache (nothing is downloaded)"
-            ) from None
-        policy = LLMPolicy(model, tokenizer, name=name_or_path)
+    folder = Path(name_or_path) if Path(name_or_path).is_dir() else cached_hub_snapshot(name_or_path)
+    policy = LLMPolicy.load(folder, dtype=dtype)
+    if not (folder / "agentgym_policy.json").is_file():
+        policy.name = name_or_path
     if max_context:
         policy.max_context = max_context
     return policy
+
+
+def cached_hub_snapshot(repo_id: str) -> Path:
+    """The local-cache folder of a Hugging Face id. Resolved here, without the network: given
+    a hub id, transformers still asks the hub for optional files (and retries for ~20 s)."""
+    from huggingface_hub import snapshot_download
+
+    try:
+        return Path(snapshot_download(repo_id, local_files_only=True))
+    except Exception:  # noqa: BLE001 - not cached, or not even a valid id: the same answer
+        raise ModelNotFoundError(
+            f"model {repo_id!r} is no preset ({', '.join(PRESETS)}), no local folder and not in "
+            "the local Hugging Face cache (nothing is downloaded)"
+        ) from None
 
 
 __all__ = ["PRESETS", "ModelNotFoundError", "cache_dir", "load_model", "train_tokenizer"]
