@@ -469,7 +469,9 @@ def _steps(book, goal, choices, pick, order, batches, demand, needed_for, invent
             ingredients = ", ".join(f"{used} {member}" for member, used in parts)
             action = f"craft {count} {item} using {ingredients}"
             if item == goal:
-                thought = f"I have the ingredients for the {goal} ({ingredients}), so I can craft my goal now."
+                thought = (
+                    f"I have the ingredients for the {goal} ({ingredients}), so I can craft my goal now."
+                )
             else:
                 thought = (
                     f"I need {demand[item]} {item} for {purpose}, and I have the ingredients, "
@@ -601,7 +603,10 @@ _CRAFT = re.compile(r"craft (.+?) using (.+)")
 _COUNTED = re.compile(r"(\d+) (.+)")
 _OPTIONAL_COUNT = re.compile(r"(?:(\d+) )?(.+)")
 _INGREDIENT_SEPARATOR = re.compile(r",|\band\b")
-_INVENTORY = frozenset({"inventory", "inv", "i", "look", "check inventory", "show inventory", "view inventory"})
+# AgentGym's client sends "look" as "inventory"; the other spellings are common model replies.
+_INVENTORY = frozenset(
+    {"inventory", "inv", "i", "look", "check inventory", "show inventory", "view inventory"}
+)
 
 
 class TextCraftEnv(TextEnv):
@@ -683,7 +688,9 @@ class TextCraftEnv(TextEnv):
                     f"Could not find {name}: every kind of {name} is crafted, not found. "
                     f"Craft one kind with a crafting command."
                 )
-            return self._outcome(f"Could not find {name}: it cannot be fetched, only crafted with a crafting command.")
+            return self._outcome(
+                f"Could not find {name}: it cannot be fetched, only crafted with a crafting command."
+            )
         count = 1 if count_text is None else int(count_text)
         problem = _count_problem(count)
         if problem:
@@ -730,7 +737,10 @@ class TextCraftEnv(TextEnv):
             example = self.book.members_in_order(Slot(target, 1, self.book.tags[target]))[0]
             return f"Could not craft {target}: it is a kind of item; name which one, e.g. '{example}'."
         if target not in self.book.recipes:
-            return f"Could not craft {target}: it has no crafting recipe. It is a raw material: get it with 'get 1 {target}'."
+            return (
+                f"Could not craft {target}: it has no crafting recipe. "
+                f"It is a raw material: get it with 'get 1 {target}'."
+            )
         return None
 
     def _no_recipe_text(self, target: str, given: list[tuple[str, int]]) -> str:
@@ -747,7 +757,8 @@ class TextCraftEnv(TextEnv):
         short = [(name, count) for name, count in given if _take(after, self.book.members(name), count)]
         if short:
             needs = ", ".join(f"{count} {name} (you have {self._held(name)})" for name, count in short)
-            return self._outcome(f"Could not find enough items to craft {minecraft_id(recipe.output)}: it needs {needs}.")
+            output = minecraft_id(recipe.output)
+            return self._outcome(f"Could not find enough items to craft {output}: it needs {needs}.")
         made = times * recipe.count
         after[recipe.output] = after.get(recipe.output, 0) + made
         self.inventory = after
