@@ -166,7 +166,8 @@ def train_bc(
     started = time.perf_counter()
     weights = check_weights(weights, len(records))
     # 1. Data: tokenise with loss masks, leave out zero-weight records, plan every step.
-    examples, report = tokenize_records(records, policy.tokenizer, config.max_length)
+    max_length = min(config.max_length, policy.max_context)
+    examples, report = tokenize_records(records, policy.tokenizer, max_length)
     examples = [e for e in examples if weights[e.index] > 0]
     if not examples:
         raise ValueError(f"nothing to train on: {report.summary()}")

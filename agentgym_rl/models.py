@@ -75,7 +75,7 @@ TINY_CHAT_TEMPLATE = (
     "{% for message in messages %}<|{{ message['role'] }}|>{{ message['content'] }}<|end|>{% endfor %}"
     "{% if add_generation_prompt %}<|assistant|>{% endif %}"
 )
-TOKENIZER_OPTIONS = ("vocab_size", "corpus_limit")
+TOKENIZER_OPTIONS = ("vocab_size", "corpus_limit", "corpus_envs")
 
 
 def tiny_model_config(size: TinySize, vocab_size: int, overrides: dict[str, Any]):
@@ -96,15 +96,16 @@ def tiny_model_config(size: TinySize, vocab_size: int, overrides: dict[str, Any]
     return LlamaConfig(**settings)
 
 
-def expert_corpus(limit_per_env: int) -> tuple[list[str], dict[str, Any]]:
-    """Every turn of the expert episodes of each env whose expert runs here, plus the ReAct
-    format. Envs that cannot run (engine missing, still being written) are named, not fatal."""
+def expert_corpus(limit_per_env: int, env_names: list[str] | None = None) -> tuple[list[str], dict[str, Any]]:
+    """Every turn (instructions included) of the expert episodes of each env (default: all)
+    whose expert runs here. Envs that cannot run (engine missing, still being written) are
+    named in the build record, not fatal."""
     from agentgym_envs import ENVS
     from agentgym_envs.data import expert_trajectories
 
     texts: list[str] = []
     used, skipped = {}, {}
-    for name in ENVS:
+    for name in env_names or ENVS:
         try:
             records, _ = expert_trajectories(name, "agenttraj", limit=limit_per_env, progress=False)
         except Exception as err:  # noqa: BLE001 - an env that cannot run is listed, not fatal
@@ -149,7 +150,7 @@ def build_tiny(name: str, target: Path, seed: int, overrides: dict[str, Any]) ->
     from transformers import LlamaForCausalLM
 
     started = time.perf_counter()
-    texts, provenance = expert_corpus(int(overrides.get("corpus_limit", 100)))
+    texts, provenance = expert_corpus(int(overrides.get("corpus_limit", 100)), overrides.get("corpus_envs"))
     tokenizer = train_tokenizer(texts, int(overrides.get("vocab_size", TINY_VOCAB)))
     config = tiny_model_config(TINY_SIZES[name], len(tokenizer), overrides)
     with torch.random.fork_rng(devices=[]):
@@ -298,7 +299,8 @@ def load_model(name_or_path: str, *, seed: int = 0, **kw) -> LLMPolicy:
     folder, or a Hugging Face id in the local cache, as an :class:`LLMPolicy`.
 
     Keywords: for tiny presets, any ``LlamaConfig`` field (e.g. ``hidden_size=64``) plus
-    ``vocab_size`` and ``corpus_limit`` (expert episodes per env for the tokenizer); for
+    ``vocab_size``, ``corpus_limit`` (expert episodes per env for the tokenizer) and
+    ``corpus_envs`` (env names; default every env whose expert runs); for
     ``smollm2-135m``, ``lora``, ``lora_rank`` and ``max_context``; for all, ``dtype`` and
     (presets) ``rebuild``."""
     if name_or_path in TINY_SIZES:

@@ -1,0 +1,115 @@
+"""LLMPolicy: batched generation equals one-at-a-time, seeded sampling, stopping at the end of
+the turn, log-probs, save/load, and the context cut that keeps the instruction."""
+
+from __future__ import annotations
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from agentgym_rl.policy import LLMPolicy, configure_threads  # noqa: E402
+from agentgym_rl.trajectory import to_messages  # noqa: E402
+from conftest import TAUGHT_ANSWER, taught_records  # noqa: E402
+
+
+def prompts_of(records, count=6):
+    """Prompts of different lengths: each record cut before a different assistant turn."""
+    prompts = []
+    for index, record in enumerate(records[:count]):
+        turns = record["conversations"]
+        cut = min(3 + 2 * index, len(turns) - 1)
+        prompts.append(to_messages(turns[:cut]))
+    return prompts
+
+
+def test_batched_greedy_equals_one_at_a_time(tiny_policy, maze_records):
+    prompts = prompts_of(maze_records)
+    assert len({len(tiny_policy.encode_prompt(p)) for p in prompts}) > 1  # so padding is exercised
+    batched = tiny_policy.generate(prompts, max_new_tokens=24)
+    one_by_one = [tiny_policy.generate([p], max_new_tokens=24)[0] for p in prompts]
+    assert batched == one_by_one
+    assert any(batched)
+
+
+def test_sampling_repeats_with_a_seed_and_leaves_global_rng_alone(tiny_policy, maze_records):
+    prompts = prompts_of(maze_records, 3)
+    state = torch.get_rng_state()
+    first = tiny_policy.generate(prompts, max_new_tokens=16, temperature=1.0, seed=7)
+    again = tiny_policy.generate(prompts, max_new_tokens=16, temperature=1.0, seed=7)
+    other = tiny_policy.generate(prompts, max_new_tokens=16, temperature=1.0, seed=8)
+    assert first == again
+    assert first != other
+    assert torch.equal(state, torch.get_rng_state())
+
+
+def test_generation_stops_at_the_end_of_the_assistant_turn(taught_policy_dir):
+    policy = LLMPolicy.load(taught_policy_dir)
+    prompt = to_messages(taught_records(40)[33]["conversations"][:3])  # a goal never seen in training
+    before = policy.generated_tokens
+    [text] = policy.generate([prompt], max_new_tokens=64)
+    assert text == TAUGHT_ANSWER
+    assert policy.generated_tokens - before < 64  # stopped by the end token, not the limit
+
+
+def test_log_probs_sum_the_completion_tokens_and_batch_consistently(taught_policy_dir):
+    policy = LLMPolicy.load(taught_policy_dir)
+    prompt = to_messages(taught_records(1)[0]["conversations"][:3])
+    completions = [TAUGHT_ANSWER, "Thought:\nNo idea.\n\nAction:\nmove down", ""]
+    batched = policy.log_probs([prompt] * 3, completions)
+    single = [policy.log_probs([prompt], [c])[0] for c in completions]
+    assert batched == pytest.approx(single, abs=1e-4)
+    assert batched[0] > batched[1]  # the taught answer is the likely one
+    assert batched[0] > -1.0
+
+    # By hand: the completion's tokens (text + end-of-turn token) scored after the prompt.
+    prompt_ids, completion_ids = policy.encode_completion(prompt, completions[1])
+    assert completion_ids[-1] in policy.stop_token_ids
+    with torch.no_grad():
+        logits = policy.model(torch.tensor([prompt_ids + completion_ids])).logits[0]
+    steps = logits[len(prompt_ids) - 1 : -1].log_softmax(-1)
+    expected = steps[torch.arange(len(completion_ids)), torch.tensor(completion_ids)].sum().item()
+    assert batched[1] == pytest.approx(expected, abs=1e-4)
+
+
+def test_save_and_load_round_trip(taught_policy_dir, tmp_path, maze_records):
+    policy = LLMPolicy.load(taught_policy_dir)
+    policy.max_context = 300
+    prompts = prompts_of(maze_records, 3)
+    saved = LLMPolicy.load(policy.save(tmp_path / "copy"))
+    assert saved.max_context == 300 and saved.name == policy.name
+    assert saved.num_parameters == policy.num_parameters
+    assert saved.generate(prompts, max_new_tokens=20) == policy.generate(prompts, max_new_tokens=20)
+    assert saved.log_probs(prompts, ["move up"] * 3) == policy.log_probs(prompts, ["move up"] * 3)
+
+
+def test_long_prompts_are_cut_keeping_the_instruction(tiny_policy, maze_records):
+    record = max(maze_records, key=lambda r: len(r["conversations"]))
+    messages = to_messages(record["conversations"])
+    instruction = tiny_policy.token_ids(tiny_policy.render(messages[:2], generation_prompt=False))
+    full = tiny_policy.encode_prompt(messages)
+    tiny_policy.max_context = len(instruction) + (len(full) - len(instruction)) // 2 + 16
+    tiny_policy.context_stats.dropped_turns = 0
+
+    ids = tiny_policy.encode_prompt(messages, reserve=16)
+    assert len(ids) <= tiny_policy.max_context - 16
+    assert ids[: len(instruction)] == instruction  # instruction and its "Ok." kept
+    assert ids[-8:] == full[-8:]  # the latest observation kept
+    assert tiny_policy.context_stats.dropped_turns == 1
+    assert tiny_policy.generate([messages], max_new_tokens=16)  # generation works on the cut prompt
+
+
+def test_an_instruction_longer_than_the_context_is_counted(tiny_policy):
+    tiny_policy.max_context = 64
+    messages = [{"role": "user", "content": "walls " * 200}]
+    ids = tiny_policy.encode_prompt(messages, reserve=8)
+    assert len(ids) == 56
+    assert tiny_policy.context_stats.lost_instruction == 1
+
+
+def test_thread_count_comes_from_the_environment(monkeypatch):
+    previous = torch.get_num_threads()
+    monkeypatch.setenv("AGENTGYM_THREADS", "1")
+    try:
+        assert configure_threads() == 1 and torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(previous)
