@@ -132,6 +132,42 @@ def _no_image() -> None:
     return None
 
 
+def repair_strict_sequences(instr, level) -> None:
+    """Let the second of two sequenced instructions ignore the step that completed the first.
+
+    minigrid's ``BeforeInstr``/``AfterInstr`` verify the step that completes the first part a
+    second time, against the second part. A strict ``open`` instruction counts that toggle of
+    the first door as opening a wrong door and fails the mission, so "open the red door, then
+    open the blue door" can never succeed in OpenDoorsOrderN4Debug (two of its three mission
+    kinds). Non-strict instructions are unaffected: they only fail on their own actions."""
+    if isinstance(instr, (BeforeInstr, AfterInstr)):
+        first, second = (instr.instr_a, instr.instr_b) if isinstance(instr, BeforeInstr) else (instr.instr_b, instr.instr_a)
+        if getattr(second, "strict", False):
+            _ignore_completing_step(first, second, level)
+    if isinstance(instr, (BeforeInstr, AfterInstr, AndInstr)):
+        repair_strict_sequences(instr.instr_a, level)
+        repair_strict_sequences(instr.instr_b, level)
+
+
+def _ignore_completing_step(first, second, level) -> None:
+    verify_first, verify_second = first.verify, second.verify_action
+    completed_at = [-1]
+
+    def first_verify(action):
+        status = verify_first(action)
+        if status == "success":
+            completed_at[0] = level.step_count
+        return status
+
+    def second_verify_action(action):
+        if completed_at[0] == level.step_count:
+            return "continue"
+        return verify_second(action)
+
+    first.verify = first_verify
+    second.verify_action = second_verify_action
+
+
 def _view_geometry() -> tuple[tuple[tuple[int, int, int, int], ...], ...]:
     """Per direction, the 49 cells of minigrid's view in its own order (row ``j`` from the far
     edge, column ``i`` from the left): ``(dx, dy, ahead, right)`` relative to the agent."""
@@ -151,16 +187,21 @@ VIEW_GEOMETRY = _view_geometry()
 _AGENT_CELL = (VIEW - 1) * VIEW + VIEW // 2
 
 
-def visible_cells(level) -> list[tuple[int, int, int]]:
-    """The cells the agent sees, as ``(flat index, steps ahead, steps right)``.
+def visible_cells(level, pose: tuple[int, int, int] | None = None) -> list[tuple[int, int, int]]:
+    """The cells the agent sees (from ``pose`` = ``(x, y, direction)`` if given), as
+    ``(flat index, steps ahead, steps right)``.
 
     The same cells as minigrid's ``gen_obs_grid`` mask (its ``process_vis`` occlusion rule,
     walls and closed doors hide what is behind them), computed without building and
     rotating sub-grids."""
     width, height = level.width, level.height
     cells = level.grid.grid
-    ax, ay = level.agent_pos
-    geometry = VIEW_GEOMETRY[level.agent_dir]
+    if pose is None:
+        ax, ay = level.agent_pos
+        direction = level.agent_dir
+    else:
+        ax, ay, direction = pose
+    geometry = VIEW_GEOMETRY[direction]
     index = [-1] * (VIEW * VIEW)
     opaque = [True] * (VIEW * VIEW)
     for k, (dx, dy, _, _) in enumerate(geometry):
@@ -401,7 +442,9 @@ class BabyAIEnv(TextEnv):
         # Level generation prints "Sampling rejected: ..." on every rejected layout.
         with contextlib.redirect_stdout(io.StringIO()):
             level.reset(seed=seed)
+        repair_strict_sequences(level.instrs, level)
         self.level = level
+        self._expert = None  # the expert keeps per-episode notes
         self.known = KnownGrid(level)
         self._index_objects()
         self._look()
@@ -851,6 +894,7 @@ class BabyAIExpert:
     def __init__(self, env: BabyAIEnv):
         self.env = env
         self._avoid: set[int] = set()  # cells of the route being followed: never drop there
+        self._lifted: tuple[Any, set[int]] | None = None  # a blocker picked up, and its route
 
     # -------------------------------------------------------------- entry point
     def next_action(self) -> tuple[str, str]:
@@ -859,6 +903,12 @@ class BabyAIExpert:
             return "The task is complete.", "check available actions"
         self._avoid = set()
         instr = pending_instruction(env.level.instrs)
+        if self._lifted is not None:  # put a moved blocker down at once, off the route
+            lifted, route = self._lifted
+            if env.level.carrying is lifted and lifted not in self._wanted(instr):
+                self._avoid = set(route)
+                return self._put_down(f"I carry the {env.known.name_of(lifted)} only to clear the way, so I put it down aside.")
+            self._lifted = None
         if isinstance(instr, GoToInstr):
             return self._go_to(instr)
         if isinstance(instr, PickupInstr):
@@ -868,6 +918,15 @@ class BabyAIExpert:
         if isinstance(instr, PutNextInstr):
             return self._put_next(instr)
         return self._stuck("the goal")
+
+    @staticmethod
+    def _wanted(instr) -> list:
+        """Objects the pending instruction wants in hand."""
+        if isinstance(instr, PutNextInstr):
+            return instr.desc_move.obj_set
+        if isinstance(instr, PickupInstr):
+            return instr.desc.obj_set
+        return []
 
     # -------------------------------------------------------------- subgoals
     def _go_to(self, instr: GoToInstr) -> tuple[str, str]:
@@ -902,12 +961,20 @@ class BabyAIExpert:
         target, usable = self._choose(self._cells_of(instr.desc.obj_set))
         if target is None:
             return self._stuck(what)
+        door = env.level.grid.grid[target]
+        if door.is_locked and env.key_colour() != door.color:
+            # Clear an object off the way to the door first (hands are free before the key is
+            # in them), unless it is the box that holds the key.
+            blocker = None if usable else self._first_blocker(target)
+            holder = env.level.grid.grid[blocker] if blocker is not None else None
+            if holder is not None and env.next_to_reach(blocker) and not self._holds_key(holder, door.color):
+                if env.level.carrying is not None:
+                    return self._put_down(f"Something blocks my way to {what}; I free my hands to move it.")
+                return self._clear_blocker(blocker, what)
+            return self._fetch_key(door, f"{what[0].upper()}{what[1:]} is locked")
         if not usable:
             return self._explore(target, what)
-        door = env.level.grid.grid[target]
         name = env.known.name_at[target]
-        if door.is_locked and env.key_colour() != door.color:
-            return self._fetch_key(door, f"The {name} is locked")
         if env.front_cell != target:
             return f"I need to open {what}. I go to the {name} first.", f"go to {name}"
         if door.is_open:
@@ -925,12 +992,11 @@ class BabyAIExpert:
         if target is None:
             return self._stuck(fixed)
         if carrying is None or carrying not in instr.desc_move.obj_set:
-            # Clear the way to the fixed object first: moving a blocker needs free hands.
-            blocker = None if usable else self._first_blocker(target)
-            if blocker is not None and self.env.next_to_reach(blocker):
-                if carrying is not None:
-                    return self._put_down(f"Something blocks my way to {fixed}; I free my hands to move it.")
-                return self._clear_blocker(blocker, fixed)
+            # Open the way to the fixed object before fetching the one to move: clearing
+            # blockers and fetching keys need free hands, and the way back is one action.
+            if not usable:
+                return self._explore(target, fixed)
+            self._avoid.update((self._true_route(target) or [None])[1:])  # keep that way clear
             return self._pickup(instr.desc_move)
         if not usable:
             return self._explore(target, fixed)
@@ -953,7 +1019,7 @@ class BabyAIExpert:
         route = self._true_route(target)
         if route is None:
             return self._stuck(what)
-        self._avoid = set(route)
+        self._avoid = set(route[1:])  # the way ahead; where the agent stands is behind it
         key_colour = env.key_colour()
         locked = blocker = None
         for cell_index in route[1:]:
@@ -968,6 +1034,13 @@ class BabyAIExpert:
                 break  # only what lies before the first blocker matters now
         if locked is not None:  # its key comes first: the route is shut without it
             return self._fetch_key(locked, f"To reach {what} I must pass a locked {locked.color} door", depth)
+        carrying = env.level.carrying
+        if blocker is not None and carrying is not None:
+            # Moving the blocker needs free hands: put down what I carry while there is room,
+            # unless it is the key to a locked door on the way to the blocker.
+            before = route[1 : route.index(blocker)]
+            if not any(cells[c] is not None and cells[c].type == "door" and cells[c].is_locked and cells[c].color == key_colour for c in before):
+                return self._put_down(f"Something blocks my way to {what}, so I need my hands free to move it.")
         for cell_index in route[1:]:  # act on the first door or blocker along the route
             cell = cells[cell_index]
             if cell is None:
@@ -990,6 +1063,7 @@ class BabyAIExpert:
         name = env.known.name_at.get(cell_index)
         if name is None or not env.next_to_reach(cell_index):
             return self._look_toward(cell_index, what)
+        self._lifted = (env.known.objects[name], self._avoid | {cell_index})
         return f"The {name} blocks my way to {what}, so I pick it up to move it aside.", f"pickup {name}"
 
     def _fetch_key(self, door, reason: str, depth: int = 0) -> tuple[str, str]:
@@ -1011,17 +1085,18 @@ class BabyAIExpert:
         name = env.known.name_at[target]
         return f"{reason}, so I pick up the {name} to unlock it.", f"pickup {name}"
 
+    @staticmethod
+    def _holds_key(obj, colour: str) -> bool:
+        inside = getattr(obj, "contains", None) if obj.type == "box" else None
+        return inside is not None and inside.type == "key" and inside.color == colour
+
     def _open_box_with_key(self, door, reason: str, depth: int) -> tuple[str, str]:
         env = self.env
         cells = env.level.grid.grid
-        boxes = [
-            flat
-            for flat in env._object_cell.values()
-            if cells[flat].type == "box"
-            and cells[flat].contains is not None
-            and cells[flat].contains.type == "key"
-            and cells[flat].contains.color == door.color
-        ]
+        boxes = [flat for flat in env._object_cell.values() if self._holds_key(cells[flat], door.color)]
+        carrying = env.level.carrying
+        if carrying is not None and self._holds_key(carrying, door.color):
+            return self._put_down(f"{reason}; its key may be inside the box I carry, so I put the box down to open it.")
         if not boxes:
             return self._stuck(f"the {door.color} key")
         target, usable = self._choose(boxes)
@@ -1040,7 +1115,7 @@ class BabyAIExpert:
         offsets = env.known.offsets
         avoid = set(self._avoid)
         if toward is not None:
-            avoid.update(self._true_route(toward) or ())
+            avoid.update((self._true_route(toward) or [None])[1:])
 
         def free(cell: int) -> bool:
             return env.known.seen[cell] and cells[cell] is None and cell not in avoid
@@ -1049,7 +1124,7 @@ class BabyAIExpert:
             return free(cell) and all(cells[cell + o] is None or cells[cell + o].type != "door" for o in offsets)
 
         here, facing = env.agent_cell, env.level.agent_dir
-        for good in (away_from_doors, free):
+        for good in (away_from_doors, free):  # a spot right here: in front, beside or behind
             if good(env.front_cell):
                 return reason, "drop"
             for turn, direction in (("turn left", (facing - 1) % 4), ("turn right", (facing + 1) % 4)):
@@ -1057,28 +1132,71 @@ class BabyAIExpert:
                     return f"{reason} I turn to face a free spot to drop it.", turn
             if good(here + offsets[(facing + 2) % 4]):
                 return f"{reason} I turn around to face a free spot.", "turn left"
-        if passage_of(cells[env.front_cell]) == FREE:
-            return f"{reason} There is no free spot here; I step forward.", "move forward"
+        for good in (away_from_doors, free):  # else walk to the nearest one
+            move = self._first_move_until(lambda here, facing, good=good: good(here + offsets[facing]))
+            if move is not None:
+                return self._move_text(move, reason, "to find a free spot to drop it")
         return f"{reason} I turn to look for a free spot.", "turn left"
 
+    @staticmethod
+    def _move_text(move: int | None, reason: str, purpose: str) -> tuple[str, str]:
+        if move is None:
+            return reason, "drop"
+        if move == FORWARD:
+            return f"{reason} I move forward {purpose}.", "move forward"
+        side = "left" if move == LEFT else "right"
+        return f"{reason} I turn {side} {purpose}.", f"turn {side}"
+
     def _look_toward(self, cell: int, what: str) -> tuple[str, str]:
-        """Turn or step so that ``cell`` falls inside the agent's 7x7 view."""
+        """The first turn or step of the shortest primitive walk (over the true grid) to a
+        place from which the agent sees ``cell``."""
+        level = self.env.level
+        tx, ty = cell % level.width, cell // level.width
+        move = self._first_move_until(lambda here, facing: self._sees(here, facing, cell, tx, ty), start_counts=False)
+        if move is None:
+            return self._stuck(what)
+        if move == FORWARD:
+            return f"I have not found {what} yet; I move forward to see further.", "move forward"
+        side = "left" if move == LEFT else "right"
+        return f"I have not found {what} yet; I turn {side} to look around.", f"turn {side}"
+
+    def _first_move_until(self, done, start_counts: bool = True, limit: int = 4000) -> int | None:
+        """Breadth-first over poses (free cells of the true grid times four directions): the
+        first primitive of the shortest walk to a pose where ``done(cell, direction)`` holds.
+        Returns None if the start pose already qualifies (when ``start_counts``) or nothing does."""
         env = self.env
-        ahead, right = env.relative(cell)
+        level = env.level
+        cells = level.grid.grid
+        offsets = env.known.offsets
+        start = env.agent_cell * 4 + level.agent_dir
+        if start_counts and done(*divmod(start, 4)):
+            return None
+        first = {start: None}
+        queue = deque([start])
+        while queue and len(first) < limit:
+            state = queue.popleft()
+            here, facing = divmod(state, 4)
+            if state != start and done(here, facing):
+                return first[state]
+            ahead = here + offsets[facing]
+            moves = [(LEFT, here * 4 + (facing - 1) % 4), (RIGHT, here * 4 + (facing + 1) % 4)]
+            if passage_of(cells[ahead]) == FREE:
+                moves.append((FORWARD, ahead * 4 + facing))
+            for move, nxt in moves:
+                if nxt not in first:
+                    first[nxt] = move if state == start else first[state]
+                    queue.append(nxt)
+        return None
 
-        def outside(a: int, r: int) -> int:
-            return max(0, -a) + max(0, a - (VIEW - 1)) + max(0, abs(r) - VIEW // 2)
-
-        options = [(outside(-right, ahead), 1, "turn left"), (outside(right, -ahead), 1, "turn right")]
-        can_move = passage_of(env.level.grid.grid[env.front_cell]) == FREE
-        if can_move:
-            options.append((outside(ahead - 1, right), 0, "move forward"))
-        score, _, action = min(options)
-        if outside(ahead, right) == 0 and score >= 0:  # in range but hidden: get closer
-            action = "move forward" if can_move else "turn left"
-        if action == "move forward":
-            return f"I have not found {what} yet; I move forward to see further.", action
-        return f"I have not found {what} yet; I {action} to look around.", action
+    def _sees(self, here: int, facing: int, cell: int, tx: int, ty: int) -> bool:
+        level = self.env.level
+        x, y = here % level.width, here // level.width
+        fx, fy = DIR_VECTORS[facing]
+        dx, dy = tx - x, ty - y
+        ahead, right = dx * fx + dy * fy, dx * -fy + dy * fx
+        if not (0 <= ahead < VIEW and abs(right) <= VIEW // 2):
+            return False
+        return any(flat == cell for flat, _, _ in visible_cells(level, (x, y, facing)))
 
     # -------------------------------------------------------------- privileged search
     def _cells_of(self, objects) -> list[int]:
