@@ -408,7 +408,8 @@ class BabyAIEnv(TextEnv):
         "'go to' walks next to an object and faces it; 'pickup' also picks it up (hands must be "
         "empty); 'go through' walks through a door, opening it (a locked door needs the key of its "
         "color in hand). Paths use only places you have seen and open closed doors on the way. "
-        "'drop' puts what you carry in front of you, or on a free cell next to the object you face; "
+        "'drop' puts what you carry in front of you, or on a free cell next to the object you face "
+        "(not in front of a doorway if it can); "
         "'toggle' opens or closes the door in front of you, or opens the box in front of you."
     )
 
@@ -737,18 +738,25 @@ class BabyAIEnv(TextEnv):
         return known.plan(self.agent_cell, level.agent_dir, goals, target, 1, self.key_colour())
 
     def _path_to_drop_beside(self, target: int):
-        """Primitives that bring the agent to face a free seen cell next to ``target``."""
+        """Primitives that bring the agent to face a free seen cell next to ``target``; a cell
+        that does not stand in front of a doorway is preferred, so drops do not block doors."""
         known, level = self.known, self.level
         reach = self.reach()
         cells = level.grid.grid
-        goals: set[int] = set()
+        clear: set[int] = set()
+        by_door: set[int] = set()
         for offset in known.offsets:
             spot = target + offset  # the agent's own cell counts: the grid holds no agent
             if known.seen[spot] and cells[spot] is None:
-                goals |= known.facing_states(spot, lambda cell: cell in reach and cell != target)
-        if not goals:
-            return None
-        return known.plan(self.agent_cell, level.agent_dir, goals, target, 2, self.key_colour())
+                states = known.facing_states(spot, lambda cell: cell in reach and cell != target)
+                near_door = any(cells[spot + o] is not None and cells[spot + o].type == "door" for o in known.offsets)
+                (by_door if near_door else clear).update(states)
+        for goals in (clear, by_door):
+            if goals:
+                path = known.plan(self.agent_cell, level.agent_dir, goals, target, 2, self.key_colour())
+                if path is not None:
+                    return path
+        return None
 
     # ------------------------------------------------------------------ text
     def _thing(self, cell) -> str:
@@ -1041,22 +1049,35 @@ class BabyAIExpert:
             before = route[1 : route.index(blocker)]
             if not any(cells[c] is not None and cells[c].type == "door" and cells[c].is_locked and cells[c].color == key_colour for c in before):
                 return self._put_down(f"Something blocks my way to {what}, so I need my hands free to move it.")
-        for cell_index in route[1:]:  # act on the first door or blocker along the route
+        # Follow the route as far as the agent's own knowledge carries it: move the first
+        # object in the way, or go through the furthest door that a seen path leads through.
+        reach, known = env.reach(), env.known
+        furthest_door, frontier = None, target
+        for cell_index in route[1:]:
             cell = cells[cell_index]
-            if cell is None:
+            if cell is not None and cell.type != "door":
+                if known.name_at.get(cell_index) is not None and env.next_to_reach(cell_index):
+                    return self._clear_blocker(cell_index, what)
+                frontier = cell_index
+                break
+            if cell is not None:  # a door
+                name = known.name_at.get(cell_index)
+                if name is None or not env.next_to_reach(cell_index):
+                    frontier = cell_index
+                    break
+                if env.agent_cell != cell_index:
+                    furthest_door = name
                 continue
-            if cell.type != "door":
-                if env.level.carrying is not None:
-                    return self._put_down(f"Something blocks my way to {what}, so I need my hands free to move it.")
-                return self._clear_blocker(cell_index, what)
-            name = env.known.name_at.get(cell_index)
-            if name is not None and env.next_to_reach(cell_index) and env.agent_cell != cell_index:
-                return (
-                    f"I have not reached {what} yet. I go through the {name} to search the next room.",
-                    f"go through {name}",
-                )
-            return self._look_toward(cell_index, what)
-        return self._look_toward(target, what)
+            if cell_index not in reach:  # floor the agent has not seen: look for what comes next
+                position = route.index(cell_index)
+                frontier = next((c for c in route[position:] if cells[c] is not None), target)
+                break
+        if furthest_door is not None:
+            return (
+                f"I have not reached {what} yet. I go through the {furthest_door} to search further.",
+                f"go through {furthest_door}",
+            )
+        return self._look_toward(frontier, what)
 
     def _clear_blocker(self, cell_index: int, what: str) -> tuple[str, str]:
         env = self.env
@@ -1117,13 +1138,38 @@ class BabyAIExpert:
         if toward is not None:
             avoid.update((self._true_route(toward) or [None])[1:])
 
+        def empty(cell: int) -> bool:
+            return env.known.seen[cell] and cells[cell] is None
+
         def free(cell: int) -> bool:
-            return env.known.seen[cell] and cells[cell] is None and cell not in avoid
+            return empty(cell) and cell not in avoid
+
+        def by_no_door(cell: int) -> bool:
+            return all(cells[cell + o] is None or cells[cell + o].type != "door" for o in offsets)
 
         def away_from_doors(cell: int) -> bool:
-            return free(cell) and all(cells[cell + o] is None or cells[cell + o].type != "door" for o in offsets)
+            return free(cell) and by_no_door(cell)
+
+        baseline = self._connectivity(None)
+        harmless_cache: dict[int, bool] = {}
+
+        def harmless(cell: int) -> bool:  # cuts off no cell or object from the agent
+            if cell not in harmless_cache:
+                harmless_cache[cell] = (
+                    empty(cell) and by_no_door(cell) and self._connectivity(cell) == (baseline[0] - 1, baseline[1])
+                )
+            return harmless_cache[cell]
 
         here, facing = env.agent_cell, env.level.agent_dir
+        if harmless(env.front_cell):
+            return reason, "drop"
+        spot = self._drop_beside_spot()  # facing an object, 'drop' puts it down beside it
+        if spot is not None and harmless(spot):
+            return f"{reason} I drop it beside the {env.known.name_of(cells[env.front_cell])} in front of me.", "drop"
+        # A harmless spot a couple of moves away beats a doubtful one right here.
+        move = self._first_move_until(lambda here, facing: harmless(here + offsets[facing]), limit=60)
+        if move is not None:
+            return self._move_text(move, reason, "to find a free spot to drop it")
         for good in (away_from_doors, free):  # a spot right here: in front, beside or behind
             if good(env.front_cell):
                 return reason, "drop"
@@ -1132,11 +1178,56 @@ class BabyAIExpert:
                     return f"{reason} I turn to face a free spot to drop it.", turn
             if good(here + offsets[(facing + 2) % 4]):
                 return f"{reason} I turn around to face a free spot.", "turn left"
-        for good in (away_from_doors, free):  # else walk to the nearest one
+        for good in (harmless, away_from_doors, free):  # else walk to the nearest one
             move = self._first_move_until(lambda here, facing, good=good: good(here + offsets[facing]))
             if move is not None:
                 return self._move_text(move, reason, "to find a free spot to drop it")
         return f"{reason} I turn to look for a free spot.", "turn left"
+
+    def _drop_beside_spot(self) -> int | None:
+        """Where 'drop' would put the carried object while the agent faces an object."""
+        env = self.env
+        ahead = env.level.grid.grid[env.front_cell]
+        if ahead is None or ahead.type not in NAMED_TYPES:
+            return None
+        path = env._path_to_drop_beside(env.front_cell)
+        if path is None:
+            return None
+        here, facing = env.agent_cell, env.level.agent_dir
+        for move in path:
+            if move == LEFT:
+                facing = (facing - 1) % 4
+            elif move == RIGHT:
+                facing = (facing + 1) % 4
+            elif move == FORWARD:
+                here += env.known.offsets[facing]
+        return here + env.known.offsets[facing]
+
+    def _connectivity(self, blocked: int | None) -> tuple[int, int]:
+        """How many floor and door cells the agent can walk to, and how many objects it can
+        stand next to, on the true grid with ``blocked`` taken away."""
+        env = self.env
+        cells = env.level.grid.grid
+        offsets = env.known.offsets
+        start = env.agent_cell
+        seen = {start, blocked}
+        stack = [start]
+        objects = set()
+        count = 0
+        while stack:
+            here = stack.pop()
+            count += 1
+            for offset in offsets:
+                there = here + offset
+                if there in seen:
+                    continue
+                cell = cells[there]
+                if cell is None or cell.type == "door":
+                    seen.add(there)
+                    stack.append(there)
+                elif cell.type in PICKABLE_TYPES:
+                    objects.add(there)
+        return count, len(objects)
 
     @staticmethod
     def _move_text(move: int | None, reason: str, purpose: str) -> tuple[str, str]:
