@@ -139,16 +139,34 @@ LR_SCHEDULES = ("cosine", "linear", "constant")
 
 
 # ------------------------------------------------------------------------------ loss
+# Models whose logits are exactly ``lm_head(decoder(x))``: no scaling or soft-capping after it.
+PLAIN_HEAD_MODELS = {"llama", "mistral", "qwen2", "qwen3"}
+
+
 def weighted_token_nll(model, input_ids, attention_mask, labels, weights: torch.Tensor, bf16: bool) -> torch.Tensor:
     """sum_i w_i * (NLL of row i's labelled tokens): the numerator of the module doc's loss."""
-    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-        logits = model(input_ids=input_ids, attention_mask=attention_mask).logits
     # Position t predicts token t + 1; only labelled positions enter the cross-entropy.
     targets = labels[:, 1:]
     picked = targets != IGNORE_INDEX
-    token_nll = F.cross_entropy(logits[:, :-1][picked].float(), targets[picked], reduction="none")
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        logits = action_logits(model, input_ids, attention_mask, picked)
+    token_nll = F.cross_entropy(logits.float(), targets[picked], reduction="none")
     row_of_token = picked.nonzero()[:, 0]
     return (token_nll * weights[row_of_token]).sum()
+
+
+def action_logits(model, input_ids, attention_mask, picked: torch.Tensor) -> torch.Tensor:
+    """Logits of the positions that predict a labelled token, one row each.
+
+    Where the head is a plain linear layer only those positions go through it: the head and
+    its softmax are a large share of a small model's compute, and most positions (observations,
+    instructions) are not trained on. Other models take the ordinary forward."""
+    if getattr(model.config, "model_type", None) in PLAIN_HEAD_MODELS:
+        decoder = model.get_decoder()
+        hidden = decoder(input_ids=input_ids, attention_mask=attention_mask, use_cache=False).last_hidden_state
+        return model.get_output_embeddings()(hidden[:, :-1][picked])
+    logits = model(input_ids=input_ids, attention_mask=attention_mask, use_cache=False).logits
+    return logits[:, :-1][picked]
 
 
 # ------------------------------------------------------------------------------ trainer

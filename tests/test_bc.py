@@ -91,3 +91,16 @@ def test_cli_bad_flag_is_one_line(flags, tiny_policy_dir, maze_records, tmp_path
     err = capsys.readouterr().err
     assert status == 2
     assert len(err.strip().splitlines()) == 1 and err.startswith("agentgym bc: error:")
+
+
+def test_head_on_action_positions_only_gives_the_full_forward_loss(tiny_policy, maze_records):
+    from agentgym_rl import bc
+    from agentgym_rl.trajectory import tokenize_records
+
+    examples, _ = tokenize_records(maze_records[:3], tiny_policy.tokenizer, tiny_policy.max_context)
+    input_ids, attention_mask, labels = bc.collate(examples, tiny_policy.pad_token_id, "cpu")
+    weights = torch.tensor([1.0, 0.5, 2.0])
+    fast = bc.weighted_token_nll(tiny_policy.model, input_ids, attention_mask, labels, weights, False)
+    logits = tiny_policy.model(input_ids=input_ids, attention_mask=attention_mask).logits[:, :-1]
+    nll = torch.nn.functional.cross_entropy(logits.transpose(1, 2), labels[:, 1:], reduction="none")
+    assert fast.item() == pytest.approx((nll.sum(1) * weights).sum().item(), rel=1e-5)
