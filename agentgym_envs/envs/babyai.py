@@ -141,7 +141,10 @@ def repair_strict_sequences(instr, level) -> None:
     open the blue door" can never succeed in OpenDoorsOrderN4Debug (two of its three mission
     kinds). Non-strict instructions are unaffected: they only fail on their own actions."""
     if isinstance(instr, (BeforeInstr, AfterInstr)):
-        first, second = (instr.instr_a, instr.instr_b) if isinstance(instr, BeforeInstr) else (instr.instr_b, instr.instr_a)
+        if isinstance(instr, BeforeInstr):
+            first, second = instr.instr_a, instr.instr_b
+        else:
+            first, second = instr.instr_b, instr.instr_a
         if getattr(second, "strict", False):
             _ignore_completing_step(first, second, level)
     if isinstance(instr, (BeforeInstr, AfterInstr, AndInstr)):
@@ -210,7 +213,9 @@ def visible_cells(level, pose: tuple[int, int, int] | None = None) -> list[tuple
             flat = y * width + x
             index[k] = flat
             cell = cells[flat]
-            opaque[k] = cell is not None and (cell.type == "wall" or (cell.type == "door" and not cell.is_open))
+            opaque[k] = cell is not None and (
+                cell.type == "wall" or (cell.type == "door" and not cell.is_open)
+            )
     mask = [False] * (VIEW * VIEW)
     mask[_AGENT_CELL] = True
     for j in range(VIEW - 1, -1, -1):
@@ -225,7 +230,9 @@ def visible_cells(level, pose: tuple[int, int, int] | None = None) -> list[tuple
                 mask[k - 1] = True
                 if j > 0:
                     mask[k - VIEW - 1] = mask[k - VIEW] = True
-    return [(index[k], geometry[k][2], geometry[k][3]) for k in range(VIEW * VIEW) if mask[k] and index[k] >= 0]
+    return [
+        (index[k], geometry[k][2], geometry[k][3]) for k in range(VIEW * VIEW) if mask[k] and index[k] >= 0
+    ]
 
 
 def passage_of(cell) -> int:
@@ -336,13 +343,14 @@ class KnownGrid:
             for offset in offsets:
                 there = here + offset
                 if there not in distance:
-                    kind = passage[there]
-                    if kind == FREE or kind == CLOSED_DOOR or (kind == LOCKED_DOOR and self.can_enter(there, key_colour)):
+                    if self.can_enter(there, key_colour):
                         distance[there] = step
                         queue.append(there)
         return distance
 
-    def plan(self, start: int, direction: int, goals: set[int], anchor: int, reach: int, key_colour: str | None):
+    def plan(
+        self, start: int, direction: int, goals: set[int], anchor: int, reach: int, key_colour: str | None
+    ) -> list[int] | None:
         """Fewest primitive actions from ``(start, direction)`` to one of the ``goals`` states
         (``cell * 4 + direction``), over seen cells; closed doors on the way are opened.
 
@@ -369,7 +377,10 @@ class KnownGrid:
                     actions[:0] = moves
                 return actions
             cell, facing = divmod(state, 4)
-            options = [((cell * 4 + (facing - 1) % 4), 1, (LEFT,)), ((cell * 4 + (facing + 1) % 4), 1, (RIGHT,))]
+            options = [
+                (cell * 4 + (facing - 1) % 4, 1, (LEFT,)),
+                (cell * 4 + (facing + 1) % 4, 1, (RIGHT,)),
+            ]
             ahead = cell + offsets[facing]
             kind = passage[ahead]
             if kind == FREE:
@@ -672,8 +683,11 @@ class BabyAIEnv(TextEnv):
         if door.is_locked and self.key_colour() != door.color:
             return self.invalid(f"the {name} is locked; you need to carry the {door.color} key to open it.")
         if self.agent_cell == target:  # standing in the doorway: step out the way you face
-            if passage_of(level.grid.grid[self.front_cell]) != FREE:
-                return self.invalid(f"you are in the {name} facing {self._thing(level.grid.grid[self.front_cell])}; turn to face a room.")
+            ahead = level.grid.grid[self.front_cell]
+            if passage_of(ahead) != FREE:
+                return self.invalid(
+                    f"you stand in the {name} facing {self._thing(ahead)}; face a room first."
+                )
             return self._act([FORWARD], f"You went through the {name}.")
         path = [] if self.front_cell == target else self._path_to_face(target)
         if path is None:
@@ -704,7 +718,9 @@ class BabyAIEnv(TextEnv):
             return self.invalid(f"you cannot drop the {name}: {self._thing(ahead)} is in front of you.")
         path = self._path_to_drop_beside(front)
         if path is None:
-            return self.invalid(f"there is no free cell you know of next to the {self._thing(ahead)} to drop the {name} on.")
+            return self.invalid(
+                f"there is no free cell you know of next to {self._thing(ahead)} to drop the {name} on."
+            )
         return self._act(path + [DROP], f"You dropped the {name} next to the {known.name_of(ahead)}.")
 
     def _toggle(self) -> Outcome:
@@ -719,12 +735,15 @@ class BabyAIEnv(TextEnv):
             return self._act([TOGGLE], f"You opened the {name}: {found}.")
         if ahead.is_locked:
             if self.key_colour() != ahead.color:
-                return self.invalid(f"the {name} is locked; you need to carry the {ahead.color} key to open it.")
+                return self.invalid(
+                    f"the {name} is locked; you need to carry the {ahead.color} key to open it."
+                )
             return self._act([TOGGLE], f"You unlocked and opened the {name}.")
         return self._act([TOGGLE], f"You {'closed' if ahead.is_open else 'opened'} the {name}.")
 
     def _check(self) -> Outcome:
-        return Outcome(f"You can take the following actions: {', '.join(self.available_actions())}.", self.score)
+        listed = ", ".join(self.available_actions())
+        return Outcome(f"You can take the following actions: {listed}.", self.score)
 
     # ------------------------------------------------------------------ planning
     def _path_to_face(self, target: int):
@@ -749,7 +768,9 @@ class BabyAIEnv(TextEnv):
             spot = target + offset  # the agent's own cell counts: the grid holds no agent
             if known.seen[spot] and cells[spot] is None:
                 states = known.facing_states(spot, lambda cell: cell in reach and cell != target)
-                near_door = any(cells[spot + o] is not None and cells[spot + o].type == "door" for o in known.offsets)
+                near_door = any(
+                    cells[spot + o] is not None and cells[spot + o].type == "door" for o in known.offsets
+                )
                 (by_door if near_door else clear).update(states)
         for goals in (clear, by_door):
             if goals:
@@ -801,7 +822,10 @@ class BabyAIEnv(TextEnv):
             parts.append(f"Out of sight, you remember: {listed}.")
         parts.append(self._ahead_text())
         carrying = self.level.carrying
-        parts.append(f"You are carrying the {known.name_of(carrying)}." if carrying is not None else "You are not carrying anything.")
+        if carrying is not None:
+            parts.append(f"You are carrying the {known.name_of(carrying)}.")
+        else:
+            parts.append("You are not carrying anything.")
         text = " ".join(parts)
         if actions:
             text += "\n" + self._actions_text()
@@ -822,7 +846,8 @@ class BabyAIEnv(TextEnv):
                 continue
             if cell.type == "wall":
                 return f"The room has walls around you. You are facing a wall {_steps(distance)} away."
-            return f"The room has walls around you. You are facing the {self._object_phrase(self.known.name_of(cell))} {_steps(distance)} away."
+            thing = self._object_phrase(self.known.name_of(cell))
+            return f"The room has walls around you. You are facing the {thing} {_steps(distance)} away."
         return "The room has walls around you. The way ahead is open as far as you can see."
 
     def _actions_text(self) -> str:
@@ -847,14 +872,19 @@ class BabyAIEnv(TextEnv):
             name: flat for name, flat in known.position.items() if flat == front or self.next_to_reach(flat)
         }
         if carrying is None:
-            actions += [f"pickup {n}" for n, flat in reachable.items() if known.objects[n].type in PICKABLE_TYPES]
+            actions += [f"pickup {n}" for n in reachable if known.objects[n].type in PICKABLE_TYPES]
         elif ahead is None or (ahead.type in NAMED_TYPES and self._path_to_drop_beside(front) is not None):
             actions.append("drop")
+        here = self.agent_cell
         for name, flat in reachable.items():
             obj = known.objects[name]
             if obj.type == "door" and (not obj.is_locked or key_colour == obj.color):
-                actions.append(f"go through {name}")
-        if ahead is not None and (ahead.type == "box" or (ahead.type == "door" and (not ahead.is_locked or key_colour == ahead.color))):
+                if flat != here or passage_of(ahead) == FREE:  # in a doorway: only facing a room
+                    actions.append(f"go through {name}")
+        if ahead is not None and (
+            ahead.type == "box"
+            or (ahead.type == "door" and (not ahead.is_locked or key_colour == ahead.color))
+        ):
             actions.append("toggle")
         actions += [f"go to {name}" for name in reachable]
         actions.append("check available actions")
@@ -915,7 +945,8 @@ class BabyAIExpert:
             lifted, route = self._lifted
             if env.level.carrying is lifted and lifted not in self._wanted(instr):
                 self._avoid = set(route)
-                return self._put_down(f"I carry the {env.known.name_of(lifted)} only to clear the way, so I put it down aside.")
+                name = env.known.name_of(lifted)
+                return self._put_down(f"I carry the {name} only to clear the way, so I put it down aside.")
             self._lifted = None
         if isinstance(instr, GoToInstr):
             return self._go_to(instr)
@@ -952,7 +983,9 @@ class BabyAIExpert:
         what = describe_wanted(desc)
         carrying = env.level.carrying
         if carrying is not None and carrying in desc.obj_set:
-            return self._put_down(f"I hold {what} already, but the goal is to pick it up, so I put it down first.")
+            return self._put_down(
+                f"I hold {what} already, but the goal is to pick it up, so I put it down first."
+            )
         target, usable = self._choose(self._cells_of(desc.obj_set))
         if target is None:
             return self._stuck(what)
@@ -1015,7 +1048,8 @@ class BabyAIExpert:
             return f"The cell in front of me is next to {fixed}, so I drop the {held} here.", "drop"
         if front == target:
             return f"I face the {name}; dropping the {held} puts it right next to it.", "drop"
-        return f"I carry the {held} and must put it next to {fixed}. I go to the {name} first.", f"go to {name}"
+        thought = f"I carry the {held} and must put it next to {fixed}. I go to the {name} first."
+        return thought, f"go to {name}"
 
     # -------------------------------------------------------------- exploring
     def _explore(self, target: int, what: str, depth: int = 0) -> tuple[str, str]:
@@ -1047,8 +1081,8 @@ class BabyAIExpert:
             # Moving the blocker needs free hands: put down what I carry while there is room,
             # unless it is the key to a locked door on the way to the blocker.
             before = route[1 : route.index(blocker)]
-            if not any(cells[c] is not None and cells[c].type == "door" and cells[c].is_locked and cells[c].color == key_colour for c in before):
-                return self._put_down(f"Something blocks my way to {what}, so I need my hands free to move it.")
+            if not any(self._is_locked_door(cells[c], key_colour) for c in before):
+                return self._put_down(f"Something blocks my way to {what}; I need my hands free to move it.")
         # Follow the route as far as the agent's own knowledge carries it: move the first
         # object in the way, or go through the furthest door that a seen path leads through.
         reach, known = env.reach(), env.known
@@ -1093,7 +1127,9 @@ class BabyAIExpert:
             return self._stuck(f"the {door.color} key")
         cells = env.level.grid.grid
         key_cells = [
-            flat for flat in env._object_cell.values() if cells[flat].type == "key" and cells[flat].color == door.color
+            flat
+            for flat in env._object_cell.values()
+            if cells[flat].type == "key" and cells[flat].color == door.color
         ]
         what = f"the {door.color} key"
         if not key_cells:  # the key may be inside a box (KeyInBox)
@@ -1107,6 +1143,11 @@ class BabyAIExpert:
         return f"{reason}, so I pick up the {name} to unlock it.", f"pickup {name}"
 
     @staticmethod
+    def _is_locked_door(cell, key_colour: str | None) -> bool:
+        """A locked door that the key in hand opens."""
+        return cell is not None and cell.type == "door" and cell.is_locked and cell.color == key_colour
+
+    @staticmethod
     def _holds_key(obj, colour: str) -> bool:
         inside = getattr(obj, "contains", None) if obj.type == "box" else None
         return inside is not None and inside.type == "key" and inside.color == colour
@@ -1117,7 +1158,7 @@ class BabyAIExpert:
         boxes = [flat for flat in env._object_cell.values() if self._holds_key(cells[flat], door.color)]
         carrying = env.level.carrying
         if carrying is not None and self._holds_key(carrying, door.color):
-            return self._put_down(f"{reason}; its key may be inside the box I carry, so I put the box down to open it.")
+            return self._put_down(f"{reason}; its key may be in the box I carry, so I put it down.")
         if not boxes:
             return self._stuck(f"the {door.color} key")
         target, usable = self._choose(boxes)
@@ -1156,7 +1197,9 @@ class BabyAIExpert:
         def harmless(cell: int) -> bool:  # cuts off no cell or object from the agent
             if cell not in harmless_cache:
                 harmless_cache[cell] = (
-                    empty(cell) and by_no_door(cell) and self._connectivity(cell) == (baseline[0] - 1, baseline[1])
+                    empty(cell)
+                    and by_no_door(cell)
+                    and self._connectivity(cell) == (baseline[0] - 1, baseline[1])
                 )
             return harmless_cache[cell]
 
@@ -1165,7 +1208,8 @@ class BabyAIExpert:
             return reason, "drop"
         spot = self._drop_beside_spot()  # facing an object, 'drop' puts it down beside it
         if spot is not None and harmless(spot):
-            return f"{reason} I drop it beside the {env.known.name_of(cells[env.front_cell])} in front of me.", "drop"
+            beside = env.known.name_of(cells[env.front_cell])
+            return f"{reason} I drop it beside the {beside} in front of me.", "drop"
         # A harmless spot a couple of moves away beats a doubtful one right here.
         move = self._first_move_until(lambda here, facing: harmless(here + offsets[facing]), limit=60)
         if move is not None:
@@ -1243,7 +1287,9 @@ class BabyAIExpert:
         place from which the agent sees ``cell``."""
         level = self.env.level
         tx, ty = cell % level.width, cell // level.width
-        move = self._first_move_until(lambda here, facing: self._sees(here, facing, cell, tx, ty), start_counts=False)
+        move = self._first_move_until(
+            lambda here, facing: self._sees(here, facing, cell, tx, ty), start_counts=False
+        )
         if move is None:
             return self._stuck(what)
         if move == FORWARD:
@@ -1318,35 +1364,42 @@ class BabyAIExpert:
             return best, True
         if not cells:
             return None, False
-        distance = self._true_search(None)[0]
+        distance = self._true_search()[0]
         return min(cells, key=lambda c: min(distance.get(c + o, 1 << 30) for o in known.offsets)), False
 
     def _true_route(self, target: int) -> list[int] | None:
-        return self._true_search(target)[1]
+        """The cheapest route on the true grid from the agent to a cell next to ``target``."""
+        distance, came = self._true_search()
+        offsets = self.env.known.offsets
+        ends = [target + o for o in offsets if target + o in distance and target + o != target]
+        if not ends:
+            return None
+        cell = min(ends, key=distance.__getitem__)
+        route = [cell]
+        while cell in came:
+            cell = came[cell]
+            route.append(cell)
+        return route[::-1]
 
-    def _true_search(self, target: int | None):
-        """Dijkstra over the true grid from the agent. Doors cost a little more than floor;
-        locked doors without their key and objects in the way cost much more, so a route uses
-        them only when it must. With a ``target``, stops at the first cell next to it and
-        returns the route; without, returns the distances to every cell."""
+    def _true_search(self) -> tuple[dict[int, int], dict[int, int]]:
+        """Dijkstra over the true grid from the agent, cached until the world changes. Doors
+        cost a little more than floor; locked doors without their key and objects in the way
+        cost much more, so a route uses them only when it must."""
         env = self.env
+        key_colour = env.key_colour()
+        cached = getattr(self, "_search_cache", None)
+        if cached is not None and cached[0] == (env._version, key_colour):
+            return cached[1]
         cells = env.level.grid.grid
         offsets = env.known.offsets
-        key_colour = env.key_colour()
         start = env.agent_cell
         distance = {start: 0}
         came: dict[int, int] = {}
-        goal_cells = {target + o for o in offsets} if target is not None else ()
         frontier = [(0, start)]
         while frontier:
             spent, here = heapq.heappop(frontier)
             if spent > distance[here]:
                 continue
-            if here in goal_cells:
-                route = [here]
-                while route[-1] != start:
-                    route.append(came[route[-1]])
-                return distance, route[::-1]
             for offset in offsets:
                 there = here + offset
                 cell = cells[there]
@@ -1357,7 +1410,7 @@ class BabyAIExpert:
                         price = 40
                     else:
                         price = 1 if cell.is_open else 2
-                elif cell.type in PICKABLE_TYPES and there != target:
+                elif cell.type in PICKABLE_TYPES:
                     price = 25
                 else:
                     continue
@@ -1366,7 +1419,8 @@ class BabyAIExpert:
                     distance[there] = total
                     came[there] = here
                     heapq.heappush(frontier, (total, there))
-        return distance, None
+        self._search_cache = ((env._version, key_colour), (distance, came))
+        return distance, came
 
     def _first_blocker(self, target: int) -> int | None:
         """The first object on the true route to ``target`` that has to be moved away."""
