@@ -221,12 +221,12 @@ def test_render_ansi_returns_the_current_text(env_id):
 def test_react_wrapper_parses_replies_and_explains_malformed_ones(env_id):
     env = ReActActions(make(env_id))
     env.reset(options={"task_id": env.unwrapped.task_ids("test")[0]})
+    obs, reward, terminated, _, _ = env.step("I think I will move somewhere")
+    assert "Invalid response format" in obs and "Action:" in obs and reward == 0.0 and not terminated
     thought, action = env.unwrapped.expert()
     plain = make(env_id)
     plain.reset(options={"task_id": env.unwrapped.task_ids("test")[0]})
     assert env.step(format_react(thought, action))[0] == plain.step(action)[0]
-    obs, reward, _, _, _ = env.step("I think I will move somewhere")
-    assert "Invalid response format" in obs and "Action:" in obs and reward == 0.0
 
 
 def test_malformed_replies_use_up_rounds(env_id):
