@@ -933,6 +933,7 @@ class BabyAIExpert:
         self.env = env
         self._avoid: set[int] = set()  # cells of the route being followed: never drop there
         self._lifted: tuple[Any, set[int]] | None = None  # a blocker picked up, and its route
+        self._relocate = None  # a PutNext target with no room beside it, to be moved first
 
     # -------------------------------------------------------------- entry point
     def next_action(self) -> tuple[str, str]:
@@ -1037,6 +1038,13 @@ class BabyAIExpert:
             # blockers and fetching keys need free hands, and the way back is one action.
             if not usable:
                 return self._explore(target, fixed)
+            if self._relocate is env.level.grid.grid[target]:
+                self._relocate = None
+                if carrying is not None:
+                    return self._put_down(f"I need my hands free to move the {env.known.name_at[target]}.")
+                name = env.known.name_at[target]
+                self._lifted = (env.level.grid.grid[target], set())
+                return f"I move the {name} to an open spot so that there is room beside it.", f"pickup {name}"
             self._avoid.update((self._true_route(target) or [None])[1:])  # keep that way clear
             return self._pickup(instr.desc_move)
         if not usable:
@@ -1044,10 +1052,28 @@ class BabyAIExpert:
         held = env.known.name_of(carrying)
         name = env.known.name_at[target]
         front = env.front_cell
-        if env.level.grid.grid[front] is None and any(front + o in cells for o in env.known.offsets):
+        offsets = env.known.offsets
+        grid = env.level.grid.grid
+
+        def drop_spot(cell: int) -> bool:  # a free seen cell next to one of the fixed objects
+            return grid[cell] is None and env.known.seen[cell] and any(cell + o in cells for o in offsets)
+
+        if self._relocate is not None and self._relocate is grid[target]:
+            return self._put_down(f"There is no room next to the {name}; I put down the {held} to move it.")
+        if drop_spot(front):
             return f"The cell in front of me is next to {fixed}, so I drop the {held} here.", "drop"
-        if front == target:
+        if front == target and env._path_to_drop_beside(front) is not None:
             return f"I face the {name}; dropping the {held} puts it right next to it.", "drop"
+        # Close to a spot next to it (or facing it with no room beside it): walk there.
+        for state, depth, first in self._poses(limit=800):
+            if depth > 3 and front != target:
+                break
+            if depth > 0 and drop_spot(state // 4 + offsets[state % 4]):
+                reason = f"I carry the {held} to put next to {fixed}."
+                return self._move_text(first, reason, "to face a spot beside it")
+        if front == target:  # boxed in: move the fixed object somewhere open first
+            self._relocate = grid[target]
+            return self._put_down(f"There is no room next to the {name}; I put down the {held} to move it.")
         thought = f"I carry the {held} and must put it next to {fixed}. I go to the {name} first."
         return thought, f"go to {name}"
 
@@ -1203,29 +1229,29 @@ class BabyAIExpert:
                 )
             return harmless_cache[cell]
 
-        here, facing = env.agent_cell, env.level.agent_dir
-        if harmless(env.front_cell):
-            return reason, "drop"
+        def extra_rounds(cell: int) -> int | None:
+            """What a spot is worth: the extra rounds it is worth walking to reach it."""
+            if harmless(cell):
+                return 0
+            if away_from_doors(cell):
+                return 2
+            return 3 if free(cell) else None
+
+        # Dropping costs one round plus the moves to get there; a worse spot counts extra.
+        best_score, best_move, beside = 1 << 30, None, None
         spot = self._drop_beside_spot()  # facing an object, 'drop' puts it down beside it
-        if spot is not None and harmless(spot):
-            beside = env.known.name_of(cells[env.front_cell])
+        if spot is not None and extra_rounds(spot) is not None:
+            best_score, beside = 1 + extra_rounds(spot), env.known.name_of(cells[env.front_cell])
+        for state, depth, first in self._poses(limit=800):
+            if depth + 1 >= best_score:
+                break
+            worth = extra_rounds(state // 4 + offsets[state % 4])
+            if worth is not None and depth + 1 + worth < best_score:
+                best_score, best_move, beside = depth + 1 + worth, first, None
+        if beside is not None:
             return f"{reason} I drop it beside the {beside} in front of me.", "drop"
-        # A harmless spot a couple of moves away beats a doubtful one right here.
-        move = self._first_move_until(lambda here, facing: harmless(here + offsets[facing]), limit=60)
-        if move is not None:
-            return self._move_text(move, reason, "to find a free spot to drop it")
-        for good in (away_from_doors, free):  # a spot right here: in front, beside or behind
-            if good(env.front_cell):
-                return reason, "drop"
-            for turn, direction in (("turn left", (facing - 1) % 4), ("turn right", (facing + 1) % 4)):
-                if good(here + offsets[direction]):
-                    return f"{reason} I turn to face a free spot to drop it.", turn
-            if good(here + offsets[(facing + 2) % 4]):
-                return f"{reason} I turn around to face a free spot.", "turn left"
-        for good in (harmless, away_from_doors, free):  # else walk to the nearest one
-            move = self._first_move_until(lambda here, facing, good=good: good(here + offsets[facing]))
-            if move is not None:
-                return self._move_text(move, reason, "to find a free spot to drop it")
+        if best_score < 1 << 30:
+            return self._move_text(best_move, reason, "to find a free spot to drop it")
         return f"{reason} I turn to look for a free spot.", "turn left"
 
     def _drop_beside_spot(self) -> int | None:
@@ -1298,23 +1324,28 @@ class BabyAIExpert:
         return f"I have not found {what} yet; I turn {side} to look around.", f"turn {side}"
 
     def _first_move_until(self, done, start_counts: bool = True, limit: int = 4000) -> int | None:
-        """Breadth-first over poses (free cells of the true grid times four directions): the
-        first primitive of the shortest walk to a pose where ``done(cell, direction)`` holds.
-        Returns None if the start pose already qualifies (when ``start_counts``) or nothing does."""
+        """The first primitive of the shortest walk to a pose where ``done(cell, direction)``
+        holds. Returns None if the start pose already qualifies (when ``start_counts``) or
+        nothing does."""
+        for state, depth, first in self._poses(limit):
+            if (depth > 0 or start_counts) and done(*divmod(state, 4)):
+                return first
+        return None
+
+    def _poses(self, limit: int):
+        """Breadth-first over poses (free cells of the true grid times four directions) from
+        the agent's: yields ``(cell * 4 + direction, moves, first move)``."""
         env = self.env
-        level = env.level
-        cells = level.grid.grid
+        cells = env.level.grid.grid
         offsets = env.known.offsets
-        start = env.agent_cell * 4 + level.agent_dir
-        if start_counts and done(*divmod(start, 4)):
-            return None
-        first = {start: None}
+        start = env.agent_cell * 4 + env.level.agent_dir
+        first: dict[int, int | None] = {start: None}
+        depth = {start: 0}
         queue = deque([start])
         while queue and len(first) < limit:
             state = queue.popleft()
+            yield state, depth[state], first[state]
             here, facing = divmod(state, 4)
-            if state != start and done(here, facing):
-                return first[state]
             ahead = here + offsets[facing]
             moves = [(LEFT, here * 4 + (facing - 1) % 4), (RIGHT, here * 4 + (facing + 1) % 4)]
             if passage_of(cells[ahead]) == FREE:
@@ -1322,8 +1353,8 @@ class BabyAIExpert:
             for move, nxt in moves:
                 if nxt not in first:
                     first[nxt] = move if state == start else first[state]
+                    depth[nxt] = depth[state] + 1
                     queue.append(nxt)
-        return None
 
     def _sees(self, here: int, facing: int, cell: int, tx: int, ty: int) -> bool:
         level = self.env.level
