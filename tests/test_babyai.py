@@ -239,6 +239,32 @@ def test_go_through_opens_a_closed_door_and_enters_the_next_room(env):
     assert env.agent_cell == door_cell or env.level.room_from_pos(*env.level.agent_pos) is not room_before
 
 
+def test_agentgym_toggle_and_go_through_is_accepted(env):
+    def closed_door(e):
+        return next((a for a in e.available_actions() if a.startswith("go through")
+                     and not e.known.objects[a[len("go through "):]].is_open), None)
+
+    env.reset(options={"task_id": find(env, closed_door)})
+    colour, _, number = closed_door(env)[len("go through "):].split()
+    obs, *_ = env.step(f"toggle and go through {colour} closed door {number}")  # AgentGym's wording
+    assert obs.startswith(f"You went through the {colour} door {number}") or "You stopped in" in obs
+
+
+def test_drop_facing_an_object_puts_it_beside_that_object(env):
+    def two_pickables(e):
+        return sum(a.startswith("pickup") for a in e.available_actions()) >= 2
+
+    env.reset(options={"task_id": find(env, two_pickables)})
+    first, second = [a[len("pickup "):] for a in env.available_actions() if a.startswith("pickup")][:2]
+    env.step(f"pickup {first}")
+    env.step(f"go to {second}")
+    assert env.front_cell == env.known.position[second]
+    obs, *_ = env.step("drop")
+    assert obs.startswith(f"You dropped the {first} next to the {second}.")
+    (x1, y1), (x2, y2) = (divmod(env.known.position[n], env.level.width)[::-1] for n in (first, second))
+    assert abs(x1 - x2) + abs(y1 - y2) == 1
+
+
 def test_every_listed_action_is_valid(env):
     for task_id in (5, 17, 25, 38, 62):
         env.reset(options={"task_id": task_id})

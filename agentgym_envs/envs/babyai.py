@@ -1,26 +1,32 @@
 """BabyAI (AgentGym's BabyAI, item ids ``babyai_<n>``), on minigrid's BabyAI levels.
 
-AgentGym took this env from AgentBoard: 40 minigrid BabyAI levels, task ``i`` is level
-``LEVELS[i % 40]`` generated with seed ``i // 40``. The agent reads a text view of its
-egocentric 7x7 view (the goal, each visible object with its distance and side, the wall ahead,
-what it carries, the available actions) and answers with high-level actions that a path
-planner compiles into minigrid's primitive moves::
+AgentGym took this env from AgentBoard: 40 minigrid BabyAI levels (``LEVELS``, easiest first),
+task ``i`` is level ``LEVELS[i % 40]`` generated with seed ``i // 40``. The agent reads a text
+view of its egocentric 7x7 view (the goal, each visible object with its distance and side, the
+wall ahead, what it carries, the available actions) and answers with high-level actions that a
+path planner compiles into minigrid's primitive moves::
 
     turn left | turn right | move forward | drop | toggle | check available actions
     go to <color> <type> <n> | pickup <color> <type> <n> | go through <color> door <n>
 
 Objects are named by colour, type and a number given in the order the agent first sees them,
-so ``red ball 2`` names the same ball for the whole episode. The agent may act on any object
-it has seen; paths run only over cells it has seen and open closed doors on the way (a locked
-one with the matching key in hand). The reward is minigrid's ``1 - 0.9 * steps / max_steps``
-on success, counted in primitive steps, as in AgentGym.
+so ``red ball 2`` names the same ball for the whole episode. The agent knows what it has been
+shown: the cells in view at the end of each action. It may act on any object it has seen, and
+paths (A* over position and heading) run only over seen cells, opening closed doors on the way
+(a locked one with the matching key in hand). The reward is minigrid's
+``1 - 0.9 * steps / max_steps`` on success, counted in primitive steps, as in AgentGym.
 
 Differences from AgentGym, all deliberate: object numbers are stable for the whole episode
 (AgentGym renumbers them every view); the agent remembers objects it saw earlier; ``go through``
-also opens closed and locked doors (AgentGym's ``toggle and go through``, which is accepted as
-an alias); ``drop`` facing an object puts the carried one on a free cell next to it; the
-mission text is minigrid's own (AgentGym rewrites "then" and "after you" to "and", which loses
-the order). ``BabyAI-GoToObjS6-v0`` is ``-v1`` in minigrid 3.x (the same level, fixed).
+also opens closed and locked doors (AgentGym's ``toggle and go through``, accepted as an alias);
+``drop`` facing an object puts the carried one on a free cell next to it; the mission text is
+minigrid's own (AgentGym rewrites "then" and "after you" to "and", which loses the order).
+``BabyAI-GoToObjS6-v0`` is ``-v1`` in minigrid 3.x (the same level, fixed).
+
+Two minigrid faults matter here. Its sequence verifier fails every two-door mission of
+OpenDoorsOrderN4Debug on the toggle that opens the first door; ``repair_strict_sequences``
+fixes that. GoToImpUnlock compares room indices with ``is``, so now and then the key lands
+inside the room it locks; such tasks (babyai_246 and babyai_566 among ours) cannot be solved.
 """
 
 from __future__ import annotations
