@@ -1045,10 +1045,10 @@ class BabyAIExpert:
             if not usable:
                 return self._explore(target, fixed)
             if self._relocate is env.level.grid.grid[target]:
-                self._relocate = None
-                if carrying is not None:
-                    return self._put_down(f"I need my hands free to move the {env.known.name_at[target]}.")
                 name = env.known.name_at[target]
+                if carrying is not None:
+                    return self._put_down(f"I need my hands free to move the {name}.")
+                self._relocate = None
                 self._lifted = (env.level.grid.grid[target], set())
                 return f"I move the {name} to an open spot so that there is room beside it.", f"pickup {name}"
             self._avoid.update((self._true_route(target) or [None])[1:])  # keep that way clear
