@@ -12,6 +12,7 @@ import pytest
 
 import agentgym_envs  # noqa: F401  (registers AgentGym/BabyAI-v0)
 from agentgym_envs.envs.babyai import LEVELS, BabyAIEnv, level_of_task, make_level, visible_cells
+from helpers import solve
 
 ENV_ID = "AgentGym/BabyAI-v0"
 PRINTABLE = re.compile(r"^[\x20-\x7e\n\t]*$")
@@ -22,19 +23,6 @@ def env():
     env = BabyAIEnv(split="test")
     yield env
     env.close()
-
-
-def run_expert(env: gym.Env, task_id: int) -> tuple[dict, int]:
-    """Play the expert through AgentGym's round limit; returns the last info and rounds used."""
-    env.reset(options={"task_id": task_id})
-    rounds = 0
-    while True:
-        thought, action = env.unwrapped.expert()
-        assert thought.strip() and action.strip()
-        _, _, terminated, truncated, info = env.step(action)
-        rounds += 1
-        if terminated or truncated:
-            return info, rounds
 
 
 def find(env: BabyAIEnv, predicate, task_ids=range(900)) -> int:
@@ -59,7 +47,7 @@ def test_agentgym_level_list_and_task_mapping():
 def test_expert_solves_the_test_split_within_agentgym_rounds():
     env = gym.make(ENV_ID, split="test")  # TimeLimit = AgentGym's 20 rounds
     task_ids = env.unwrapped.task_ids("test")
-    failed = [t for t in task_ids if not run_expert(env, t)[0]["success"]]
+    failed = [t for t in task_ids if not solve(env, t)[0]["success"]]
     env.close()
     assert len(failed) <= 0.01 * len(task_ids), f"expert failed {failed}"
 
@@ -67,13 +55,13 @@ def test_expert_solves_the_test_split_within_agentgym_rounds():
 def test_expert_solves_a_sample_of_training_tasks():
     env = gym.make(ENV_ID)
     task_ids = env.unwrapped.task_ids("train")[::6]  # 150 tasks, every level several times
-    failed = [t for t in task_ids if not run_expert(env, t)[0]["success"]]
+    failed = [t for t in task_ids if not solve(env, t)[0]["success"]]
     env.close()
     assert len(failed) <= 0.02 * len(task_ids), f"expert failed {failed}"
 
 
 def test_score_is_minigrid_reward_on_success(env):
-    info, _ = run_expert(env, 3)
+    info, _ = solve(env, 3)
     level = env.level
     assert info["success"]
     assert info["score"] == pytest.approx(1 - 0.9 * level.step_count / level.max_steps)
@@ -85,7 +73,7 @@ def test_strict_door_sequences_are_solvable():
     env = gym.make(ENV_ID, split="test")
     for task_id in (15, 55):
         assert level_of_task(task_id)[0] == "BabyAI-OpenDoorsOrderN4Debug-v0"
-        assert run_expert(env, task_id)[0]["success"]
+        assert solve(env, task_id)[0]["success"]
     env.close()
 
 

@@ -11,6 +11,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
+from helpers import solve
 
 import agentgym_envs
 from agentgym_envs import ENVS, INFO_KEYS, env_ids
@@ -197,13 +198,7 @@ def test_rewards_sum_to_the_final_score(env_id):
 def test_expert_solves_the_first_test_tasks(env_id):
     env = make(env_id, split="test")
     for task_id in env.unwrapped.task_ids("test")[:5]:
-        env.reset(options={"task_id": task_id})
-        while True:
-            thought, action = env.unwrapped.expert()
-            assert thought.strip() and action.strip()
-            _, _, terminated, truncated, info = env.step(action)
-            if terminated or truncated:
-                break
+        info, _ = solve(env, task_id)
         assert info["success"], f"expert failed {info['item_id']}"
     env.close()
 

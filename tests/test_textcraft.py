@@ -20,6 +20,7 @@ import pytest
 import agentgym_envs  # noqa: F401  (registers the ids)
 from agentgym_envs.envs import textcraft
 from agentgym_envs.envs.textcraft import MAX_DISTRACTORS, TextCraftEnv, cookbook, goal_table, task_for
+from helpers import finish_with_expert
 
 ENV_ID = "AgentGym/TextCraft-v0"
 
@@ -68,24 +69,13 @@ def play(env: TextCraftEnv, *actions: str) -> list[str]:
     return [env.step(action)[0] for action in actions]
 
 
-def run_expert(env: gym.Env) -> tuple[dict, int]:
-    steps = 0
-    while True:
-        thought, action = env.unwrapped.expert()
-        assert thought.strip() and action.strip()
-        _, _, terminated, truncated, info = env.step(action)
-        steps += 1
-        if terminated or truncated:
-            return info, steps
-
-
 # ------------------------------------------------------------------------------ the expert
 def test_expert_solves_the_test_split_within_agentgyms_rounds():
     env = gym.make(ENV_ID, split="test")  # TimeLimit: AgentGym's 20 rounds
     solved = 0
     for task_id in env.unwrapped.task_ids("test"):
         env.reset(options={"task_id": task_id})
-        info, _ = run_expert(env)
+        info, _ = finish_with_expert(env)
         solved += info["success"]
     assert solved / len(env.unwrapped.task_ids("test")) >= 0.99
     env.close()
@@ -96,7 +86,7 @@ def test_expert_solves_every_training_task():
     failed = []
     for task_id in env.unwrapped.task_ids("train"):
         env.reset(options={"task_id": task_id})
-        info, _ = run_expert(env)
+        info, _ = finish_with_expert(env)
         if not info["success"]:
             failed.append(task_id)
     assert not failed
@@ -109,7 +99,7 @@ def test_expert_recovers_after_off_plan_actions():
         env.reset(options={"task_id": task_id})
         # Stray materials, including planks of another kind than the plan's, then the expert.
         play(env, "get 2 spruce log", "craft 8 spruce planks using 2 spruce log", "get 3 bamboo")
-        info, _ = run_expert(env)
+        info, _ = finish_with_expert(env)
         assert info["success"], info["item_id"]
 
 

@@ -1,0 +1,24 @@
+"""Small helpers shared by the env tests (pytest puts this folder on sys.path)."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+
+
+def finish_with_expert(env: gym.Env) -> tuple[dict, int]:
+    """Let the expert play the current episode to its end (AgentGym's round limit applies
+    when ``env`` comes from ``gym.make``). Returns the last info and the rounds used."""
+    rounds = 0
+    while True:
+        thought, action = env.unwrapped.expert()
+        assert thought.strip() and action.strip()
+        _, _, terminated, truncated, info = env.step(action)
+        rounds += 1
+        if terminated or truncated:
+            return info, rounds
+
+
+def solve(env: gym.Env, task_id: int) -> tuple[dict, int]:
+    """Reset to ``task_id`` and let the expert finish it."""
+    env.reset(options={"task_id": task_id})
+    return finish_with_expert(env)
