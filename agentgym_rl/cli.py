@@ -179,7 +179,7 @@ def bc(argv: list[str]) -> int:
 
     records = [record for path in args.data for record in _checked(load_trajectories, path)]
     extra = {"lora": True} if args.lora else {}
-    policy = load_model(args.model, seed=config.seed, **extra)
+    policy = _checked(lambda name: load_model(name, seed=config.seed, **extra), args.model)
     metrics = _checked(lambda records: train_bc(policy, records, config, progress=not args.quiet), records)
     print(
         f"trained {policy.name} on {metrics['examples']} records: {metrics['steps']} steps, "

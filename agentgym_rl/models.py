@@ -176,6 +176,15 @@ def build_tiny(name: str, target: Path, seed: int, overrides: dict[str, Any]) ->
     (target / BUILD_FILE).write_text(json.dumps(build, indent=1) + "\n", encoding="utf-8")
 
 
+def check_tiny_options(name: str, overrides: dict[str, Any]) -> None:
+    """LlamaConfig accepts any keyword silently; a misspelt size must not build a default model."""
+    from transformers import LlamaConfig
+
+    unknown = sorted(set(overrides) - set(LlamaConfig().to_dict()) - set(TOKENIZER_OPTIONS))
+    if unknown:
+        raise ValueError(f"{name} takes LlamaConfig fields, vocab_size, corpus_limit and corpus_envs; not {', '.join(unknown)}")
+
+
 def preset_dir(name: str, seed: int, overrides: dict[str, Any]) -> Path:
     """``tiny`` for the defaults; otherwise a name that changes with the seed and overrides."""
     if seed == 0 and not overrides:
@@ -204,6 +213,7 @@ def cached_build(target: Path, build, rebuild: bool) -> Path:
 
 
 def load_tiny(name: str, seed: int, rebuild: bool = False, dtype=torch.float32, **overrides) -> LLMPolicy:
+    check_tiny_options(name, overrides)
     target = preset_dir(name, seed, overrides)
     cached_build(target, lambda folder: build_tiny(name, folder, seed, overrides), rebuild)
     policy = LLMPolicy.load(target, dtype=dtype)

@@ -42,6 +42,11 @@ def test_tiny_tokenizer_has_the_chat_template_and_specials(tiny_policy):
     assert tokenizer.decode(tiny_policy.token_ids("Ünïcode ✓")) == "Ünïcode ✓"  # byte-level: any text
 
 
+def test_a_misspelt_tiny_option_is_refused():
+    with pytest.raises(ValueError, match="not hiden_size"):
+        load_model("tiny", hiden_size=64)
+
+
 def test_unknown_model_is_a_one_line_error():
     with pytest.raises(ModelNotFoundError) as error:
         load_model("no-such-org/no-such-model")
