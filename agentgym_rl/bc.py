@@ -43,34 +43,51 @@ class BCConfig:
 
     learning_rate: float = field(
         default=5e-4,
-        metadata={"help": "peak AdamW learning rate (from-scratch tiny models like ~5e-4; full fine-tuning "
-                          "of a pretrained model ~1e-5; LoRA ~2e-4)"},
+        metadata={
+            "help": "peak AdamW learning rate (from-scratch tiny models like ~5e-4; full fine-tuning "
+            "of a pretrained model ~1e-5; LoRA ~2e-4)"
+        },
     )
     epochs: float = field(default=3.0, metadata={"help": "passes over the data (a fraction stops part way)"})
     batch_tokens: int = field(
-        default=4096, metadata={"help": "most padded tokens in one micro-batch (bounds memory; lower for big vocabularies)"}
+        default=4096,
+        metadata={
+            "help": "most padded tokens in one micro-batch (bounds memory; lower for big vocabularies)"
+        },
     )
     gradient_accumulation_steps: int = field(default=1, metadata={"help": "micro-batches per optimizer step"})
     max_length: int = field(
-        default=2048, metadata={"help": "longest tokenised record; longer ones are cut at a turn boundary (counted)"}
+        default=2048,
+        metadata={"help": "longest tokenised record; longer ones are cut at a turn boundary (counted)"},
     )
-    bf16: bool = field(default=False, metadata={"help": "bfloat16 autocast on CPU (faster on CPUs with bf16 units)"})
+    bf16: bool = field(
+        default=False, metadata={"help": "bfloat16 autocast on CPU (faster on CPUs with bf16 units)"}
+    )
     seed: int = field(default=0, metadata={"help": "seed for batch order and any randomness in the model"})
     weight_decay: float = field(default=0.0, metadata={"help": "AdamW weight decay"})
-    warmup_ratio: float = field(default=0.03, metadata={"help": "fraction of steps with a linear learning-rate warmup"})
+    warmup_ratio: float = field(
+        default=0.03, metadata={"help": "fraction of steps with a linear learning-rate warmup"}
+    )
     lr_schedule: Literal["cosine", "linear", "constant"] = field(
         default="cosine", metadata={"help": "learning-rate decay after warmup: cosine | linear | constant"}
     )
     max_grad_norm: float = field(default=1.0, metadata={"help": "gradient clipping norm (0 disables)"})
-    log_every: int = field(default=10, metadata={"help": "optimizer steps between log lines / loss-curve points"})
-    save_dir: str | None = field(
-        default=None, metadata={"help": "where to save the trained policy and metrics.json", "aliases": ["--out"]}
+    log_every: int = field(
+        default=10, metadata={"help": "optimizer steps between log lines / loss-curve points"}
     )
-    save_every: int = field(default=0, metadata={"help": "also save a checkpoint every N steps (0: only at the end)"})
+    save_dir: str | None = field(
+        default=None,
+        metadata={"help": "where to save the trained policy and metrics.json", "aliases": ["--out"]},
+    )
+    save_every: int = field(
+        default=0, metadata={"help": "also save a checkpoint every N steps (0: only at the end)"}
+    )
 
     def __post_init__(self) -> None:
         if self.lr_schedule not in LR_SCHEDULES:
-            raise ValueError(f"lr_schedule must be one of {', '.join(LR_SCHEDULES)}, not {self.lr_schedule!r}")
+            raise ValueError(
+                f"lr_schedule must be one of {', '.join(LR_SCHEDULES)}, not {self.lr_schedule!r}"
+            )
         for name in ("batch_tokens", "gradient_accumulation_steps", "max_length", "log_every"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1")
@@ -143,7 +160,9 @@ LR_SCHEDULES = ("cosine", "linear", "constant")
 PLAIN_HEAD_MODELS = {"llama", "mistral", "qwen2", "qwen3"}
 
 
-def weighted_token_nll(model, input_ids, attention_mask, labels, weights: torch.Tensor, bf16: bool) -> torch.Tensor:
+def weighted_token_nll(
+    model, input_ids, attention_mask, labels, weights: torch.Tensor, bf16: bool
+) -> torch.Tensor:
     """sum_i w_i * (NLL of row i's labelled tokens): the numerator of the module doc's loss."""
     # Position t predicts token t + 1; only labelled positions enter the cross-entropy.
     targets = labels[:, 1:]
@@ -163,7 +182,9 @@ def action_logits(model, input_ids, attention_mask, picked: torch.Tensor) -> tor
     instructions) are not trained on. Other models take the ordinary forward."""
     if getattr(model.config, "model_type", None) in PLAIN_HEAD_MODELS:
         decoder = model.get_decoder()
-        hidden = decoder(input_ids=input_ids, attention_mask=attention_mask, use_cache=False).last_hidden_state
+        hidden = decoder(
+            input_ids=input_ids, attention_mask=attention_mask, use_cache=False
+        ).last_hidden_state
         return model.get_output_embeddings()(hidden[:, :-1][picked])
     logits = model(input_ids=input_ids, attention_mask=attention_mask, use_cache=False).logits
     return logits[:, :-1][picked]
@@ -212,13 +233,18 @@ def train_bc(
         for group in optimizer.param_groups:
             group["lr"] = learning_rate
         # The denominator covers the whole step, so accumulation equals one big batch.
-        denominator = sum(weights[examples[i].index] * examples[i].trainable_tokens for b in micro_batches for i in b)
+        denominator = sum(
+            weights[examples[i].index] * examples[i].trainable_tokens for b in micro_batches for i in b
+        )
         step_loss = 0.0
         for batch in micro_batches:
             batch_examples = [examples[i] for i in batch]
             input_ids, attention_mask, labels = collate(batch_examples, policy.pad_token_id, policy.device)
             row_weights = torch.tensor([weights[e.index] for e in batch_examples], device=policy.device)
-            loss = weighted_token_nll(model, input_ids, attention_mask, labels, row_weights, config.bf16) / denominator
+            loss = (
+                weighted_token_nll(model, input_ids, attention_mask, labels, row_weights, config.bf16)
+                / denominator
+            )
             loss.backward()
             step_loss += loss.item()
             window_tokens += int(attention_mask.sum())
@@ -231,8 +257,12 @@ def train_bc(
         bar.update(1)
         if window_steps == config.log_every or step == len(steps) - 1:
             elapsed = time.perf_counter() - window_start
-            point = {"step": step + 1, "loss": window_loss / window_steps, "lr": learning_rate,
-                     "tokens_per_second": window_tokens / elapsed}
+            point = {
+                "step": step + 1,
+                "loss": window_loss / window_steps,
+                "lr": learning_rate,
+                "tokens_per_second": window_tokens / elapsed,
+            }
             loss_curve.append(point)
             bar.set_postfix(loss=f"{point['loss']:.4f}", tok_s=f"{point['tokens_per_second']:.0f}")
             tokens_seen += window_tokens
@@ -259,10 +289,13 @@ def train_bc(
         "data": asdict(report),
         "config": asdict(config),
     }
-    say(f"bc: {len(steps)} steps, final loss {metrics['final_loss']:.4f}, {metrics['tokens_per_second']:.0f} tok/s")
+    loss, speed = metrics["final_loss"], metrics["tokens_per_second"]
+    say(f"bc: {len(steps)} steps, final loss {loss:.4f}, {speed:.0f} tok/s")
     if config.save_dir:
         policy.save(config.save_dir)
-        (Path(config.save_dir) / "metrics.json").write_text(json.dumps(metrics, indent=1) + "\n", encoding="utf-8")
+        (Path(config.save_dir) / "metrics.json").write_text(
+            json.dumps(metrics, indent=1) + "\n", encoding="utf-8"
+        )
     return metrics
 
 

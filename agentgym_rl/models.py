@@ -182,7 +182,8 @@ def check_tiny_options(name: str, overrides: dict[str, Any]) -> None:
 
     unknown = sorted(set(overrides) - set(LlamaConfig().to_dict()) - set(TOKENIZER_OPTIONS))
     if unknown:
-        raise ValueError(f"{name} takes LlamaConfig fields, vocab_size, corpus_limit and corpus_envs; not {', '.join(unknown)}")
+        allowed = "LlamaConfig fields, vocab_size, corpus_limit and corpus_envs"
+        raise ValueError(f"{name} takes {allowed}; not {', '.join(unknown)}")
 
 
 def preset_dir(name: str, seed: int, overrides: dict[str, Any]) -> Path:
@@ -250,8 +251,12 @@ def build_smollm(target: Path) -> None:
         model = without_gguf_marker(model)
         model.save_pretrained(target)
     tokenizer.save_pretrained(target)
-    build = {"preset": "smollm2-135m", "source": str(source / SMOLLM_GGUF),
-             "parameters": model.num_parameters(), "build_seconds": round(time.perf_counter() - started, 2)}
+    build = {
+        "preset": "smollm2-135m",
+        "source": str(source / SMOLLM_GGUF),
+        "parameters": model.num_parameters(),
+        "build_seconds": round(time.perf_counter() - started, 2),
+    }
     (target / BUILD_FILE).write_text(json.dumps(build, indent=1) + "\n", encoding="utf-8")
 
 

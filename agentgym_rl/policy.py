@@ -25,7 +25,7 @@ import json
 import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -145,12 +145,16 @@ class LLMPolicy:
         prompt_text = self.render(messages, generation_prompt=True)
         full_text = self.render(list(messages) + [{"role": "assistant", "content": completion}], False)
         if not full_text.startswith(prompt_text):
-            raise ValueError("the chat template does not render a conversation as its prefix plus the new turn")
+            raise ValueError(
+                "the chat template does not render a conversation as its prefix plus the new turn"
+            )
         prompt_ids = self.token_ids(prompt_text)
         completion_ids = self.token_ids(full_text[len(prompt_text) :])
         completion_ids = cut_after_stop(completion_ids, self.stop_token_ids)
         if len(completion_ids) >= self.max_context:
-            raise ValueError(f"a completion of {len(completion_ids)} tokens does not fit in {self.max_context}")
+            raise ValueError(
+                f"a completion of {len(completion_ids)} tokens does not fit in {self.max_context}"
+            )
         if len(prompt_ids) + len(completion_ids) > self.max_context:
             prompt_ids = self.encode_prompt(messages, reserve=len(completion_ids))
         else:
@@ -262,10 +266,14 @@ class LLMPolicy:
         with quiet_transformers():
             model = AutoModelForCausalLM.from_pretrained(path, local_files_only=True, dtype=dtype)
             tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
-        return cls(model, tokenizer, max_context=settings.get("max_context"), name=settings.get("name", str(path)))
+        return cls(
+            model, tokenizer, max_context=settings.get("max_context"), name=settings.get("name", str(path))
+        )
 
     def __repr__(self) -> str:
-        return f"LLMPolicy({self.name!r}, {self.num_parameters / 1e6:.2f}M params, context {self.max_context})"
+        return (
+            f"LLMPolicy({self.name!r}, {self.num_parameters / 1e6:.2f}M params, context {self.max_context})"
+        )
 
 
 # ------------------------------------------------------------------------------ helpers

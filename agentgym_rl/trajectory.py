@@ -69,7 +69,9 @@ class TokenizeReport:
         )
 
 
-def tokenize_record(record: dict[str, Any], tokenizer, max_length: int | None = None) -> TokenizedRecord | None:
+def tokenize_record(
+    record: dict[str, Any], tokenizer, max_length: int | None = None
+) -> TokenizedRecord | None:
     """``input_ids`` and ``labels`` of one record (see the module doc); None when nothing
     trainable fits in ``max_length``. ``index`` is left 0."""
     from agentgym_rl.policy import end_of_turn_ids  # torch is imported only when tokenising

@@ -43,7 +43,9 @@ def tokens_per_second(policy, prompts, batch_size: int, new_tokens: int) -> floa
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--models", nargs="*", default=["tiny", "tiny-5m", "tiny-20m"])
     parser.add_argument("--new-tokens", type=int, default=64)
     parser.add_argument("--prompts", type=int, default=32, help="prompts per measurement (batch 1 and 16)")
@@ -63,13 +65,19 @@ def main() -> None:
         rows.append((name, policy.num_parameters, len(policy.tokenizer), build_seconds, single, batched))
 
     print(f"command: python {' '.join(sys.argv)}")
-    print(f"machine: {os.cpu_count()} cores, torch {torch.__version__} ({torch.get_num_threads()} threads), "
-          f"load average {os.getloadavg()[0]:.2f}\n")
-    print("| model | parameters | vocabulary | build s (cold) | generate tok/s batch 1 | batch 16 | speed-up |")
+    print(
+        f"machine: {os.cpu_count()} cores, torch {torch.__version__} ({torch.get_num_threads()} threads), "
+        f"load average {os.getloadavg()[0]:.2f}\n"
+    )
+    print(
+        "| model | parameters | vocabulary | build s (cold) | generate tok/s batch 1 | batch 16 | speed-up |"
+    )
     print("|---|---:|---:|---:|---:|---:|---:|")
     for name, parameters, vocabulary, build, single, batched in rows:
-        print(f"| {name} | {parameters / 1e6:.2f}M | {vocabulary} | {build:.1f} | {single:,.0f} | {batched:,.0f} | "
-              f"{batched / single:.1f}x |")
+        print(
+            f"| {name} | {parameters / 1e6:.2f}M | {vocabulary} | {build:.1f} | {single:,.0f} | "
+            f"{batched:,.0f} | {batched / single:.1f}x |"
+        )
 
 
 if __name__ == "__main__":

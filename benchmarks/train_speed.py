@@ -34,8 +34,12 @@ def run_ours(model_dir: str, records: list[dict], config: BCConfig) -> dict:
     for point in curve:  # each point averages the steps since the one before
         total += point["loss"] * (point["step"] - previous)
         previous = point["step"]
-    return {"tokens_per_second": metrics["tokens_per_second"], "seconds": metrics["train_seconds"],
-            "steps": metrics["steps"], "mean_loss": total / previous}
+    return {
+        "tokens_per_second": metrics["tokens_per_second"],
+        "seconds": metrics["train_seconds"],
+        "steps": metrics["steps"],
+        "mean_loss": total / previous,
+    }
 
 
 def run_hf_trainer(model_dir: str, records: list[dict], config: BCConfig, steps: int) -> dict:
@@ -54,11 +58,22 @@ def run_hf_trainer(model_dir: str, records: list[dict], config: BCConfig, steps:
 
     with tempfile.TemporaryDirectory() as output_dir:
         arguments = TrainingArguments(
-            output_dir=output_dir, per_device_train_batch_size=batch_size, num_train_epochs=config.epochs,
-            learning_rate=config.learning_rate, lr_scheduler_type=config.lr_schedule,
-            warmup_steps=config.warmup_ratio, weight_decay=config.weight_decay, max_grad_norm=config.max_grad_norm,
-            bf16=config.bf16, use_cpu=True, seed=config.seed, logging_steps=config.log_every,
-            save_strategy="no", report_to=[], disable_tqdm=True, dataloader_num_workers=0,
+            output_dir=output_dir,
+            per_device_train_batch_size=batch_size,
+            num_train_epochs=config.epochs,
+            learning_rate=config.learning_rate,
+            lr_scheduler_type=config.lr_schedule,
+            warmup_steps=config.warmup_ratio,
+            weight_decay=config.weight_decay,
+            max_grad_norm=config.max_grad_norm,
+            bf16=config.bf16,
+            use_cpu=True,
+            seed=config.seed,
+            logging_steps=config.log_every,
+            save_strategy="no",
+            report_to=[],
+            disable_tqdm=True,
+            dataloader_num_workers=0,
         )
         trainer = Trainer(model=policy.model, args=arguments, train_dataset=dataset, data_collator=collate)
         trainer.remove_callback(PrinterCallback)  # it prints every log dict to stdout
@@ -67,8 +82,13 @@ def run_hf_trainer(model_dir: str, records: list[dict], config: BCConfig, steps:
         output = trainer.train()
         seconds = time.perf_counter() - started
     tokens = sum(len(e["input_ids"]) for e in dataset) * config.epochs
-    return {"tokens_per_second": tokens / seconds, "seconds": seconds, "steps": output.global_step,
-            "mean_loss": output.training_loss, "batch_size": batch_size}
+    return {
+        "tokens_per_second": tokens / seconds,
+        "seconds": seconds,
+        "steps": output.global_step,
+        "mean_loss": output.training_loss,
+        "batch_size": batch_size,
+    }
 
 
 def machine() -> str:
@@ -82,16 +102,22 @@ def machine() -> str:
         pass
     import transformers
 
-    return (f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__} ({torch.get_num_threads()} threads), "
-            f"transformers {transformers.__version__}, load average {os.getloadavg()[0]:.2f}")
+    return (
+        f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__} ({torch.get_num_threads()} threads), "
+        f"transformers {transformers.__version__}, load average {os.getloadavg()[0]:.2f}"
+    )
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--model", default="tiny", help="tiny preset to train (tiny, tiny-5m, tiny-20m)")
     parser.add_argument("--records", type=int, default=100, help="Maze expert episodes to train on")
     parser.add_argument("--epochs", type=float, default=1.0)
-    parser.add_argument("--batch-tokens", type=int, default=4096, help="our micro-batch budget in padded tokens")
+    parser.add_argument(
+        "--batch-tokens", type=int, default=4096, help="our micro-batch budget in padded tokens"
+    )
     parser.add_argument("--bf16", action="store_true", help="bfloat16 autocast for both")
     parser.add_argument("--repeats", type=int, default=2, help="alternating runs of each; the best counts")
     args = parser.parse_args()
@@ -106,20 +132,31 @@ def main() -> None:
         results: dict[str, list[dict]] = {"ours": [], "trainer": []}
         for _ in range(args.repeats):
             results["ours"].append(run_ours(model_dir, records, config))
-            results["trainer"].append(run_hf_trainer(model_dir, records, config, results["ours"][-1]["steps"]))
+            results["trainer"].append(
+                run_hf_trainer(model_dir, records, config, results["ours"][-1]["steps"])
+            )
     best = {name: max(runs, key=lambda r: r["tokens_per_second"]) for name, runs in results.items()}
 
     print(f"command: python {' '.join(sys.argv)}")
     print(f"machine: {machine()}")
-    print(f"model: {args.model} ({policy.num_parameters / 1e6:.2f}M parameters, vocabulary {len(policy.tokenizer)}; "
-          f"loaded or built in {load_seconds:.1f} s); data: {len(records)} Maze expert episodes, "
-          f"{args.epochs:g} epoch(s), {'bf16 autocast' if args.bf16 else 'fp32'}\n")
+    print(
+        f"model: {args.model} ({policy.num_parameters / 1e6:.2f}M parameters, "
+        f"vocabulary {len(policy.tokenizer)}; loaded or built in {load_seconds:.1f} s); "
+        f"data: {len(records)} Maze expert episodes, "
+        f"{args.epochs:g} epoch(s), {'bf16 autocast' if args.bf16 else 'fp32'}\n"
+    )
     print("| trainer | tokens/s | train s | steps | mean training loss | batching |")
     print("|---|---:|---:|---:|---:|---|")
-    print(f"| agentgym_rl.bc | {best['ours']['tokens_per_second']:,.0f} | {best['ours']['seconds']:.1f} | "
-          f"{best['ours']['steps']} | {best['ours']['mean_loss']:.3f} | length-grouped, <= {args.batch_tokens} padded tokens |")
-    print(f"| transformers.Trainer | {best['trainer']['tokens_per_second']:,.0f} | {best['trainer']['seconds']:.1f} | "
-          f"{best['trainer']['steps']} | {best['trainer']['mean_loss']:.3f} | {best['trainer']['batch_size']} records, random order |")
+    batching = {
+        "ours": f"length-grouped, <= {args.batch_tokens} padded tokens",
+        "trainer": f"{best['trainer']['batch_size']} records, random order",
+    }
+    for name, label in (("ours", "agentgym_rl.bc"), ("trainer", "transformers.Trainer")):
+        run = best[name]
+        print(
+            f"| {label} | {run['tokens_per_second']:,.0f} | {run['seconds']:.1f} | {run['steps']} | "
+            f"{run['mean_loss']:.3f} | {batching[name]} |"
+        )
     ratio = best["ours"]["tokens_per_second"] / best["trainer"]["tokens_per_second"]
     print(f"\nratio ours / Trainer: {ratio:.2f}x ({'ok' if ratio >= 1.0 else 'MISSED'}: target >= 1.0x)")
     for name, runs in results.items():

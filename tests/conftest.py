@@ -67,12 +67,17 @@ def taught_records(count: int = 16) -> list[dict]:
     """Short episodes whose every action is TAUGHT_ANSWER."""
     records = []
     for index in range(count):
-        records.append({"item_id": f"lmrlgym_maze_{index}", "conversations": [
-            {"from": "human", "loss": None, "value": "You are in a maze. Reach the goal."},
-            {"from": "gpt", "loss": False, "value": "Ok."},
-            {"from": "human", "loss": None, "value": f"The goal is at ({index % 5}, {index % 3})."},
-            {"from": "gpt", "loss": True, "value": TAUGHT_ANSWER},
-        ]})
+        records.append(
+            {
+                "item_id": f"lmrlgym_maze_{index}",
+                "conversations": [
+                    {"from": "human", "loss": None, "value": "You are in a maze. Reach the goal."},
+                    {"from": "gpt", "loss": False, "value": "Ok."},
+                    {"from": "human", "loss": None, "value": f"The goal is at ({index % 5}, {index % 3})."},
+                    {"from": "gpt", "loss": True, "value": TAUGHT_ANSWER},
+                ],
+            }
+        )
     return records
 
 
@@ -83,6 +88,8 @@ def taught_policy_dir(tiny_policy_dir, tmp_path_factory) -> Path:
     from agentgym_rl.policy import LLMPolicy
 
     policy = LLMPolicy.load(tiny_policy_dir)
-    config = BCConfig(learning_rate=1e-2, epochs=60, batch_tokens=512, warmup_ratio=0.0, lr_schedule="constant")
+    config = BCConfig(
+        learning_rate=1e-2, epochs=60, batch_tokens=512, warmup_ratio=0.0, lr_schedule="constant"
+    )
     train_bc(policy, taught_records(), config, progress=False)
     return policy.save(tmp_path_factory.mktemp("taught-policy") / "policy")

@@ -71,23 +71,42 @@ def test_bad_weights_are_refused(tiny_policy, maze_records):
 def test_cli_trains_and_saves(tiny_policy_dir, maze_records, tmp_path, capsys):
     data = save_trajectories(maze_records[:4], tmp_path / "maze.jsonl")
     out = tmp_path / "run"
-    status = main(["bc", "--model", str(tiny_policy_dir), "--data", str(data), "--out", str(out),
-                   "--epochs", "1", "--learning-rate", "1e-3", "--quiet"])
+    status = main(
+        [
+            "bc",
+            "--model",
+            str(tiny_policy_dir),
+            "--data",
+            str(data),
+            "--out",
+            str(out),
+            "--epochs",
+            "1",
+            "--learning-rate",
+            "1e-3",
+            "--quiet",
+        ]
+    )
     assert status == 0
     assert (out / "metrics.json").is_file()
     assert LLMPolicy.load(out).num_parameters > 0
     assert "trained" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("flags", [
-    ["--no_such_flag", "1"],
-    ["--epochs", "many"],
-    ["--lr_schedule", "sideways"],
-    ["--epochs", "0"],
-])
+@pytest.mark.parametrize(
+    "flags",
+    [
+        ["--no_such_flag", "1"],
+        ["--epochs", "many"],
+        ["--lr_schedule", "sideways"],
+        ["--epochs", "0"],
+    ],
+)
 def test_cli_bad_flag_is_one_line(flags, tiny_policy_dir, maze_records, tmp_path, capsys):
     data = save_trajectories(maze_records[:2], tmp_path / "maze.json")
-    status = main(["bc", "--model", str(tiny_policy_dir), "--data", str(data), "--out", str(tmp_path / "o"), *flags])
+    status = main(
+        ["bc", "--model", str(tiny_policy_dir), "--data", str(data), "--out", str(tmp_path / "o"), *flags]
+    )
     err = capsys.readouterr().err
     assert status == 2
     assert len(err.strip().splitlines()) == 1 and err.startswith("agentgym bc: error:")

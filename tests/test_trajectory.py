@@ -22,7 +22,8 @@ def labelled_spans(tokenizer, tokenized) -> list[str]:
             assert label == token
             run.append(token)
         elif run:
-            spans.append(tokenizer.decode(run)); run = []
+            spans.append(tokenizer.decode(run))
+            run = []
     if run:
         spans.append(tokenizer.decode(run))
     return spans
@@ -43,19 +44,24 @@ def test_labels_cover_exactly_the_loss_true_gpt_turns(tiny_policy, maze_records)
 
     expected = [item["value"] + END for item in gpt_turns if item["loss"]]
     assert labelled_spans(tokenizer, tokenized) == expected
-    content_tokens = sum(len(tokenizer(item["value"], add_special_tokens=False)["input_ids"]) + 1
-                         for item in gpt_turns if item["loss"])
+    content_tokens = sum(
+        len(tokenizer(item["value"], add_special_tokens=False)["input_ids"]) + 1
+        for item in gpt_turns
+        if item["loss"]
+    )
     assert tokenized.trainable_tokens == content_tokens
     # The whole conversation is there, tokenised as the policy tokenises a prompt.
     assert tokenized.input_ids == tiny_policy.token_ids(
-        tiny_policy.render(to_messages(record["conversations"]), generation_prompt=False))
+        tiny_policy.render(to_messages(record["conversations"]), generation_prompt=False)
+    )
 
 
 def test_a_template_separator_after_the_end_token_is_not_trained_on(tiny_policy, maze_records):
     tokenizer = tiny_policy.tokenizer
     tokenizer.chat_template = (  # ChatML-like: a newline after each end-of-turn token
         "{% for m in messages %}<|{{ m['role'] }}|>\n{{ m['content'] }}<|end|>\n{% endfor %}"
-        "{% if add_generation_prompt %}<|assistant|>\n{% endif %}")
+        "{% if add_generation_prompt %}<|assistant|>\n{% endif %}"
+    )
     tokenized = tokenize_record(maze_records[1], tokenizer)
     actions = [item["value"] + END for item in maze_records[1]["conversations"] if item["loss"]]
     assert labelled_spans(tokenizer, tokenized) == actions
@@ -81,7 +87,11 @@ def test_records_with_nothing_to_train_are_dropped_and_named(tiny_policy, maze_r
     kept, report = tokenize_records([maze_records[0], no_loss, maze_records[1]], tiny_policy.tokenizer, 24)
     assert kept == []  # not even the first action fits in 24 tokens
     assert (report.dropped_too_long, report.dropped_no_loss) == (2, 1)
-    assert report.dropped_item_ids == [maze_records[0]["item_id"], "lmrlgym_maze_3", maze_records[1]["item_id"]]
+    assert report.dropped_item_ids == [
+        maze_records[0]["item_id"],
+        "lmrlgym_maze_3",
+        maze_records[1]["item_id"],
+    ]
 
     kept, report = tokenize_records([no_loss, maze_records[1]], tiny_policy.tokenizer)
     assert [k.index for k in kept] == [1] and report.truncated == 0
