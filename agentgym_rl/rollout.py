@@ -1,0 +1,313 @@
+"""Many episodes at once: one batched ``policy.generate`` per round across every live episode.
+
+AgentGym's client runs one episode at a time: generate a reply, step the env, repeat. A small
+model on a CPU spends most of that time in per-call overhead, so here a pool of episodes is
+kept live and each *round* asks the policy for the next reply of every live episode in one
+batch. A finished episode's slot goes to the next waiting job, so the batch stays full until
+the jobs run out.
+
+Each episode is recorded as an AgentTraj record (``agentgym_envs.data`` format)::
+
+    {"item_id": "lmrlgym_maze_30", "conversations": [instruction, "Ok.", observation,
+     reply, observation, reply, ...], "reward": 1.0, "success": true, "sample": 0}
+
+The model's raw replies are the ``gpt`` turns (``loss: true``), so exploration data trains on
+exactly what the model said. A reply without a usable ``Action:`` is passed to the env as a
+:class:`~agentgym_envs.formats.MalformedAction`; the env answers with an observation that
+explains the expected format, and the round counts against the env's round limit (its
+registered ``max_episode_steps``, AgentGym's max rounds), as a wasted turn does in AgentGym.
+
+Determinism: greedy decoding gives the same trajectories whatever the batch size (tested).
+Sampling is seeded per round from ``seed``, so a run repeats exactly given the same jobs,
+concurrency and seed; a different concurrency groups rows differently and draws other samples.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import gymnasium as gym
+
+import agentgym_envs  # noqa: F401 - registers the AgentGym/* ids
+from agentgym_envs import resolve_env_id
+from agentgym_envs.data import opening_turns, turn
+from agentgym_envs.formats import MalformedAction, to_command
+from agentgym_rl.trajectory import to_messages
+
+Message = dict[str, str]
+
+
+class Policy(Protocol):
+    """What a rollout needs from a policy (``agentgym_rl.policy.LLMPolicy`` has it)."""
+
+    def generate(
+        self,
+        prompts: list[list[Message]],
+        *,
+        max_new_tokens: int = 128,
+        temperature: float = 0.0,
+        top_p: float = 1.0,
+        seed: int | None = None,
+    ) -> list[str]: ...
+
+
+@dataclass(frozen=True)
+class Job:
+    """One episode to run: task ``task_id`` of env ``env_id``; ``sample`` tells apart the K
+    samples drawn for the same task."""
+
+    env_id: str
+    task_id: int
+    sample: int = 0
+
+
+@dataclass
+class RolloutConfig:
+    """How episodes are played. ``temperature`` 0 is greedy (AgentEval); exploration samples."""
+
+    concurrency: int = 32
+    temperature: float = 0.0
+    top_p: float = 1.0
+    max_new_tokens: int = 128
+    seed: int = 0
+    max_rounds: int | None = None  # None: the env's own limit (AgentGym's max rounds)
+    # Keep each episode's KV cache between rounds (agentgym_rl.prefix_cache); same tokens, same
+    # greedy output, a fraction of the prompt work. Used when the policy is an LLMPolicy.
+    prefix_cache: bool = True
+
+
+@dataclass
+class RolloutStats:
+    """Where a rollout's time went, for logs and the speed benchmark."""
+
+    episodes: int = 0
+    rounds: int = 0  # batched generate calls
+    turns: int = 0  # replies generated (one per live episode per round)
+    malformed: int = 0  # replies without a usable action
+    generated_tokens: int = 0
+    generate_seconds: float = 0.0
+    env_seconds: float = 0.0
+    wall_seconds: float = 0.0
+
+    @property
+    def tokens_per_second(self) -> float:
+        return self.generated_tokens / self.wall_seconds if self.wall_seconds else 0.0
+
+    @property
+    def episodes_per_minute(self) -> float:
+        return 60.0 * self.episodes / self.wall_seconds if self.wall_seconds else 0.0
+
+    @property
+    def env_fraction(self) -> float:
+        return self.env_seconds / self.wall_seconds if self.wall_seconds else 0.0
+
+    def as_dict(self) -> dict[str, float]:
+        values = {name: getattr(self, name) for name in self.__dataclass_fields__}
+        values.update(
+            tokens_per_second=self.tokens_per_second,
+            episodes_per_minute=self.episodes_per_minute,
+            env_fraction=self.env_fraction,
+        )
+        return {k: round(v, 4) if isinstance(v, float) else v for k, v in values.items()}
+
+
+@dataclass
+class Episode:
+    """A live episode: its env, the AgentTraj turns so far and the chat messages the policy sees
+    (kept alongside so a round does not rebuild every history)."""
+
+    index: int  # position of its job in the caller's list
+    job: Job
+    env: gym.Env
+    conversations: list[dict[str, Any]]
+    messages: list[Message]
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def add(self, speaker: str, text: str, loss: bool | None) -> None:
+        item = turn(speaker, text, loss)
+        self.conversations.append(item)
+        self.messages.extend(to_messages([item]))
+
+    def record(self) -> dict[str, Any]:
+        return {
+            "item_id": self.info["item_id"],
+            "conversations": self.conversations,
+            "reward": float(self.info["score"]),
+            "success": bool(self.info["success"]),
+            "sample": self.job.sample,
+        }
+
+
+def make_jobs(envs: Iterable[str], task_ids: dict[str, Sequence[int]] | Sequence[int], samples: int = 1) -> list[Job]:
+    """Jobs for ``samples`` episodes of every task. ``task_ids`` is one list for all envs or a
+    dict env -> list. Samples of a task are adjacent, so an interrupted run has whole tasks."""
+    jobs = []
+    for env in envs:
+        env_id = resolve_env_id(env)
+        ids = task_ids.get(env, task_ids.get(env_id)) if isinstance(task_ids, dict) else task_ids
+        if ids is None:
+            raise ValueError(f"no task ids given for {env}")
+        jobs += [Job(env_id, int(task_id), sample) for task_id in ids for sample in range(samples)]
+    return jobs
+
+
+def rollout(
+    policy: Policy,
+    jobs: Sequence[Job],
+    config: RolloutConfig | None = None,
+    *,
+    progress: bool = True,
+    desc: str = "rollout",
+    stats: RolloutStats | None = None,
+    on_episode: Callable[[int, dict[str, Any]], None] | None = None,
+) -> list[dict[str, Any]]:
+    """Play every job and return one AgentTraj record per job, in job order.
+
+    ``on_episode(index, record)`` is called as each episode ends (e.g. to save it at once, so
+    an interrupted run keeps what it finished). ``stats`` (optional) is filled in place."""
+    config = config or RolloutConfig()
+    if config.concurrency < 1:
+        raise ValueError(f"concurrency must be at least 1, got {config.concurrency}")
+    stats = stats if stats is not None else RolloutStats()
+    records: list[dict[str, Any] | None] = [None] * len(jobs)
+    pool = EnvPool(config.max_rounds)
+    generate = RoundGenerator(policy, config)
+    waiting = deque(enumerate(jobs))
+    live: list[Episode] = []
+    started = time.perf_counter()
+    bar = _progress_bar(len(jobs), desc, progress)
+    successes = 0
+    try:
+        while waiting or live:
+            while waiting and len(live) < config.concurrency:
+                index, job = waiting.popleft()
+                live.append(start_episode(pool, index, job, stats))
+            replies = generate(live, stats)
+            still_live = []
+            for episode, reply in zip(live, replies):
+                if step_episode(episode, reply, stats):
+                    still_live.append(episode)
+                    continue
+                pool.release(episode.job.env_id, episode.env)
+                generate.forget(episode)
+                record = episode.record()
+                records[episode.index] = record
+                stats.episodes += 1
+                successes += record["success"]
+                if on_episode is not None:
+                    on_episode(episode.index, record)
+                bar.update(1)
+            live = still_live
+            elapsed = time.perf_counter() - started
+            bar.set_postfix(success=f"{successes}/{stats.episodes}", tok_s=f"{stats.generated_tokens / elapsed:.0f}")
+    finally:
+        bar.close()
+        pool.close()  # every env it made, including those of episodes cut short by an error
+        stats.wall_seconds += time.perf_counter() - started
+    return records  # type: ignore[return-value]
+
+
+def start_episode(pool: EnvPool, index: int, job: Job, stats: RolloutStats) -> Episode:
+    env = pool.acquire(job.env_id)
+    began = time.perf_counter()
+    observation, info = env.reset(options={"task_id": job.task_id})
+    stats.env_seconds += time.perf_counter() - began
+    conversations = opening_turns(info["instruction"], observation)
+    return Episode(index, job, env, conversations, to_messages(conversations), info)
+
+
+class RoundGenerator:
+    """One batched generate over every live episode, through the prefix cache when it can."""
+
+    def __init__(self, policy: Policy, config: RolloutConfig):
+        self.policy = policy
+        self.config = config
+        self.cached = None
+        if config.prefix_cache and hasattr(policy, "encode_prompt") and hasattr(policy, "model"):
+            from agentgym_rl.prefix_cache import PrefixCachedGenerator
+
+            self.cached = PrefixCachedGenerator(policy)
+
+    def __call__(self, live: list[Episode], stats: RolloutStats) -> list[str]:
+        config = self.config
+        settings = dict(
+            max_new_tokens=config.max_new_tokens,
+            temperature=config.temperature,
+            top_p=config.top_p,
+            # A fresh seed per round: the same seed every round would repeat the same noise.
+            seed=None if config.temperature <= 0 else config.seed * 1_000_003 + stats.rounds,
+        )
+        prompts = [episode.messages for episode in live]
+        tokens_before = getattr(self.policy, "generated_tokens", 0)
+        began = time.perf_counter()
+        if self.cached is not None:
+            replies = self.cached.generate([episode.index for episode in live], prompts, **settings)
+        else:
+            replies = self.policy.generate(prompts, **settings)
+        stats.generate_seconds += time.perf_counter() - began
+        stats.generated_tokens += getattr(self.policy, "generated_tokens", 0) - tokens_before
+        stats.rounds += 1
+        stats.turns += len(live)
+        if len(replies) != len(live):
+            raise RuntimeError(f"policy returned {len(replies)} replies for {len(live)} prompts")
+        return replies
+
+    def forget(self, episode: Episode) -> None:
+        if self.cached is not None:
+            self.cached.forget(episode.index)
+
+
+def step_episode(episode: Episode, reply: str, stats: RolloutStats) -> bool:
+    """Record the reply, act on its command and record the observation; False once it ended."""
+    command = to_command(reply)
+    stats.malformed += isinstance(command, MalformedAction)
+    episode.add("gpt", reply, True)
+    began = time.perf_counter()
+    observation, _, terminated, truncated, info = episode.env.step(command)
+    stats.env_seconds += time.perf_counter() - began
+    episode.info = info
+    if terminated or truncated:
+        return False
+    episode.add("human", observation, None)
+    return True
+
+
+class EnvPool:
+    """Envs made with ``gym.make`` and reused across episodes of the same env id (making a
+    BabyAI or JVM-backed env costs far more than resetting one)."""
+
+    def __init__(self, max_rounds: int | None = None):
+        self.max_rounds = max_rounds
+        self.idle: dict[str, list[gym.Env]] = {}
+        self.made: list[gym.Env] = []
+
+    def acquire(self, env_id: str) -> gym.Env:
+        idle = self.idle.get(env_id)
+        if idle:
+            return idle.pop()
+        kwargs = {} if self.max_rounds is None else {"max_episode_steps": self.max_rounds}
+        env = gym.make(env_id, **kwargs)
+        self.made.append(env)
+        return env
+
+    def release(self, env_id: str, env: gym.Env) -> None:
+        self.idle.setdefault(env_id, []).append(env)
+
+    def close(self) -> None:
+        for env in self.made:
+            env.close()
+        self.made.clear()
+        self.idle.clear()
+
+
+def _progress_bar(total: int, desc: str, enabled: bool):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, unit="ep", disable=not enabled, dynamic_ncols=True, leave=False)
+
+
+__all__ = ["EnvPool", "Job", "Policy", "RolloutConfig", "RolloutStats", "make_jobs", "rollout"]
