@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from collections.abc import Callable, Sequence
 
 COMMANDS: dict[str, tuple[str, Callable[[list[str]], int]]] = {}
@@ -186,6 +187,88 @@ def bc(argv: list[str]) -> int:
         f"final loss {metrics['final_loss']:.4f}, {metrics['tokens_per_second']:.0f} tok/s; saved to {config.save_dir}"
     )
     return 0
+
+
+# ------------------------------------------------------------------------------ evolve
+# BC settings for `agentgym evolve` on the built-in tiny model; plain `agentgym bc` keeps
+# BCConfig's own defaults. Shown by `agentgym evolve --help`.
+EVOLVE_BC_DEFAULTS = {"epochs": 12.0, "learning_rate": 3e-3, "lr_schedule": "constant", "bf16": True}
+
+
+@command("evolve", "the main job: expert data -> BC -> AgentEvol iterations, AgentEval after each")
+def evolve(argv: list[str]) -> int:
+    from agentgym_rl.agentevol import AgentEvolConfig, agentevol
+    from agentgym_rl.bc import BCConfig
+
+    parser = hf_parser_for(
+        "evolve",
+        (AgentEvolConfig, BCConfig),
+        "AgentEvol (AgentGym's method): build AgentTraj with the env experts, train BC-base, then "
+        "for M iterations explore the instruction set with the current model, weight the "
+        "trajectories by reward, merge them with AgentTraj and retrain; AgentEval after every "
+        "stage. With no flags: the tiny built-in model on Maze. Rerun the same command to resume.",
+    )
+    parser.set_defaults(**EVOLVE_BC_DEFAULTS)
+    (config, bc_config), _ = parse_configs(parser, argv)
+    from agentgym_rl.agentevol import write_summary  # noqa: F401  (import errors surface before work)
+
+    started = time.perf_counter()
+    results = _checked(lambda c: agentevol(c, bc_config), config)
+    from agentgym_rl.evaluate import results_table
+
+    print("\nAgentEval (test split): success % [95% CI] / mean score\n")
+    print(results_table(results))
+    print(f"\nrun folder: {config.run_dir} (summary.md, metrics.jsonl, success.png); "
+          f"wall time {(time.perf_counter() - started) / 60:.1f} min")
+    return 0
+
+
+# ------------------------------------------------------------------------------ eval
+@command("eval", "AgentEval: a model's greedy success rate and score on the test split")
+def eval_model(argv: list[str]) -> int:
+    parser = parser_for("eval", "AgentEval: play each env's test split greedily and report success and score.")
+    parser.add_argument("--model", required=True, help="checkpoint folder or preset")
+    parser.add_argument("--envs", nargs="+", default=["maze"], help="env names or ids")
+    parser.add_argument("--split", default="test", help="split to play (test is AgentEval)")
+    parser.add_argument("--limit", type=int, default=None, help="at most this many tasks per env")
+    parser.add_argument("--concurrency", type=int, default=32, help="episodes generated together")
+    parser.add_argument("--max-new-tokens", type=int, default=96, help="longest reply per round")
+    parser.add_argument("--out", default=None, help="write results JSON here (episodes beside it as .jsonl)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    args = parser.parse_args(argv)
+    from agentgym_envs.core import normalise_split
+    from agentgym_envs.data import save_trajectories
+    from agentgym_rl.evaluate import evaluate, results_table, save_results
+    from agentgym_rl.models import load_model
+    from agentgym_rl.rollout import RolloutConfig
+
+    envs = [_env_id(env, __import__("agentgym_envs").resolve_env_id) for env in args.envs]
+    split = _checked(normalise_split, args.split)
+    policy = _checked(load_model, args.model)
+    config = RolloutConfig(concurrency=args.concurrency, max_new_tokens=args.max_new_tokens)
+    results, records = evaluate(policy, envs, split=split, limit=args.limit, config=config, progress=not args.quiet)
+    print(results_table({args.model: results}))
+    if args.out:
+        path = save_results(results, args.out)
+        save_trajectories(records, path.with_suffix(".episodes.jsonl"))
+        print(f"wrote {path}")
+    return 0
+
+
+def parse_configs(parser, argv: list[str]):
+    """(tuple of config dataclasses, namespace of the other flags) for a multi-config parser."""
+    import dataclasses
+
+    try:
+        *outputs, unknown = parser.parse_args_into_dataclasses(args=argv, return_remaining_strings=True)
+    except ValueError as err:
+        raise CommandError(str(err)) from None
+    if unknown:
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    # HfArgumentParser appends a namespace only when the parser has flags outside the dataclasses.
+    configs = [output for output in outputs if dataclasses.is_dataclass(output)]
+    rest = [output for output in outputs if not dataclasses.is_dataclass(output)]
+    return configs, (rest[0] if rest else argparse.Namespace())
 
 
 def hf_parser_for(name: str, config_class, description: str):
