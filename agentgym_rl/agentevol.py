@@ -48,21 +48,29 @@ class AgentEvolConfig:
     ``seed`` also seeds the model build and exploration sampling."""
 
     envs: list[str] = field(default_factory=lambda: ["maze"], metadata={"help": "envs to learn (multi-task)"})
-    model: str = field(default="tiny", metadata={"help": "base model: tiny, tiny-5m, tiny-20m, smollm2-135m or a path"})
+    model: str = field(
+        default="tiny", metadata={"help": "base model: tiny, tiny-5m, tiny-20m, smollm2-135m or a path"}
+    )
     run_dir: str | None = field(default=None, metadata={"help": "run folder (default runs/evolve-<envs>)"})
     iterations: int = field(default=4, metadata={"help": "M: exploration + learning iterations"})
     samples: int = field(default=1, metadata={"help": "K: trajectories sampled per instruction"})
     # The paper samples at 1.2. The tiny model at 1.2 breaks its reply format in up to 10% of
     # turns and solves fewer instructions than at 1.0 (measured on Maze), so 1.0 is the default.
     temperature: float = field(
-        default=1.0, metadata={"help": "exploration sampling temperature (paper: 1.2; 1.0 suits the tiny model)"}
+        default=1.0,
+        metadata={"help": "exploration sampling temperature (paper: 1.2; 1.0 suits the tiny model)"},
     )
     top_p: float = field(default=1.0, metadata={"help": "exploration nucleus sampling"})
     weighting: Literal["filter", "rwr"] = field(
         default="filter",
-        metadata={"help": "filter: keep reward above the env threshold, one per item; rwr: weight by exp((r-1)/beta)"},
+        metadata={
+            "help": "filter: keep reward above the env threshold, one per item; "
+            "rwr: weight by exp((r-1)/beta)"
+        },
     )
-    rwr_beta: float = field(default=0.25, metadata={"help": "rwr temperature: small keeps only the best, large is plain BC"})
+    rwr_beta: float = field(
+        default=0.25, metadata={"help": "rwr temperature: small keeps only the best, large is plain BC"}
+    )
     # The paper retrains the base model every iteration. The tiny model needs ~20 epochs from
     # scratch, which four iterations cannot afford in the main job's 10 minutes on 2 CPU cores;
     # continuing the last model for `iteration_epochs` on the merged data costs a fifth of that.
@@ -71,7 +79,8 @@ class AgentEvolConfig:
         metadata={"help": "each iteration trains the base model (paper) or continues the last one (default)"},
     )
     iteration_epochs: float = field(
-        default=4.0, metadata={"help": "BC epochs of each iteration's training (0: the BC epochs, as the paper)"}
+        default=4.0,
+        metadata={"help": "BC epochs of each iteration's training (0: the BC epochs, as the paper)"},
     )
     accumulate: bool = field(
         default=True,
@@ -83,10 +92,16 @@ class AgentEvolConfig:
     thought_words: int = field(
         default=0, metadata={"help": "keep at most this many words of each expert thought (0: none; -1: all)"}
     )
-    bc_split: str = field(default="agenttraj", metadata={"help": "expert data: agenttraj (BC-base) or agenttraj_l"})
+    bc_split: str = field(
+        default="agenttraj", metadata={"help": "expert data: agenttraj (BC-base) or agenttraj_l"}
+    )
     explore_split: str = field(default="train", metadata={"help": "instructions explored each iteration"})
-    explore_limit: int | None = field(default=None, metadata={"help": "at most this many instructions per env"})
-    eval_limit: int | None = field(default=None, metadata={"help": "at most this many AgentEval tasks per env"})
+    explore_limit: int | None = field(
+        default=None, metadata={"help": "at most this many instructions per env"}
+    )
+    eval_limit: int | None = field(
+        default=None, metadata={"help": "at most this many AgentEval tasks per env"}
+    )
     concurrency: int = field(default=32, metadata={"help": "episodes generated together in one batch"})
     max_new_tokens: int = field(
         default=0, metadata={"help": "longest reply per round (0: 1.5 x the longest expert reply + 8 tokens)"}
@@ -109,7 +124,9 @@ class AgentEvolConfig:
 
 
 # ------------------------------------------------------------------------------ weighting
-def filter_by_reward(records: Sequence[dict[str, Any]], thresholds: dict[str, float] | None = None) -> list[dict]:
+def filter_by_reward(
+    records: Sequence[dict[str, Any]], thresholds: dict[str, float] | None = None
+) -> list[dict]:
     """AgentGym's filter: keep trajectories whose reward beats their env's threshold, and of
     several samples of one item only the best (the first among equals)."""
     thresholds = THRESHOLDS if thresholds is None else thresholds
@@ -300,12 +317,19 @@ def evaluated(run: Run, stage: str, policy) -> dict[str, EnvResult]:
     rollout_config = RolloutConfig(concurrency=run.config.concurrency, max_new_tokens=run.max_new_tokens)
     started = time.perf_counter()
     results, records = evaluate(
-        policy, run.config.envs, limit=run.config.eval_limit, config=rollout_config, progress=run.config.progress
+        policy,
+        run.config.envs,
+        limit=run.config.eval_limit,
+        config=rollout_config,
+        progress=run.config.progress,
     )
     save_trajectories(records, run.path("eval", f"{stage}_episodes.jsonl"))
     save_results(results, path)
     for env_id, result in results.items():
-        run.log(f"{stage} AgentEval {env_id}: success {100 * result.success_rate:.1f}%, score {result.mean_score:.3f}")
+        run.log(
+            f"{stage} AgentEval {env_id}: success {100 * result.success_rate:.1f}%, "
+            f"score {result.mean_score:.3f}"
+        )
     run.record_metrics(
         f"eval-{stage}",
         seconds=round(time.perf_counter() - started, 1),
@@ -341,7 +365,14 @@ def explore(run: Run, iteration: int, policy) -> list[dict[str, Any]]:
             sink.write(json.dumps(record) + "\n")
             sink.flush()
 
-        rollout(policy, todo, rollout_config, progress=run.config.progress, desc=f"explore {iteration}", on_episode=keep)
+        rollout(
+            policy,
+            todo,
+            rollout_config,
+            progress=run.config.progress,
+            desc=f"explore {iteration}",
+            on_episode=keep,
+        )
     records = list(read_partial(partial).values())
     order = {job_key(job): n for n, job in enumerate(jobs)}
     records.sort(key=lambda record: order[(record["item_id"], record.get("sample", 0))])

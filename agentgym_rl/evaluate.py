@@ -37,7 +37,9 @@ class EnvResult:
     score_high: float
 
     def as_dict(self) -> dict[str, Any]:
-        return {key: round(value, 4) if isinstance(value, float) else value for key, value in asdict(self).items()}
+        return {
+            key: round(value, 4) if isinstance(value, float) else value for key, value in asdict(self).items()
+        }
 
 
 def wilson_interval(successes: int, trials: int, z: float = Z_95) -> tuple[float, float]:
@@ -74,7 +76,9 @@ def summarize(records: Iterable[dict[str, Any]]) -> dict[str, EnvResult]:
         successes = sum(bool(r["success"]) for r in group)
         low, high = wilson_interval(successes, len(group))
         mean, score_low, score_high = mean_interval([float(r["reward"]) for r in group])
-        results[env_id] = EnvResult(env_id, len(group), successes / len(group), low, high, mean, score_low, score_high)
+        results[env_id] = EnvResult(
+            env_id, len(group), successes / len(group), low, high, mean, score_low, score_high
+        )
     return results
 
 

@@ -201,10 +201,18 @@ class RoundBatch:
             template = next(s for s, r in zip(sessions, reused) if r)
             layers = []
             for layer in range(len(template.keys)):
-                keys = _left_padded([s.keys[layer] if r else None for s, r in zip(sessions, reused)], reused,
-                                    template.keys[layer], cached_width)
-                values = _left_padded([s.values[layer] if r else None for s, r in zip(sessions, reused)], reused,
-                                      template.values[layer], cached_width)
+                keys = _left_padded(
+                    [s.keys[layer] if r else None for s, r in zip(sessions, reused)],
+                    reused,
+                    template.keys[layer],
+                    cached_width,
+                )
+                values = _left_padded(
+                    [s.values[layer] if r else None for s, r in zip(sessions, reused)],
+                    reused,
+                    template.values[layer],
+                    cached_width,
+                )
                 layers.append(GrowingLayer.holding(keys, values, spare=new_width + 64))
             cache = DynamicCache()
             cache.layers = layers
@@ -265,7 +273,9 @@ class RoundBatch:
         return Session(ids, keys, values)
 
 
-def _left_padded(tensors: list[torch.Tensor | None], reused: list[int], like: torch.Tensor, width: int) -> torch.Tensor:
+def _left_padded(
+    tensors: list[torch.Tensor | None], reused: list[int], like: torch.Tensor, width: int
+) -> torch.Tensor:
     """Stack per-session ``[heads, length, dim]`` tensors, cut to their reused length, into
     ``[rows, heads, width, dim]`` with zeros on the left."""
     heads, _, dim = like.shape

