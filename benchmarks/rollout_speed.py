@@ -1,0 +1,139 @@
+"""Rollout speed: whole Maze episodes, one at a time (AgentGym's client loop) against 16 at once.
+
+Every row plays the same tasks greedily with the same model in the same process:
+
+- ``one at a time``: AgentGym's client loop. Each round re-encodes the whole conversation and
+  generates one reply (``LLMPolicy.generate`` on a batch of one).
+- ``16 at once``: the rollout engine with 16 live episodes, one batched ``LLMPolicy.generate``
+  per round (left padding, KV cache within the round), prompts re-encoded every round.
+- ``16 at once + prefix cache``: the engine's default: each episode's KV cache is kept between
+  rounds, so a round runs only the new observation and the reply.
+
+Greedy decoding must give the same trajectories in every row; the script checks and says so.
+Reported: generated tokens/s, episodes/min, the ratio of each to the one-at-a-time row, and the
+share of rollout wall time spent inside ``env.reset`` / ``env.step``.
+
+The model is the ``tiny`` preset after a short behavioural cloning on Maze's AgentTraj (with the
+experts' full thoughts, so replies are AgentGym-sized ReAct turns), or ``--model PATH``.
+
+Usage: python benchmarks/rollout_speed.py [--tasks 32] [--concurrency 16] [--model PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import tempfile
+import time
+
+import torch
+
+from agentgym_envs.data import expert_trajectories
+from agentgym_rl.bc import BCConfig, train_bc
+from agentgym_rl.models import load_model
+from agentgym_rl.policy import configure_threads
+from agentgym_rl.rollout import RolloutConfig, RolloutStats, make_jobs, rollout
+
+
+def trained_tiny(epochs: float):
+    """The tiny preset (built in a temporary cache) after ``epochs`` of BC on Maze AgentTraj."""
+    with tempfile.TemporaryDirectory() as cache:
+        previous = os.environ.get("AGENTGYM_CACHE")
+        os.environ["AGENTGYM_CACHE"] = cache
+        try:
+            policy = load_model("tiny")
+        finally:
+            os.environ.pop("AGENTGYM_CACHE") if previous is None else os.environ.update(
+                AGENTGYM_CACHE=previous
+            )
+    records, _ = expert_trajectories("maze", "agenttraj", progress=False)
+    config = BCConfig(epochs=epochs, learning_rate=1e-3, batch_tokens=1024, bf16=True)
+    train_bc(policy, records, config, progress=False)
+    return policy
+
+
+def measure(policy, jobs, config: RolloutConfig) -> tuple[RolloutStats, list[dict]]:
+    stats = RolloutStats()
+    records = rollout(policy, jobs, config, stats=stats, progress=False)
+    return stats, records
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as file:
+            cpu = next(line.split(":", 1)[1].strip() for line in file if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return (
+        f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__} with {torch.get_num_threads()} "
+        f"threads, Python {platform.python_version()}"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--tasks", type=int, default=32, help="Maze tasks (train split) played in each row")
+    parser.add_argument("--concurrency", type=int, default=16, help="live episodes in the batched rows")
+    parser.add_argument("--model", default=None, help="a checkpoint folder (default: tiny after a short BC)")
+    parser.add_argument("--bc-epochs", type=float, default=3.0, help="BC epochs for the default model")
+    parser.add_argument("--max-new-tokens", type=int, default=96, help="longest reply per round")
+    args = parser.parse_args()
+
+    configure_threads()
+    started = time.perf_counter()
+    policy = load_model(args.model) if args.model else trained_tiny(args.bc_epochs)
+    setup_seconds = time.perf_counter() - started
+    jobs = make_jobs(["maze"], list(range(25, 25 + args.tasks)))
+    rollout(policy, jobs[:2], RolloutConfig(max_new_tokens=8), progress=False)  # warm-up
+
+    settings = dict(temperature=0.0, max_new_tokens=args.max_new_tokens)
+    rows = [
+        (
+            "one at a time (AgentGym client loop)",
+            RolloutConfig(concurrency=1, prefix_cache=False, **settings),
+        ),
+        (
+            f"{args.concurrency} at once",
+            RolloutConfig(concurrency=args.concurrency, prefix_cache=False, **settings),
+        ),
+        (
+            f"{args.concurrency} at once + prefix cache",
+            RolloutConfig(concurrency=args.concurrency, prefix_cache=True, **settings),
+        ),
+    ]
+    results = []
+    for name, config in rows:
+        stats, records = measure(policy, jobs, config)
+        results.append((name, stats, records))
+        print(f"{name}: {stats.wall_seconds:.1f} s", file=sys.stderr)
+
+    baseline = results[0][1]
+    same = all(records == results[0][2] for _, _, records in results)
+    successes = sum(r["success"] for r in results[0][2])
+    command = "python benchmarks/rollout_speed.py " + " ".join(sys.argv[1:])
+    print(f"\nCommand: `{command.strip()}`  ")
+    print(f"Machine: {machine()}  ")
+    print(
+        f"Model: {args.model or policy.name} ({policy.num_parameters / 1e6:.2f}M parameters; "
+        f"set up in {setup_seconds:.0f} s); "
+        f"{len(jobs)} Maze tasks, greedy, {baseline.turns} replies, "
+        f"{baseline.generated_tokens} generated tokens, {successes}/{len(jobs)} solved  "
+    )
+    print(f"Same trajectories in every row: {'yes' if same else 'NO'}\n")
+    print("| rollout | wall s | generated tok/s | episodes/min | speed-up | env time / rollout time |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for name, stats, _ in results:
+        print(
+            f"| {name} | {stats.wall_seconds:.1f} | {stats.tokens_per_second:.0f} "
+            f"| {stats.episodes_per_minute:.1f} | {baseline.wall_seconds / stats.wall_seconds:.2f}x "
+            f"| {100 * stats.env_fraction:.2f}% |"
+        )
+
+
+if __name__ == "__main__":
+    main()
