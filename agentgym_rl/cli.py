@@ -231,32 +231,35 @@ def evolve(argv: list[str]) -> int:
 # ------------------------------------------------------------------------------ eval
 @command("eval", "AgentEval: a model's greedy success rate and score on the test split")
 def eval_model(argv: list[str]) -> int:
-    parser = parser_for("eval", "AgentEval: play each env's test split greedily and report success and score.")
-    parser.add_argument("--model", required=True, help="checkpoint folder or preset")
-    parser.add_argument("--envs", nargs="+", default=["maze"], help="env names or ids")
-    parser.add_argument("--split", default="test", help="split to play (test is AgentEval)")
-    parser.add_argument("--limit", type=int, default=None, help="at most this many tasks per env")
-    parser.add_argument("--concurrency", type=int, default=32, help="episodes generated together")
-    parser.add_argument("--max-new-tokens", type=int, default=96, help="longest reply per round")
-    parser.add_argument("--out", default=None, help="write results JSON here (episodes beside it as .jsonl)")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    args = parser.parse_args(argv)
-    from agentgym_envs.core import normalise_split
-    from agentgym_envs.data import save_trajectories
+    from agentgym_rl.evaluate import EvalConfig
+
+    parser = hf_parser_for(
+        "eval",
+        EvalConfig,
+        "AgentEval: play each env's test split (or --task_ids) greedily and report success rate (95% "
+        "Wilson interval) and mean score (95% normal interval) per env, as a markdown table and JSON.",
+    )
+    (config,), _ = parse_configs(parser, argv)
+    from pathlib import Path
+
+    from agentgym_envs.data import atomic_write_text, save_trajectories
     from agentgym_rl.evaluate import evaluate, results_table, save_results
     from agentgym_rl.models import load_model
     from agentgym_rl.rollout import RolloutConfig
 
-    envs = [_env_id(env, __import__("agentgym_envs").resolve_env_id) for env in args.envs]
-    split = _checked(normalise_split, args.split)
-    policy = _checked(load_model, args.model)
-    config = RolloutConfig(concurrency=args.concurrency, max_new_tokens=args.max_new_tokens)
-    results, records = evaluate(policy, envs, split=split, limit=args.limit, config=config, progress=not args.quiet)
-    print(results_table({args.model: results}))
-    if args.out:
-        path = save_results(results, args.out)
-        save_trajectories(records, path.with_suffix(".episodes.jsonl"))
-        print(f"wrote {path}")
+    policy = _checked(load_model, config.model)
+    rollout_config = RolloutConfig(concurrency=config.concurrency, max_new_tokens=config.max_new_tokens)
+    results, records = evaluate(
+        policy, config.envs, split=config.split, limit=config.limit, task_ids=config.task_ids,
+        config=rollout_config, progress=not config.quiet,
+    )
+    table = results_table({config.model: results})
+    print(f"AgentEval ({config.split}): success % [95% Wilson interval] / mean score\n\n{table}")
+    if config.out:
+        path = save_results(results, config.out)
+        atomic_write_text(Path(path).with_suffix(".md"), table + "\n")
+        save_trajectories(records, Path(path).with_suffix(".episodes.jsonl"))
+        print(f"wrote {path} (and .md, .episodes.jsonl beside it)")
     return 0
 
 

@@ -11,7 +11,7 @@ import json
 import math
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,38 @@ from agentgym_envs.data import atomic_write_text
 from agentgym_rl.rollout import Policy, RolloutConfig, RolloutStats, make_jobs, rollout
 
 Z_95 = 1.959964
+
+
+@dataclass
+class EvalConfig:
+    """Settings of ``agentgym eval``; every field is a flag."""
+
+    model: str = field(
+        metadata={"help": "checkpoint folder (e.g. runs/evolve-maze/checkpoints/iter4) or preset"}
+    )
+    envs: list[str] = field(default_factory=lambda: ["maze"], metadata={"help": "env names or ids"})
+    split: str = field(default="test", metadata={"help": "split to play (test is AgentEval)"})
+    task_ids: list[int] | None = field(
+        default=None, metadata={"help": "play exactly these task ids in every env instead of the split"}
+    )
+    limit: int | None = field(default=None, metadata={"help": "at most this many tasks per env"})
+    concurrency: int = field(default=32, metadata={"help": "episodes generated together in one batch"})
+    max_new_tokens: int = field(default=96, metadata={"help": "longest reply per round"})
+    out: str | None = field(
+        default=None,
+        metadata={"help": "results JSON path; the table (.md) and episodes (.episodes.jsonl) go beside"},
+    )
+    quiet: bool = field(default=False, metadata={"help": "no progress bar"})
+
+    def __post_init__(self) -> None:
+        from agentgym_envs.core import normalise_split
+
+        if isinstance(self.envs, str):
+            self.envs = [self.envs]
+        self.envs = [resolve_env_id(env) for env in self.envs]
+        self.split = normalise_split(self.split)
+        if self.concurrency < 1 or self.max_new_tokens < 1 or (self.limit is not None and self.limit < 1):
+            raise ValueError("concurrency, max_new_tokens and limit must be at least 1")
 
 
 @dataclass
@@ -88,20 +120,23 @@ def evaluate(
     *,
     split: str = "test",
     limit: int | None = None,
+    task_ids: Sequence[int] | None = None,
     config: RolloutConfig | None = None,
     progress: bool = True,
     stats: RolloutStats | None = None,
 ) -> tuple[dict[str, EnvResult], list[dict[str, Any]]]:
-    """AgentEval: play each env's ``split`` (at most ``limit`` tasks each) greedily.
+    """AgentEval: play each env's ``split`` (or exactly ``task_ids``; at most ``limit`` tasks
+    each) greedily.
 
     Returns the per-env results and the episode records (with ``reward`` and ``success``)."""
     config = config or RolloutConfig()
     if config.temperature != 0.0:
         raise ValueError("AgentEval decodes greedily: use temperature 0")
-    task_ids = {}
+    chosen, task_ids = task_ids, {}
     for env in envs:
         env_id = resolve_env_id(env)
-        task_ids[env_id] = list(agentgym_envs.env_class(env_id).task_ids(split))[:limit]
+        ids = chosen if chosen is not None else agentgym_envs.env_class(env_id).task_ids(split)
+        task_ids[env_id] = list(ids)[:limit]
     jobs = make_jobs(list(task_ids), task_ids)
     records = rollout(policy, jobs, config, progress=progress, desc="AgentEval", stats=stats)
     return summarize(records), records

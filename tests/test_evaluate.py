@@ -64,3 +64,28 @@ def test_evaluate_plays_the_test_split_greedily():
     assert results["AgentGym/Maze-v0"].episodes == 5
     with pytest.raises(ValueError, match="greedily"):
         evaluate(AlwaysDown(), ["maze"], config=RolloutConfig(temperature=1.0), progress=False)
+
+
+def test_evaluate_plays_exactly_the_given_task_ids():
+    results, records = evaluate(AlwaysDown(), ["maze"], task_ids=[7, 3], progress=False)
+    assert [r["item_id"] for r in records] == ["lmrlgym_maze_7", "lmrlgym_maze_3"]
+    assert results["AgentGym/Maze-v0"].episodes == 2
+
+
+def test_eval_command_prints_the_table_and_writes_json_markdown_and_episodes(
+    tmp_path, taught_policy_dir, capsys
+):
+    from agentgym_rl.cli import main
+
+    out = tmp_path / "eval" / "taught.json"
+    assert (
+        main(
+            ["eval", "--model", str(taught_policy_dir), "--task_ids", "0", "1", "--quiet", "--out", str(out)]
+        )
+        == 0
+    )
+    printed = capsys.readouterr().out
+    assert "| Maze |" in printed and "Wilson" in printed
+    assert set(load_results(out)) == {"AgentGym/Maze-v0"}
+    assert "| Maze |" in out.with_suffix(".md").read_text()
+    assert len(out.with_suffix(".episodes.jsonl").read_text().splitlines()) == 2
