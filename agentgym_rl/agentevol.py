@@ -240,14 +240,19 @@ def expert_data(run: Run) -> list[dict[str, Any]]:
     path = run.path("data", f"{run.config.bc_split}.json")
     if path.is_file():
         return load_trajectories(path)
-    records = []
+    records, started = [], time.perf_counter()
     for env_id in run.config.envs:
         solved, failed = expert_trajectories(env_id, run.config.bc_split, progress=run.config.progress)
         records += solved
         run.log(f"{env_id}: {len(solved)} expert trajectories ({len(failed)} unsolved left out)")
     records = shorten_thoughts(records, run.config.thought_words)
     save_trajectories(records, path)
-    run.record_metrics("data", trajectories=len(records), thought_words=run.config.thought_words)
+    run.record_metrics(
+        "data",
+        trajectories=len(records),
+        thought_words=run.config.thought_words,
+        seconds=round(time.perf_counter() - started, 1),
+    )
     return records
 
 
@@ -417,19 +422,49 @@ def read_partial(path: Path) -> dict[tuple[str, int], dict[str, Any]]:
 
 # ------------------------------------------------------------------------------ reporting
 def write_summary(run: Run, results: dict[str, dict[str, EnvResult]]) -> str:
-    """summary.md (BC-base against each iteration) and success.png; returns the table."""
-    table = results_table(results)
+    """summary.md (BC-base against each iteration, with the time each took) and success.png;
+    returns the table."""
+    table = summary_table(results, run.dir)
     minutes = (time.perf_counter() - run.started) / 60
     text = (
         f"# AgentEvol: {', '.join(run.config.envs)}\n\n"
         f"Model `{run.config.model}`, M={run.config.iterations}, K={run.config.samples}, "
-        f"weighting `{run.config.weighting}`, exploration temperature {run.config.temperature}.\n\n"
-        "AgentEval (test split), each cell: success % [95% Wilson interval] / mean score.\n\n"
+        f"weighting `{run.config.weighting}`, exploration temperature {run.config.temperature}, "
+        f"each iteration trains the {run.config.retrain_from} model.\n\n"
+        "AgentEval (test split), each cell: success % [95% Wilson interval] / mean score. The last "
+        "row is the wall time of the stages up to that column (data, training, exploration, "
+        "AgentEval), summed over every invocation of the run.\n\n"
         f"{table}\n\nWall time of this invocation: {minutes:.1f} min.\n"
     )
     atomic_write_text(run.path("summary.md"), text)
     plot_success(results, run.path("success.png"))
     return table
+
+
+def summary_table(results: dict[str, dict[str, EnvResult]], run_dir: str | Path) -> str:
+    """The AgentEval table plus a row of cumulative wall time per column (from metrics.jsonl)."""
+    seconds = stage_seconds(Path(run_dir))
+    total, cells = 0.0, []
+    for column in results:
+        key = "bc-base" if column == "BC-base" else column.replace(" ", "")
+        total += sum(value for stage, value in seconds.items() if stage.endswith(key))
+        total += seconds.get("data", 0.0) if column == "BC-base" else 0.0
+        cells.append(f"{total / 60:.1f}")
+    return results_table(results) + "\n| minutes, cumulative | " + " | ".join(cells) + " |"
+
+
+def stage_seconds(run_dir: Path) -> dict[str, float]:
+    """Seconds per finished stage (e.g. ``train-iter2``) recorded in the run's metrics.jsonl."""
+    path = run_dir / "metrics.jsonl"
+    totals: dict[str, float] = {}
+    if path.is_file():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                entry = json.loads(line)
+            except json.JSONDecodeError:
+                continue  # a line cut short by a crash: its stage reruns and is logged again
+            totals[entry["stage"]] = totals.get(entry["stage"], 0.0) + float(entry.get("seconds", 0.0))
+    return totals
 
 
 def plot_success(results: dict[str, dict[str, EnvResult]], path: Path) -> None:

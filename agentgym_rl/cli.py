@@ -219,10 +219,10 @@ def evolve(argv: list[str]) -> int:
 
     started = time.perf_counter()
     results = _checked(lambda c: agentevol(c, bc_config), config)
-    from agentgym_rl.evaluate import results_table
+    from agentgym_rl.agentevol import summary_table
 
-    print("\nAgentEval (test split): success % [95% CI] / mean score\n")
-    print(results_table(results))
+    print("\nAgentEval (test split): success % [95% Wilson interval] / mean score\n")
+    print(summary_table(results, config.run_dir))
     print(f"\nrun folder: {config.run_dir} (summary.md, metrics.jsonl, success.png); "
           f"wall time {(time.perf_counter() - started) / 60:.1f} min")
     return 0

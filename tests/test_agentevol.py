@@ -100,7 +100,8 @@ def test_agentevol_writes_the_run_folder(tmp_path, tiny_policy_dir):
     ]
     assert [r["item_id"] for r in explored] == [f"lmrlgym_maze_{i}" for i in range(25, 29)]
     assert all("reward" in r and "success" in r for r in explored)
-    assert "| Maze |" in (run / "summary.md").read_text()
+    summary = (run / "summary.md").read_text()
+    assert "| Maze |" in summary and "| minutes, cumulative |" in summary
 
 
 def test_an_interrupted_run_resumes_and_loses_no_trajectories(tmp_path, tiny_policy_dir, monkeypatch):
@@ -163,3 +164,26 @@ def test_bad_flags_and_missing_files_are_one_line_errors(argv, capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "error" in err
+
+
+def test_shorten_thoughts_keeps_the_action_and_the_first_words():
+    from agentgym_rl.agentevol import shorten_thoughts
+
+    reply = "Thought:\nI am at (0, 1) and the goal is at (3, 3).\n\nAction:\nmove down"
+    records = [
+        {
+            "item_id": "lmrlgym_maze_30",
+            "conversations": [
+                {"from": "human", "loss": None, "value": "Thought: the instruction is never touched"},
+                {"from": "gpt", "loss": True, "value": reply},
+            ],
+        }
+    ]
+    assert shorten_thoughts(records, -1) == records
+    assert shorten_thoughts(records, 3)[0]["conversations"][1]["value"] == (
+        "Thought:\nI am at\n\nAction:\nmove down"
+    )
+    dropped = shorten_thoughts(records, 0)[0]["conversations"]
+    assert dropped[1]["value"] == "Thought:\n\n\nAction:\nmove down"
+    assert dropped[0] == records[0]["conversations"][0]
+    assert records[0]["conversations"][1]["value"] == reply  # the input is not modified
