@@ -68,6 +68,16 @@ class AgentEvolConfig:
             "rwr: weight by exp((r-1)/beta)"
         },
     )
+    reward_threshold: float = field(
+        default=DEFAULT_THRESHOLD,
+        metadata={
+            "help": "filter keeps reward above this (AgentGym's released code: > 0.99; SciWorld > 99 of 100)"
+        },
+    )
+    env_thresholds: list[str] = field(
+        default_factory=lambda: [f"{env.split('/')[1][:-3]}={value:g}" for env, value in THRESHOLDS.items()],
+        metadata={"help": "per-env thresholds as ENV=VALUE (AgentGym keeps any BabyAI reward above 0)"},
+    )
     rwr_beta: float = field(
         default=0.25, metadata={"help": "rwr temperature: small keeps only the best, large is plain BC"}
     )
@@ -118,14 +128,29 @@ class AgentEvolConfig:
             raise ValueError("exploration samples: temperature must be > 0")
         if self.iteration_epochs < 0 or self.max_new_tokens < 0 or self.thought_words < -1:
             raise ValueError("iteration_epochs and max_new_tokens must be >= 0, thought_words >= -1")
+        self.thresholds()  # a malformed ENV=VALUE fails here, not after an hour of training
         if self.run_dir is None:
             names = "-".join(env.removeprefix("AgentGym/").removesuffix("-v0").lower() for env in self.envs)
             self.run_dir = f"runs/evolve-{names}"
 
+    def thresholds(self) -> dict[str, float]:
+        """Env id -> the reward a kept trajectory must beat (``reward_threshold`` elsewhere)."""
+        thresholds = {}
+        for entry in self.env_thresholds:
+            name, _, value = entry.partition("=")
+            try:
+                number = float(value)
+            except ValueError:
+                raise ValueError(f"env_thresholds: expected ENV=VALUE like BabyAI=0, got {entry!r}") from None
+            thresholds[resolve_env_id(name.strip())] = number
+        return thresholds
+
 
 # ------------------------------------------------------------------------------ weighting
 def filter_by_reward(
-    records: Sequence[dict[str, Any]], thresholds: dict[str, float] | None = None
+    records: Sequence[dict[str, Any]],
+    thresholds: dict[str, float] | None = None,
+    default: float = DEFAULT_THRESHOLD,
 ) -> list[dict]:
     """AgentGym's filter: keep trajectories whose reward beats their env's threshold, and of
     several samples of one item only the best (the first among equals)."""
@@ -133,7 +158,7 @@ def filter_by_reward(
     best: dict[str, dict[str, Any]] = {}
     for record in records:
         env_id = parse_item_id(record["item_id"])[0]
-        if record["reward"] <= thresholds.get(env_id, DEFAULT_THRESHOLD):
+        if record["reward"] <= thresholds.get(env_id, default):
             continue
         kept = best.get(record["item_id"])
         if kept is None or record["reward"] > kept["reward"]:
@@ -155,7 +180,7 @@ def training_set(
     """Expert data (weight 1) merged with explored trajectories weighted by the chosen scheme.
     ``rwr`` leaves out trajectories whose weight is below 1e-3: they would teach nothing."""
     if config.weighting == "filter":
-        kept = filter_by_reward(explored)
+        kept = filter_by_reward(explored, config.thresholds(), config.reward_threshold)
         return expert + kept, [1.0] * (len(expert) + len(kept))
     weights = rwr_weights([r["reward"] for r in explored], config.rwr_beta)
     kept = [(record, weight) for record, weight in zip(explored, weights) if weight >= 1e-3]

@@ -187,3 +187,14 @@ def test_shorten_thoughts_keeps_the_action_and_the_first_words():
     assert dropped[1]["value"] == "Thought:\n\n\nAction:\nmove down"
     assert dropped[0] == records[0]["conversations"][0]
     assert records[0]["conversations"][1]["value"] == reply  # the input is not modified
+
+
+def test_thresholds_come_from_the_config():
+    config = AgentEvolConfig(run_dir="x", reward_threshold=0.5, env_thresholds=["maze=0.2"])
+    assert config.thresholds() == {"AgentGym/Maze-v0": 0.2}
+    records = [record("lmrlgym_maze_1", 0.3), record("babyai_2", 0.4), record("babyai_3", 0.6)]
+    kept, _ = training_set([], records, config)
+    assert [r["item_id"] for r in kept] == ["lmrlgym_maze_1", "babyai_3"]  # Maze > 0.2, others > 0.5
+    assert AgentEvolConfig(run_dir="x").thresholds() == {"AgentGym/BabyAI-v0": 0.0}  # AgentGym's rule
+    with pytest.raises(ValueError, match="ENV=VALUE"):
+        AgentEvolConfig(run_dir="x", env_thresholds=["maze"])
