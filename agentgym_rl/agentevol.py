@@ -90,7 +90,10 @@ class AgentEvolConfig:
     )
     iteration_epochs: float = field(
         default=4.0,
-        metadata={"help": "BC epochs of each iteration's training (0: the BC epochs, as the paper)"},
+        metadata={
+            "help": "with retrain_from=last: BC epochs of each iteration on the merged data (0: the BC "
+            "epochs); retraining from base always uses the BC epochs, as the paper"
+        },
     )
     accumulate: bool = field(
         default=True,
@@ -321,7 +324,8 @@ def trained(run: Run, stage: str, records: list[dict], weights: list[float], sta
     policy = start_from if start_from is not None else load_model(run.config.model, seed=run.bc_config.seed)
     run.log(f"{stage}: training on {len(records)} trajectories (weight sum {sum(weights):.1f})")
     bc_config = dataclasses.replace(run.bc_config, save_dir=None)
-    if stage != "bc-base" and run.config.iteration_epochs > 0:
+    continuing = stage != "bc-base" and run.config.retrain_from == "last"
+    if continuing and run.config.iteration_epochs > 0:
         bc_config = dataclasses.replace(bc_config, epochs=run.config.iteration_epochs)
     metrics = train_bc(policy, records, bc_config, weights=weights, progress=run.config.progress)
     policy.save(run.checkpoint(stage))
