@@ -198,3 +198,18 @@ def test_thresholds_come_from_the_config():
     assert AgentEvolConfig(run_dir="x").thresholds() == {"AgentGym/BabyAI-v0": 0.0}  # AgentGym's rule
     with pytest.raises(ValueError, match="ENV=VALUE"):
         AgentEvolConfig(run_dir="x", env_thresholds=["maze"])
+
+
+def test_several_envs_explore_train_and_evaluate_together(tmp_path, tiny_policy_dir):
+    config, bc_config = small_run(tmp_path / "run", tiny_policy_dir, envs=["maze", "wordle"], iterations=1)
+    results = agentevol(config, bc_config)
+    assert list(results) == ["BC-base", "iter 1"]
+    run = tmp_path / "run"
+    expert = json.loads((run / "data/agenttraj.json").read_text())
+    assert {r["item_id"].rsplit("_", 1)[0] for r in expert} == {"lmrlgym_maze", "lmrlgym_wordle"}
+    explored = [
+        json.loads(line) for line in (run / "trajectories/explore_iter1.jsonl").read_text().splitlines()
+    ]
+    assert {r["item_id"].rsplit("_", 1)[0] for r in explored} == {"lmrlgym_maze", "lmrlgym_wordle"}
+    summary = (run / "summary.md").read_text()
+    assert "| Maze |" in summary and "| Wordle |" in summary

@@ -123,3 +123,26 @@ def test_head_on_action_positions_only_gives_the_full_forward_loss(tiny_policy, 
     logits = tiny_policy.model(input_ids=input_ids, attention_mask=attention_mask).logits[:, :-1]
     nll = torch.nn.functional.cross_entropy(logits.transpose(1, 2), labels[:, 1:], reduction="none")
     assert fast.item() == pytest.approx((nll.sum(1) * weights).sum().item(), rel=1e-5)
+
+
+def test_lora_trains_only_the_adapter_and_saves_merged(tiny_policy, maze_records, tmp_path):
+    pytest.importorskip("peft")
+    from agentgym_rl.models import with_lora
+
+    base = {name: p.detach().clone() for name, p in tiny_policy.model.named_parameters()}
+    tiny_policy.model = with_lora(tiny_policy.model, rank=2, seed=0)
+    assert 0 < tiny_policy.num_trainable_parameters < tiny_policy.num_parameters
+    metrics = train_bc(tiny_policy, maze_records[:8], BCConfig(**FAST), progress=False)
+    assert metrics["steps"] > 0
+    frozen = {
+        name.replace("base_model.model.", "").replace(".base_layer", ""): p
+        for name, p in tiny_policy.model.named_parameters()
+        if "lora_" not in name
+    }
+    assert all(torch.equal(frozen[name], value) for name, value in base.items())
+
+    prompts = [[{"role": "user", "content": "Reach the goal."}]]
+    expected = tiny_policy.log_probs(prompts, ["move up"])
+    saved = LLMPolicy.load(tiny_policy.save(tmp_path / "merged"))  # loads without peft
+    assert not hasattr(saved.model, "merge_and_unload")
+    assert saved.log_probs(prompts, ["move up"]) == pytest.approx(expected, abs=1e-4)
