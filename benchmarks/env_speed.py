@@ -16,7 +16,6 @@ import argparse
 import contextlib
 import io
 import os
-import platform
 import sys
 import time
 
@@ -24,6 +23,7 @@ import gymnasium as gym
 
 import agentgym_envs
 from agentgym_envs import resolve_env_id
+from common import print_header
 
 TARGET_STEPS_PER_S = {"BabyAI": 1_000, "Maze": 20_000, "Wordle": 20_000, "TextCraft": 20_000}
 TARGET_RESET_MS = {"TextCraft": 5.0}
@@ -165,16 +165,6 @@ def verdict(row: dict) -> str:
     return ", ".join(notes)
 
 
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    with contextlib.suppress(OSError):
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, gymnasium {gym.__version__}"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--envs", nargs="*", default=list(agentgym_envs.ENVS), help="env names (default: all)")
@@ -190,9 +180,7 @@ def main() -> None:
         env_id = resolve_env_id(name)
         print(f"measuring {env_id} ...", file=sys.stderr)
         rows.append(measure(env_id, args.steps, args.resets, args.textcraft_resets))
-    print(f"command: python {' '.join(sys.argv)}")
-    print(f"machine: {machine()}")
-    print(f"date: {time.strftime('%Y-%m-%d %H:%M')}\n")
+    print_header()
     print("| env | expert steps/s | env steps/s | reset ms | first/last 100 of resets ms | targets | reference |")
     print("|---|---:|---:|---:|---:|---|---|")
     for row in rows:

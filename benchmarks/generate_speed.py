@@ -17,11 +17,11 @@ import sys
 import tempfile
 import time
 
-import torch
 
 from agentgym_envs.data import expert_trajectories
 from agentgym_rl.models import load_model
 from agentgym_rl.trajectory import to_messages
+from common import print_header
 
 
 def maze_prompts(count: int) -> list[list[dict[str, str]]]:
@@ -46,8 +46,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--models", nargs="*", default=["tiny", "tiny-5m", "tiny-20m"])
-    parser.add_argument("--new-tokens", type=int, default=64)
+    parser.add_argument(
+        "--models", nargs="*", default=["tiny", "tiny-5m", "tiny-20m"], help="tiny presets to build and measure"
+    )
+    parser.add_argument("--new-tokens", type=int, default=64, help="tokens generated per prompt")
     parser.add_argument("--prompts", type=int, default=32, help="prompts per measurement (batch 1 and 16)")
     args = parser.parse_args()
 
@@ -64,11 +66,7 @@ def main() -> None:
         batched = tokens_per_second(policy, prompts, 16, args.new_tokens)
         rows.append((name, policy.num_parameters, len(policy.tokenizer), build_seconds, single, batched))
 
-    print(f"command: python {' '.join(sys.argv)}")
-    print(
-        f"machine: {os.cpu_count()} cores, torch {torch.__version__} ({torch.get_num_threads()} threads), "
-        f"load average {os.getloadavg()[0]:.2f}\n"
-    )
+    print_header()
     print(
         "| model | parameters | vocabulary | build s (cold) | generate tok/s batch 1 | batch 16 | speed-up |"
     )

@@ -23,18 +23,17 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import sys
 import tempfile
 import time
 
-import torch
 
 from agentgym_envs.data import expert_trajectories
 from agentgym_rl.bc import BCConfig, train_bc
 from agentgym_rl.models import load_model
 from agentgym_rl.policy import configure_threads
 from agentgym_rl.rollout import RolloutConfig, RolloutStats, make_jobs, rollout
+from common import print_header
 
 
 def trained_tiny(epochs: float):
@@ -58,19 +57,6 @@ def measure(policy, jobs, config: RolloutConfig) -> tuple[RolloutStats, list[dic
     stats = RolloutStats()
     records = rollout(policy, jobs, config, stats=stats, progress=False)
     return stats, records
-
-
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as file:
-            cpu = next(line.split(":", 1)[1].strip() for line in file if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return (
-        f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__} with {torch.get_num_threads()} "
-        f"threads, Python {platform.python_version()}"
-    )
 
 
 def main() -> None:
@@ -115,9 +101,8 @@ def main() -> None:
     baseline = results[0][1]
     same = all(records == results[0][2] for _, _, records in results)
     successes = sum(r["success"] for r in results[0][2])
-    command = "python benchmarks/rollout_speed.py " + " ".join(sys.argv[1:])
-    print(f"\nCommand: `{command.strip()}`  ")
-    print(f"Machine: {machine()}  ")
+    print()
+    print_header()
     print(
         f"Model: {args.model or policy.name} ({policy.num_parameters / 1e6:.2f}M parameters; "
         f"set up in {setup_seconds:.0f} s); "

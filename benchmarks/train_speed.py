@@ -13,18 +13,16 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
-import sys
 import tempfile
 import time
 
-import torch
 
 from agentgym_envs.data import expert_trajectories
 from agentgym_rl.bc import BCConfig, train_bc
 from agentgym_rl.models import load_model
 from agentgym_rl.policy import LLMPolicy, pad_right
 from agentgym_rl.trajectory import IGNORE_INDEX, tokenize_records
+from common import print_header
 
 
 def run_ours(model_dir: str, records: list[dict], config: BCConfig) -> dict:
@@ -91,23 +89,6 @@ def run_hf_trainer(model_dir: str, records: list[dict], config: BCConfig, steps:
     }
 
 
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    import transformers
-
-    return (
-        f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__} ({torch.get_num_threads()} threads), "
-        f"transformers {transformers.__version__}, load average {os.getloadavg()[0]:.2f}"
-    )
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -137,8 +118,7 @@ def main() -> None:
             )
     best = {name: max(runs, key=lambda r: r["tokens_per_second"]) for name, runs in results.items()}
 
-    print(f"command: python {' '.join(sys.argv)}")
-    print(f"machine: {machine()}")
+    print_header()
     print(
         f"model: {args.model} ({policy.num_parameters / 1e6:.2f}M parameters, "
         f"vocabulary {len(policy.tokenizer)}; loaded or built in {load_seconds:.1f} s); "

@@ -342,7 +342,7 @@ class KnownGrid:
         """Cells the agent can walk to over seen cells, with their distance in cells."""
         distance = {start: 0}
         queue = deque([start])
-        passage, offsets = self.passage, self.offsets
+        offsets = self.offsets
         while queue:
             here = queue.popleft()
             step = distance[here] + 1
