@@ -24,6 +24,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import shutil
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -33,7 +34,7 @@ from typing import Any, Literal
 from agentgym_envs import parse_item_id, resolve_env_id
 from agentgym_envs.data import atomic_write_text, expert_trajectories, load_trajectories, save_trajectories
 from agentgym_envs.formats import format_react, parse_react
-from agentgym_rl.bc import BCConfig, train_bc
+from agentgym_rl.bc import RESUME_FREE, BCConfig, train_bc
 from agentgym_rl.evaluate import EnvResult, evaluate, load_results, results_table, save_results
 from agentgym_rl.rollout import RolloutConfig, make_jobs, rollout
 
@@ -212,8 +213,9 @@ class Run:
     def open(self) -> None:
         """Create the folder, or check that an existing one was made with the same settings."""
         saved = {"agentevol": dataclasses.asdict(self.config), "bc": dataclasses.asdict(self.bc_config)}
-        for settings in saved.values():
-            settings.pop("progress", None)
+        saved["agentevol"].pop("progress", None)
+        for key in RESUME_FREE:  # checkpointing and logging do not change what is learned
+            saved["bc"].pop(key, None)
         config_file = self.path("config.json")
         if config_file.is_file():
             before = json.loads(config_file.read_text())
@@ -323,18 +325,22 @@ def trained(run: Run, stage: str, records: list[dict], weights: list[float], sta
         return load_model(str(run.checkpoint(stage)))
     policy = start_from if start_from is not None else load_model(run.config.model, seed=run.bc_config.seed)
     run.log(f"{stage}: training on {len(records)} trajectories (weight sum {sum(weights):.1f})")
-    bc_config = dataclasses.replace(run.bc_config, save_dir=None)
+    # With --save_every a stage checkpoints into a scratch folder, so a killed stage resumes mid-way.
+    scratch = run.path("checkpoints", f"{stage}.partial")
+    bc_config = dataclasses.replace(run.bc_config, save_dir=str(scratch) if run.bc_config.save_every else None)
     continuing = stage != "bc-base" and run.config.retrain_from == "last"
     if continuing and run.config.iteration_epochs > 0:
         bc_config = dataclasses.replace(bc_config, epochs=run.config.iteration_epochs)
     metrics = train_bc(policy, records, bc_config, weights=weights, progress=run.config.progress)
     policy.save(run.checkpoint(stage))
     atomic_write_text(run.checkpoint(stage) / "DONE", "")
+    shutil.rmtree(scratch, ignore_errors=True)
     run.record_metrics(
         f"train-{stage}",
         trajectories=len(records),
         weight_sum=round(sum(weights), 3),
         steps=metrics["steps"],
+        resumed_at_step=metrics["resumed_at_step"],
         final_loss=round(metrics["final_loss"], 4),
         tokens_per_second=round(metrics["tokens_per_second"]),
         seconds=round(metrics["seconds"], 1),

@@ -16,13 +16,19 @@ Batches are length-grouped: each epoch the records are shuffled, cut into bucket
 ``BUCKET_BATCHES`` micro-batches, sorted by length inside a bucket and packed into micro-batches
 of at most ``batch_tokens`` padded tokens; then the micro-batches are shuffled. Similar lengths
 share a batch, so little compute goes to padding, while the order still changes every epoch.
+
+With ``save_every`` a run is resumable: every step is planned up front from the seed, so a
+``checkpoint-N`` (the policy plus the optimizer state and the trainable weights) is all a rerun
+needs to continue at step N + 1 and end with the same weights as an uninterrupted run.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import random
+import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -80,7 +86,17 @@ class BCConfig:
         metadata={"help": "where to save the trained policy and metrics.json", "aliases": ["--out"]},
     )
     save_every: int = field(
-        default=0, metadata={"help": "also save a checkpoint every N steps (0: only at the end)"}
+        default=0,
+        metadata={
+            "help": "also save a resumable checkpoint-N in save_dir every N steps (0: only the final model)"
+        },
+    )
+    resume: bool = field(
+        default=True,
+        metadata={
+            "help": "continue from the newest checkpoint-N in save_dir (it must come from the same data "
+            "and settings); --no_resume starts over"
+        },
     )
 
     def __post_init__(self) -> None:
@@ -214,21 +230,27 @@ def train_bc(
     say(f"bc: {report.summary()}")
     steps = plan_training({i: len(e.input_ids) for i, e in enumerate(examples)}, config)
 
-    # 2. Model and optimizer.
+    # 2. Model and optimizer, from the newest matching checkpoint if there is one.
     torch.manual_seed(config.seed)
     model = policy.model
     model.train()
     parameters = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(parameters, lr=config.learning_rate, weight_decay=config.weight_decay)
     warmup = math.ceil(config.warmup_ratio * len(steps))
+    fingerprint = run_fingerprint(config, examples, weights, len(steps))
+    first_step, loss_curve, tokens_seen = 0, [], 0
+    latest = newest_checkpoint(config.save_dir) if config.resume else None
+    if latest is not None:
+        first_step, loss_curve, tokens_seen = restore(latest, fingerprint, model, optimizer)
+        say(f"bc: resumed from {latest} (step {first_step} of {len(steps)})")
 
     # 3. Loop: one optimizer step per planned group of micro-batches.
-    loss_curve: list[dict[str, float]] = []
-    tokens_seen = 0
     window_loss, window_steps, window_tokens, window_start = 0.0, 0, 0, time.perf_counter()
-    train_start = time.perf_counter()
-    bar = tqdm(total=len(steps), desc="bc", unit="step", disable=not progress)
+    train_start, tokens_before = time.perf_counter(), tokens_seen
+    bar = tqdm(total=len(steps), initial=first_step, desc="bc", unit="step", disable=not progress)
     for step, micro_batches in enumerate(steps):
+        if step < first_step:
+            continue
         learning_rate = config.learning_rate * lr_factor(step, len(steps), warmup, config.lr_schedule)
         for group in optimizer.param_groups:
             group["lr"] = learning_rate
@@ -268,9 +290,15 @@ def train_bc(
             tokens_seen += window_tokens
             window_loss, window_steps, window_tokens, window_start = 0.0, 0, 0, time.perf_counter()
         if config.save_dir and config.save_every and (step + 1) % config.save_every == 0:
-            model.eval()
-            policy.save(Path(config.save_dir) / f"checkpoint-{step + 1}")
-            model.train()
+            trainer_state = {
+                "step": step + 1,
+                "fingerprint": fingerprint,
+                "loss_curve": loss_curve,
+                "tokens_seen": tokens_seen,
+                "optimizer": optimizer.state_dict(),
+                "trainable": {n: p.detach() for n, p in model.named_parameters() if p.requires_grad},
+            }
+            save_checkpoint(policy, Path(config.save_dir) / f"checkpoint-{step + 1}", trainer_state)
     bar.close()
     model.eval()
     train_seconds = time.perf_counter() - train_start
@@ -283,7 +311,8 @@ def train_bc(
         "final_loss": loss_curve[-1]["loss"],
         "loss_curve": loss_curve,
         "tokens": tokens_seen,
-        "tokens_per_second": tokens_seen / train_seconds,
+        "tokens_per_second": (tokens_seen - tokens_before) / max(train_seconds, 1e-9),
+        "resumed_at_step": first_step,
         "train_seconds": train_seconds,
         "seconds": time.perf_counter() - started,
         "data": asdict(report),
@@ -297,6 +326,65 @@ def train_bc(
             json.dumps(metrics, indent=1) + "\n", encoding="utf-8"
         )
     return metrics
+
+
+# ------------------------------------------------------------------------------ checkpoints
+TRAINER_STATE = "trainer_state.pt"
+# Settings that do not change what is learned: a run may resume with other values.
+RESUME_FREE = {"save_dir", "save_every", "log_every", "resume"}
+
+
+def run_fingerprint(config: BCConfig, examples: list[TokenizedRecord], weights: list[float], steps: int) -> str:
+    """A hash of everything that decides the trained weights except the starting model."""
+    digest = hashlib.sha256()
+    settings = {k: v for k, v in asdict(config).items() if k not in RESUME_FREE}
+    digest.update(json.dumps([settings, steps], sort_keys=True).encode())
+    for example in examples:
+        digest.update(json.dumps([example.input_ids, example.labels, weights[example.index]]).encode())
+    return digest.hexdigest()
+
+
+def save_checkpoint(policy: LLMPolicy, path: Path, trainer_state: dict[str, Any]) -> None:
+    """The policy (loadable on its own) plus what resuming needs, written to a temporary
+    folder and renamed, so a checkpoint is either complete or absent."""
+    partial = path.with_name(path.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    policy.model.eval()
+    policy.save(partial)
+    policy.model.train()
+    torch.save(trainer_state, partial / TRAINER_STATE)
+    shutil.rmtree(path, ignore_errors=True)
+    partial.rename(path)
+
+
+def newest_checkpoint(save_dir: str | None) -> Path | None:
+    if not save_dir or not Path(save_dir).is_dir():
+        return None
+    complete = [
+        path
+        for path in Path(save_dir).glob("checkpoint-*")
+        if path.name.split("-", 1)[1].isdigit() and (path / TRAINER_STATE).is_file()
+    ]
+    return max(complete, key=lambda path: int(path.name.split("-", 1)[1]), default=None)
+
+
+def restore(path: Path, fingerprint: str, model, optimizer) -> tuple[int, list[dict], int]:
+    """Load a checkpoint's trainable weights and optimizer state; returns (steps done, loss
+    curve so far, tokens seen). Refuses a checkpoint written for other data or settings."""
+    state = torch.load(path / TRAINER_STATE, map_location="cpu", weights_only=True)
+    if state["fingerprint"] != fingerprint:
+        raise ValueError(
+            f"{path} was written by a run with other data or settings; "
+            "use another save_dir, or --no_resume to start over"
+        )
+    trainable = {n: p for n, p in model.named_parameters() if p.requires_grad}
+    if set(trainable) != set(state["trainable"]):
+        raise ValueError(f"{path} holds other trainable weights than this model (LoRA or not?)")
+    with torch.no_grad():
+        for name, value in state["trainable"].items():
+            trainable[name].copy_(value)
+    optimizer.load_state_dict(state["optimizer"])
+    return state["step"], state["loss_curve"], state["tokens_seen"]
 
 
 def check_weights(weights: list[float] | None, count: int) -> list[float]:

@@ -214,7 +214,12 @@ def evolve(argv: list[str]) -> int:
         "stage. With no flags: the tiny built-in model on Maze. Rerun the same command to resume.",
     )
     parser.set_defaults(**EVOLVE_BC_DEFAULTS)
+    for action in parser._actions:  # each stage saves into the run folder, not a save_dir
+        if action.dest == "save_dir":
+            action.help = argparse.SUPPRESS
     (config, bc_config), _ = parse_configs(parser, argv)
+    if bc_config.save_dir:
+        raise CommandError("--save_dir is for 'agentgym bc'; evolve saves every stage under --run_dir")
     from agentgym_rl.agentevol import write_summary  # noqa: F401  (import errors surface before work)
 
     started = time.perf_counter()

@@ -146,3 +146,47 @@ def test_lora_trains_only_the_adapter_and_saves_merged(tiny_policy, maze_records
     saved = LLMPolicy.load(tiny_policy.save(tmp_path / "merged"))  # loads without peft
     assert not hasattr(saved.model, "merge_and_unload")
     assert saved.log_probs(prompts, ["move up"]) == pytest.approx(expected, abs=1e-4)
+
+
+def test_an_interrupted_run_resumes_from_its_checkpoint_to_the_same_weights(
+    tiny_policy_dir, maze_records, tmp_path, monkeypatch
+):
+    import agentgym_rl.bc as bc_module
+
+    config = BCConfig(**{**FAST, "epochs": 3}, save_dir=str(tmp_path / "bc"), save_every=3)
+    whole = LLMPolicy.load(tiny_policy_dir)
+    expected = train_bc(whole, maze_records[:12], BCConfig(**{**FAST, "epochs": 3}), progress=False)
+    assert expected["steps"] > 6
+
+    real_lr_factor = bc_module.lr_factor
+
+    def crash_at_step_7(step, *args):
+        if step == 7:
+            raise KeyboardInterrupt  # killed between checkpoint-6 and checkpoint-9
+        return real_lr_factor(step, *args)
+
+    monkeypatch.setattr(bc_module, "lr_factor", crash_at_step_7)
+    with pytest.raises(KeyboardInterrupt):
+        train_bc(LLMPolicy.load(tiny_policy_dir), maze_records[:12], config, progress=False)
+    assert sorted(p.name for p in (tmp_path / "bc").iterdir()) == ["checkpoint-3", "checkpoint-6"]
+    monkeypatch.setattr(bc_module, "lr_factor", real_lr_factor)
+
+    resumed = LLMPolicy.load(tiny_policy_dir)
+    metrics = train_bc(resumed, maze_records[:12], config, progress=False)
+    assert metrics["resumed_at_step"] == 6 and metrics["steps"] == expected["steps"]
+    assert same(parameters(resumed), parameters(whole))
+    def curve(run):
+        return [(point["step"], point["loss"]) for point in run["loss_curve"]]
+
+    assert curve(metrics) == pytest.approx(curve(expected), rel=1e-6)
+    assert LLMPolicy.load(tmp_path / "bc" / "checkpoint-6").num_parameters == whole.num_parameters
+
+
+def test_a_checkpoint_of_other_settings_is_refused(tiny_policy_dir, maze_records, tmp_path):
+    config = BCConfig(**FAST, save_dir=str(tmp_path / "bc"), save_every=2)
+    train_bc(LLMPolicy.load(tiny_policy_dir), maze_records[:8], config, progress=False)
+    changed = BCConfig(**{**FAST, "learning_rate": 1e-4}, save_dir=str(tmp_path / "bc"), save_every=2)
+    with pytest.raises(ValueError, match="other data or settings"):
+        train_bc(LLMPolicy.load(tiny_policy_dir), maze_records[:8], changed, progress=False)
+    fresh = BCConfig(**{**FAST, "learning_rate": 1e-4}, save_dir=str(tmp_path / "bc"), save_every=2, resume=False)
+    assert train_bc(LLMPolicy.load(tiny_policy_dir), maze_records[:8], fresh, progress=False)["resumed_at_step"] == 0
