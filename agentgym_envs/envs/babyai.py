@@ -611,20 +611,13 @@ class BabyAIEnv(TextEnv):
                 done=True,
                 success=True,
             )
-        if status == "failure":
-            return Outcome(
-                f"{text} That broke the mission's rules, so the task failed. {self._describe(actions=False)}",
-                self.score,
-                done=True,
-                success=False,
+        if status in ("failure", "timeout"):
+            why = (
+                f"That broke the mission's rules, so the task failed. {self._describe(actions=False)}"
+                if status == "failure"
+                else f"You have used all {self.level.max_steps} moves of this level; the task failed."
             )
-        if status == "timeout":
-            return Outcome(
-                f"{text} You have used all {self.level.max_steps} moves of this level; the task failed.",
-                self.score,
-                done=True,
-                success=False,
-            )
+            return Outcome(f"{text} {why}", self.score, done=True, success=False)
         if status == "blocked":
             text = f"{text} You were stopped by something in the way."
         return Outcome(f"{text} {self._describe()}", self.score)
