@@ -52,6 +52,11 @@ class AgentEvolConfig:
     model: str = field(
         default="tiny", metadata={"help": "base model: tiny, tiny-5m, tiny-20m, smollm2-135m or a path"}
     )
+    lora: bool = field(
+        default=False,
+        metadata={"help": "train a fresh LoRA adapter each stage (merged into the saved model) instead of every weight"},
+    )
+    lora_rank: int = field(default=16, metadata={"help": "LoRA rank with --lora"})
     run_dir: str | None = field(default=None, metadata={"help": "run folder (default runs/evolve-<envs>)"})
     iterations: int = field(default=4, metadata={"help": "M: exploration + learning iterations"})
     samples: int = field(default=1, metadata={"help": "K: trajectories sampled per instruction"})
@@ -126,8 +131,8 @@ class AgentEvolConfig:
         if isinstance(self.envs, str):
             self.envs = [self.envs]
         self.envs = [resolve_env_id(env) for env in self.envs]
-        if self.iterations < 0 or self.samples < 1:
-            raise ValueError("iterations must be >= 0 and samples >= 1")
+        if self.iterations < 0 or self.samples < 1 or self.lora_rank < 1:
+            raise ValueError("iterations must be >= 0, samples and lora_rank >= 1")
         if self.temperature <= 0:
             raise ValueError("exploration samples: temperature must be > 0")
         if self.iteration_epochs < 0 or self.max_new_tokens < 0 or self.thought_words < -1:
@@ -319,11 +324,17 @@ def reply_budget(policy, expert: list[dict[str, Any]], max_new_tokens: int) -> i
 
 def trained(run: Run, stage: str, records: list[dict], weights: list[float], start_from):
     """The model of ``stage``: loaded if already trained, else trained on weighted records."""
-    from agentgym_rl.models import load_model
+    from agentgym_rl.models import load_model, with_lora
 
     if run.has_checkpoint(stage):
         return load_model(str(run.checkpoint(stage)))
     policy = start_from if start_from is not None else load_model(run.config.model, seed=run.bc_config.seed)
+    if run.config.lora:
+        # A fresh adapter on the merged starting weights, so a resumed run (which loads the
+        # merged checkpoint) trains exactly what an uninterrupted one does.
+        if hasattr(policy.model, "merge_and_unload"):
+            policy.model = policy.model.merge_and_unload()
+        policy.model = with_lora(policy.model, run.config.lora_rank, run.bc_config.seed)
     run.log(f"{stage}: training on {len(records)} trajectories (weight sum {sum(weights):.1f})")
     # With --save_every a stage checkpoints into a scratch folder, so a killed stage resumes mid-way.
     scratch = run.path("checkpoints", f"{stage}.partial")

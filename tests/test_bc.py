@@ -125,12 +125,12 @@ def test_head_on_action_positions_only_gives_the_full_forward_loss(tiny_policy, 
     assert fast.item() == pytest.approx((nll.sum(1) * weights).sum().item(), rel=1e-5)
 
 
-def test_lora_trains_only_the_adapter_and_saves_merged(tiny_policy, maze_records, tmp_path):
+def test_lora_trains_only_the_adapter_and_saves_merged(tiny_policy_dir, maze_records, tmp_path):
     pytest.importorskip("peft")
-    from agentgym_rl.models import with_lora
+    from agentgym_rl.models import load_model
 
-    base = {name: p.detach().clone() for name, p in tiny_policy.model.named_parameters()}
-    tiny_policy.model = with_lora(tiny_policy.model, rank=2, seed=0)
+    base = {name: p.detach().clone() for name, p in LLMPolicy.load(tiny_policy_dir).model.named_parameters()}
+    tiny_policy = load_model(str(tiny_policy_dir), lora=True, lora_rank=2)
     assert 0 < tiny_policy.num_trainable_parameters < tiny_policy.num_parameters
     metrics = train_bc(tiny_policy, maze_records[:8], BCConfig(**FAST), progress=False)
     assert metrics["steps"] > 0
