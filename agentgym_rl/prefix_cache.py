@@ -84,6 +84,20 @@ def _with_capacity(tensor: torch.Tensor, capacity: int) -> torch.Tensor:
     return buffer
 
 
+# Decoder-only models whose attention takes explicit position ids and whose cache is one plain
+# key/value layer per block: the layout above is exact for them. Others use ordinary generate.
+PREFIX_CACHE_MODELS = {"llama", "mistral", "qwen2", "qwen3"}
+
+
+def supports_prefix_cache(model) -> bool:
+    config = model.config  # a peft wrapper hands back its base model's config
+    if config.model_type not in PREFIX_CACHE_MODELS:
+        return False
+    if hasattr(config, "use_sliding_window"):
+        return not config.use_sliding_window
+    return getattr(config, "sliding_window", None) is None  # a window would drop old keys
+
+
 class PrefixCachedGenerator:
     """``generate`` like ``LLMPolicy.generate``, for named sessions whose caches persist.
 

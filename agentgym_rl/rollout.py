@@ -76,7 +76,7 @@ class RolloutConfig:
     seed: int = 0
     max_rounds: int | None = None  # None: the env's own limit (AgentGym's max rounds)
     # Keep each episode's KV cache between rounds (agentgym_rl.prefix_cache); same tokens, same
-    # greedy output, a fraction of the prompt work. Used when the policy is an LLMPolicy.
+    # greedy output, a fraction of the prompt work. Used when the policy is an LLMPolicy over a supported model.
     prefix_cache: bool = True
 
 
@@ -232,9 +232,10 @@ class RoundGenerator:
         self.config = config
         self.cached = None
         if config.prefix_cache and hasattr(policy, "encode_prompt") and hasattr(policy, "model"):
-            from agentgym_rl.prefix_cache import PrefixCachedGenerator
+            from agentgym_rl.prefix_cache import PrefixCachedGenerator, supports_prefix_cache
 
-            self.cached = PrefixCachedGenerator(policy)
+            if supports_prefix_cache(policy.model):
+                self.cached = PrefixCachedGenerator(policy)
 
     def __call__(self, live: list[Episode], stats: RolloutStats) -> list[str]:
         config = self.config

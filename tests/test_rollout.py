@@ -198,6 +198,18 @@ def test_prefix_cache_reuses_the_conversation_so_far(tiny_policy):
     assert set(cached.sessions) == {1, 2}
 
 
+def test_prefix_cache_only_for_models_whose_layout_it_knows(tiny_policy):
+    from transformers import GPT2Config, GPT2LMHeadModel, MistralConfig
+
+    from agentgym_rl.prefix_cache import supports_prefix_cache
+
+    assert supports_prefix_cache(tiny_policy.model)  # the tiny preset is a Llama
+    gpt2 = GPT2LMHeadModel(GPT2Config(n_layer=1, n_embd=8, n_head=2, vocab_size=50, n_positions=32))
+    assert not supports_prefix_cache(gpt2)  # learned absolute positions: ordinary generate
+    windowed = MistralConfig(sliding_window=64)
+    assert not supports_prefix_cache(type("Model", (), {"config": windowed})())
+
+
 def test_rollout_stats_account_for_the_time():
     stats = RolloutStats()
     rollout(
