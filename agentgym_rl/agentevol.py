@@ -36,6 +36,7 @@ from agentgym_envs.data import atomic_write_text, expert_trajectories, load_traj
 from agentgym_envs.formats import format_react, parse_react
 from agentgym_rl.bc import RESUME_FREE, BCConfig, train_bc
 from agentgym_rl.evaluate import EnvResult, evaluate, load_results, results_table, save_results
+from agentgym_rl.models import ModelConfig
 from agentgym_rl.rollout import RolloutConfig, make_jobs, rollout
 
 # AgentGym's released code keeps reward > 0.99 (SciWorld > 99 on its 0-100 scale), BabyAI > 0.
@@ -200,9 +201,9 @@ def training_set(
 class Run:
     """The run folder: where each stage's output lives and whether it is done."""
 
-    def __init__(self, config: AgentEvolConfig, bc_config: BCConfig):
+    def __init__(self, config: AgentEvolConfig, bc_config: BCConfig, model_config: ModelConfig):
         self.dir = Path(config.run_dir)
-        self.config, self.bc_config = config, bc_config
+        self.config, self.bc_config, self.model_config = config, bc_config, model_config
         self.started = time.perf_counter()
         self.max_new_tokens = config.max_new_tokens  # the reply budget, set once BC-base exists
 
@@ -248,9 +249,11 @@ class Run:
             file.write(json.dumps(line) + "\n")
 
 
-def agentevol(config: AgentEvolConfig, bc_config: BCConfig) -> dict[str, dict[str, EnvResult]]:
+def agentevol(
+    config: AgentEvolConfig, bc_config: BCConfig, model_config: ModelConfig | None = None
+) -> dict[str, dict[str, EnvResult]]:
     """Run (or resume) AgentEvol; returns AgentEval results per stage: ``BC-base``, ``iter 1``, ..."""
-    run = Run(config, bc_config)
+    run = Run(config, bc_config, model_config or ModelConfig())
     run.open()
     expert = expert_data(run)
     policy = trained(run, "bc-base", expert, [1.0] * len(expert), start_from=None)
@@ -327,8 +330,11 @@ def trained(run: Run, stage: str, records: list[dict], weights: list[float], sta
     from agentgym_rl.models import load_model, with_lora
 
     if run.has_checkpoint(stage):
-        return load_model(str(run.checkpoint(stage)))
-    policy = start_from if start_from is not None else load_model(run.config.model, seed=run.bc_config.seed)
+        return load_model(str(run.checkpoint(stage)), **run.model_config.load_kwargs())
+    if start_from is not None:
+        policy = start_from
+    else:
+        policy = load_model(run.config.model, seed=run.bc_config.seed, **run.model_config.load_kwargs())
     if run.config.lora:
         # A fresh adapter on the merged starting weights, so a resumed run (which loads the
         # merged checkpoint) trains exactly what an uninterrupted one does.

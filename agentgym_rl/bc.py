@@ -67,7 +67,7 @@ class BCConfig:
         metadata={"help": "longest tokenised record; longer ones are cut at a turn boundary (counted)"},
     )
     bf16: bool = field(
-        default=False, metadata={"help": "bfloat16 autocast on CPU (faster on CPUs with bf16 units)"}
+        default=False, metadata={"help": "bfloat16 autocast (on a CPU, faster where it has bf16 units)"}
     )
     seed: int = field(default=0, metadata={"help": "seed for batch order and any randomness in the model"})
     weight_decay: float = field(default=0.0, metadata={"help": "AdamW weight decay"})
@@ -183,7 +183,7 @@ def weighted_token_nll(
     # Position t predicts token t + 1; only labelled positions enter the cross-entropy.
     targets = labels[:, 1:]
     picked = targets != IGNORE_INDEX
-    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+    with torch.autocast(input_ids.device.type, dtype=torch.bfloat16, enabled=bf16):
         logits = action_logits(model, input_ids, attention_mask, picked)
     token_nll = F.cross_entropy(logits.float(), targets[picked], reduction="none")
     row_of_token = picked.nonzero()[:, 0]

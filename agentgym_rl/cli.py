@@ -160,10 +160,11 @@ def data(argv: list[str]) -> int:
 @command("bc", "behavioural cloning of a model on AgentTraj data")
 def bc(argv: list[str]) -> int:
     from agentgym_rl.bc import BCConfig
+    from agentgym_rl.models import ModelConfig
 
     parser = hf_parser_for(
         "bc",
-        BCConfig,
+        (BCConfig, ModelConfig),
         "Behavioural cloning: train a model on AgentTraj JSON/JSONL (only gpt turns with loss "
         "true are learned) and save it with metrics.json to --out.",
     )
@@ -173,7 +174,7 @@ def bc(argv: list[str]) -> int:
         "--lora", action="store_true", help="train a LoRA adapter (needs peft: the smollm extra) instead of every weight"
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    config, args = parse_config(parser, argv)
+    (config, model_config), args = parse_configs(parser, argv)
     if not config.save_dir:
         raise CommandError("--out is required (where the trained policy goes)")
     from agentgym_rl.bc import train_bc
@@ -181,7 +182,7 @@ def bc(argv: list[str]) -> int:
     from agentgym_rl.trajectory import load_trajectories
 
     records = [record for path in args.data for record in _checked(load_trajectories, path)]
-    extra = {"lora": True} if args.lora else {}
+    extra = {"lora": args.lora, **model_config.load_kwargs()}
     policy = _checked(lambda name: load_model(name, seed=config.seed, **extra), args.model)
     metrics = _checked(lambda records: train_bc(policy, records, config, progress=not args.quiet), records)
     print(
@@ -206,10 +207,11 @@ EVOLVE_BC_DEFAULTS = {
 def evolve(argv: list[str]) -> int:
     from agentgym_rl.agentevol import AgentEvolConfig, agentevol
     from agentgym_rl.bc import BCConfig
+    from agentgym_rl.models import ModelConfig
 
     parser = hf_parser_for(
         "evolve",
-        (AgentEvolConfig, BCConfig),
+        (AgentEvolConfig, BCConfig, ModelConfig),
         "AgentEvol (AgentGym's method): build AgentTraj with the env experts, train BC-base, then "
         "for M iterations explore the instruction set with the current model, weight the "
         "trajectories by reward, merge them with AgentTraj and retrain; AgentEval after every "
@@ -219,13 +221,13 @@ def evolve(argv: list[str]) -> int:
     for action in parser._actions:  # each stage saves into the run folder, not a save_dir
         if action.dest == "save_dir":
             action.help = argparse.SUPPRESS
-    (config, bc_config), _ = parse_configs(parser, argv)
+    (config, bc_config, model_config), _ = parse_configs(parser, argv)
     if bc_config.save_dir:
         raise CommandError("--save_dir is for 'agentgym bc'; evolve saves every stage under --run_dir")
     from agentgym_rl.agentevol import write_summary  # noqa: F401  (import errors surface before work)
 
     started = time.perf_counter()
-    results = _checked(lambda c: agentevol(c, bc_config), config)
+    results = _checked(lambda c: agentevol(c, bc_config, model_config), config)
     from agentgym_rl.agentevol import summary_table
 
     print("\nAgentEval (test split): success % [95% Wilson interval] / mean score\n")
@@ -239,14 +241,15 @@ def evolve(argv: list[str]) -> int:
 @command("eval", "AgentEval: a model's greedy success rate and score on the test split")
 def eval_model(argv: list[str]) -> int:
     from agentgym_rl.evaluate import EvalConfig
+    from agentgym_rl.models import ModelConfig
 
     parser = hf_parser_for(
         "eval",
-        EvalConfig,
+        (EvalConfig, ModelConfig),
         "AgentEval: play each env's test split (or --task_ids) greedily and report success rate (95% "
         "Wilson interval) and mean score (95% normal interval) per env, as a markdown table and JSON.",
     )
-    (config,), _ = parse_configs(parser, argv)
+    (config, model_config), _ = parse_configs(parser, argv)
     from pathlib import Path
 
     from agentgym_envs.data import atomic_write_text, save_trajectories
@@ -254,7 +257,7 @@ def eval_model(argv: list[str]) -> int:
     from agentgym_rl.models import load_model
     from agentgym_rl.rollout import RolloutConfig
 
-    policy = _checked(load_model, config.model)
+    policy = _checked(lambda name: load_model(name, **model_config.load_kwargs()), config.model)
     rollout_config = RolloutConfig(concurrency=config.concurrency, max_new_tokens=config.max_new_tokens)
     results, records = evaluate(
         policy, config.envs, split=config.split, limit=config.limit, task_ids=config.task_ids,
@@ -298,17 +301,6 @@ def hf_parser_for(name: str, config_class, description: str):
         config_class, prog=f"agentgym {name}", description=description,
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-
-
-def parse_config(parser, argv: list[str]):
-    """(config dataclass, namespace of the other flags); an invalid value is a CommandError."""
-    try:
-        config, args, unknown = parser.parse_args_into_dataclasses(args=argv, return_remaining_strings=True)
-    except ValueError as err:  # the config's own checks (__post_init__)
-        raise CommandError(str(err)) from None
-    if unknown:
-        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
-    return config, args
 
 
 # ------------------------------------------------------------------------------ helpers

@@ -30,13 +30,13 @@ import shutil
 import tempfile
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from agentgym_rl.policy import LLMPolicy, quiet_transformers
+from agentgym_rl.policy import LLMPolicy, quiet_transformers, resolve_device, resolve_dtype
 
 BUILD_FILE = "build.json"
 SMOLLM_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -308,6 +308,27 @@ def with_lora(model, rank: int, seed: int):
 
 
 # ------------------------------------------------------------------------------ entry point
+@dataclass
+class ModelConfig:
+    """Where and in what precision models run (flags of ``agentgym bc``, ``evolve`` and
+    ``eval``). Not part of a run's identity: a run may resume on another device."""
+
+    device: str = field(
+        default="auto", metadata={"help": "auto (the GPU when torch sees one, else the CPU), cpu, cuda or cuda:N"}
+    )
+    dtype: str = field(
+        default="auto",
+        metadata={"help": "weights' dtype: auto (float32 on CPU, bfloat16 on GPU), float32, bfloat16 or float16"},
+    )
+
+    def __post_init__(self) -> None:
+        resolve_dtype(self.dtype, resolve_device(self.device))  # a bad value fails at parse time
+
+    def load_kwargs(self) -> dict[str, str]:
+        return {"device": self.device, "dtype": self.dtype}
+
+
+
 PRESETS = (*TINY_SIZES, "smollm2-135m")
 
 
@@ -318,15 +339,20 @@ def load_model(name_or_path: str, *, seed: int = 0, **kw) -> LLMPolicy:
     Keywords: for tiny presets, any ``LlamaConfig`` field (e.g. ``hidden_size=64``) plus
     ``vocab_size``, ``corpus_limit`` (expert episodes per env for the tokenizer) and
     ``corpus_envs`` (env names; default every env whose expert runs); for ``smollm2-135m``
-    and local models, ``max_context``; for all, ``dtype``, ``lora`` / ``lora_rank`` (train a
-    peft LoRA adapter instead of every weight) and (presets) ``rebuild``."""
+    and local models, ``max_context``; for all, ``device`` (``auto``: the GPU if torch sees
+    one), ``dtype`` (``auto``: float32 on CPU, bfloat16 on GPU; or a name or torch dtype),
+    ``lora`` / ``lora_rank`` (train a peft LoRA adapter instead of every weight) and (presets)
+    ``rebuild``."""
     lora, lora_rank = kw.pop("lora", False), kw.pop("lora_rank", 16)
+    device = resolve_device(kw.pop("device", "auto"))
+    kw["dtype"] = resolve_dtype(kw.pop("dtype", "auto"), device)
     if name_or_path in TINY_SIZES:
         policy = load_tiny(name_or_path, seed, **kw)
     elif name_or_path == "smollm2-135m":
         policy = load_smollm(**kw)
     else:
         policy = load_local(name_or_path, **kw)
+    policy.model.to(device)
     if lora:
         policy.model = with_lora(policy.model, lora_rank, seed)
     return policy
@@ -356,4 +382,4 @@ def cached_hub_snapshot(repo_id: str) -> Path:
         ) from None
 
 
-__all__ = ["PRESETS", "ModelNotFoundError", "cache_dir", "load_model", "train_tokenizer"]
+__all__ = ["PRESETS", "ModelConfig", "ModelNotFoundError", "cache_dir", "load_model", "train_tokenizer"]

@@ -184,7 +184,9 @@ class LLMPolicy:
         encoded = [self.encode_prompt(messages, reserve=max_new_tokens) for messages in prompts]
         input_ids, attention_mask = pad_left(encoded, self.pad_token_id, self.device)
         config = self._generation_config(max_new_tokens, temperature, top_p)
-        with torch.random.fork_rng(devices=[], enabled=seed is not None):
+        # Seeded sampling must not disturb the caller's random streams (CPU, and the GPU's if used).
+        devices = [self.device] if self.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices, enabled=seed is not None):
             if seed is not None:
                 torch.manual_seed(seed)
             output = self.model.generate(
@@ -277,6 +279,33 @@ class LLMPolicy:
 
 
 # ------------------------------------------------------------------------------ helpers
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """``auto``: the GPU when torch sees one, else the CPU; or any torch device name."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ValueError(f"unknown device {name!r}; use auto, cpu, cuda or cuda:N") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {name!r} asked for, but torch sees no CUDA GPU (use auto or cpu)")
+    return device
+
+
+def resolve_dtype(name: str | torch.dtype, device: torch.device) -> torch.dtype:
+    """``auto``: float32 on a CPU (bf16 matmuls are slow on most), bfloat16 on a GPU."""
+    if isinstance(name, torch.dtype):
+        return name
+    if name == "auto":
+        return torch.bfloat16 if device.type == "cuda" else torch.float32
+    if name not in DTYPES:
+        raise ValueError(f"unknown dtype {name!r}; use auto, {', '.join(DTYPES)}")
+    return DTYPES[name]
+
+
 @contextmanager
 def quiet_transformers() -> Iterator[None]:
     """No progress bars from transformers' loading and saving (they would flood a run's log

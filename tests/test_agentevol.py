@@ -201,6 +201,7 @@ def test_resuming_with_other_settings_is_refused(tmp_path, tiny_policy_dir):
         ["evolve", "--iterations", "many"],
         ["evolve", "--envs", "atlantis"],
         ["evolve", "--no-such-flag"],
+        ["evolve", "--dtype", "int4"],
         ["eval", "--model", "/no/such/model", "--quiet"],
         ["bc", "--data", "/no/such/file.json", "--out", "x"],
     ],

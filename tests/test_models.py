@@ -53,6 +53,27 @@ def test_unknown_model_is_a_one_line_error():
     assert "\n" not in str(error.value) and "nothing is downloaded" in str(error.value)
 
 
+def test_device_and_dtype_resolve_and_apply(tiny_policy_dir):
+    import torch
+
+    from agentgym_rl.models import ModelConfig
+    from agentgym_rl.policy import resolve_device, resolve_dtype
+
+    assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    assert resolve_dtype("auto", torch.device("cpu")) == torch.float32
+    assert resolve_dtype("auto", torch.device("cuda")) == torch.bfloat16
+    policy = load_model(str(tiny_policy_dir), device="cpu", dtype="bfloat16")
+    assert {p.dtype for p in policy.model.parameters()} == {torch.bfloat16} and policy.device.type == "cpu"
+    assert policy.generate([[{"role": "user", "content": "hi"}]], max_new_tokens=3)[0] is not None
+    with pytest.raises(ValueError, match="unknown dtype 'int4'"):
+        ModelConfig(dtype="int4")
+    with pytest.raises(ValueError, match="unknown device"):
+        ModelConfig(device="tpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="no CUDA GPU"):
+            ModelConfig(device="cuda")
+
+
 def test_missing_optional_package_names_the_extra(monkeypatch):
     real = importlib.util.find_spec
     monkeypatch.setattr(
