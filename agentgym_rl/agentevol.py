@@ -225,6 +225,11 @@ class Run:
         config_file = self.path("config.json")
         if config_file.is_file():
             before = json.loads(config_file.read_text())
+            # A setting added to the code after the run began held its default value then.
+            for group, config in (("agentevol", AgentEvolConfig(run_dir="-")), ("bc", BCConfig())):
+                defaults = json.loads(json.dumps(dataclasses.asdict(config)))
+                for key in saved[group].keys() - before.get(group, {}).keys():
+                    before.setdefault(group, {})[key] = defaults[key]
             if before != json.loads(json.dumps(saved)):
                 changed = sorted(
                     f"{group}.{key}"

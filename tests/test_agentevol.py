@@ -195,6 +195,20 @@ def test_resuming_with_other_settings_is_refused(tmp_path, tiny_policy_dir):
         agentevol(changed, bc_config)
 
 
+def test_a_run_from_before_a_setting_existed_still_resumes(tmp_path, tiny_policy_dir):
+    config, bc_config = small_run(tmp_path / "run", tiny_policy_dir, iterations=0)
+    agentevol(config, bc_config)
+    config_file = tmp_path / "run/config.json"
+    saved = json.loads(config_file.read_text())
+    del saved["agentevol"]["lora"], saved["bc"]["max_grad_norm"]  # as written by an older version
+    config_file.write_text(json.dumps(saved))
+    assert list(agentevol(config, bc_config)) == ["BC-base"]
+    changed = BCConfig(epochs=0.1, batch_tokens=4096, learning_rate=1e-3, max_grad_norm=0.5)
+    config_file.write_text(json.dumps(saved))
+    with pytest.raises(ValueError, match="bc.max_grad_norm"):
+        agentevol(config, changed)
+
+
 @pytest.mark.parametrize(
     "argv",
     [
