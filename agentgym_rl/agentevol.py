@@ -488,9 +488,10 @@ def write_summary(run: Run, results: dict[str, dict[str, EnvResult]]) -> str:
         f"Model `{run.config.model}`, M={run.config.iterations}, K={run.config.samples}, "
         f"weighting `{run.config.weighting}`, exploration temperature {run.config.temperature}, "
         f"each iteration trains the {run.config.retrain_from} model.\n\n"
-        "AgentEval (test split), each cell: success % [95% Wilson interval] / mean score. The last "
-        "row is the wall time of the stages up to that column (data, training, exploration, "
-        "AgentEval), summed over every invocation of the run.\n\n"
+        "AgentEval (test split), each cell: success % [95% Wilson interval] / mean score. Below: "
+        "the share of the instruction set each column's model solved while exploring (sampled, all "
+        "envs together: the next iteration's data), and the wall time of the stages up to that "
+        "column (data, training, exploration, AgentEval), summed over every invocation of the run.\n\n"
         f"{table}\n\nWall time of this invocation: {minutes:.1f} min.\n"
     )
     atomic_write_text(run.path("summary.md"), text)
@@ -499,29 +500,40 @@ def write_summary(run: Run, results: dict[str, dict[str, EnvResult]]) -> str:
 
 
 def summary_table(results: dict[str, dict[str, EnvResult]], run_dir: str | Path) -> str:
-    """The AgentEval table plus a row of cumulative wall time per column (from metrics.jsonl)."""
-    seconds = stage_seconds(Path(run_dir))
-    total, cells = 0.0, []
-    for column in results:
+    """The AgentEval table plus two rows from metrics.jsonl: how much of the instruction set each
+    column's model solved while exploring (the next iteration's data; 240+ tasks, so a less noisy
+    view of progress than the test split, though sampled rather than greedy) and the cumulative
+    wall time."""
+    entries = stage_entries(Path(run_dir))
+    total, minutes, explored = 0.0, [], []
+    for number, column in enumerate(results):
         key = "bc-base" if column == "BC-base" else column.replace(" ", "")
-        total += sum(value for stage, value in seconds.items() if stage.endswith(key))
-        total += seconds.get("data", 0.0) if column == "BC-base" else 0.0
-        cells.append(f"{total / 60:.1f}")
-    return results_table(results) + "\n| minutes, cumulative | " + " | ".join(cells) + " |"
+        total += sum(entry["seconds"] for stage, entry in entries.items() if stage.endswith(key))
+        total += entries.get("data", {}).get("seconds", 0.0) if column == "BC-base" else 0.0
+        minutes.append(f"{total / 60:.1f}")
+        exploration = entries.get(f"explore-iter{number + 1}")
+        explored.append(f"{100 * exploration['success_rate']:.1f}" if exploration else "-")
+    return (
+        results_table(results)
+        + "\n| instruction set solved while exploring, % | " + " | ".join(explored) + " |"
+        + "\n| minutes, cumulative | " + " | ".join(minutes) + " |"
+    )
 
 
-def stage_seconds(run_dir: Path) -> dict[str, float]:
-    """Seconds per finished stage (e.g. ``train-iter2``) recorded in the run's metrics.jsonl."""
+def stage_entries(run_dir: Path) -> dict[str, dict[str, Any]]:
+    """Each finished stage's metrics.jsonl line (e.g. ``train-iter2``), with ``seconds``
+    summed over the invocations that ran it."""
     path = run_dir / "metrics.jsonl"
-    totals: dict[str, float] = {}
+    entries: dict[str, dict[str, Any]] = {}
     if path.is_file():
         for line in path.read_text(encoding="utf-8").splitlines():
             try:
                 entry = json.loads(line)
             except json.JSONDecodeError:
                 continue  # a line cut short by a crash: its stage reruns and is logged again
-            totals[entry["stage"]] = totals.get(entry["stage"], 0.0) + float(entry.get("seconds", 0.0))
-    return totals
+            seconds = entries.get(entry["stage"], {}).get("seconds", 0.0) + float(entry.get("seconds", 0.0))
+            entries[entry["stage"]] = {**entry, "seconds": seconds}
+    return entries
 
 
 def plot_success(results: dict[str, dict[str, EnvResult]], path: Path) -> None:

@@ -102,6 +102,10 @@ def test_agentevol_writes_the_run_folder(tmp_path, tiny_policy_dir):
     assert all("reward" in r and "success" in r for r in explored)
     summary = (run / "summary.md").read_text()
     assert "| Maze |" in summary and "| minutes, cumulative |" in summary
+    solved = 100 * sum(r["success"] for r in explored) / len(explored)
+    row = next(line for line in summary.splitlines() if line.startswith("| instruction set solved"))
+    cells = [cell.strip() for cell in row.split("|")[2:-1]]  # BC-base explored for iter 1, ...
+    assert cells[0] == f"{solved:.1f}" and len(cells) == 3 and cells[-1] == "-"
 
 
 def test_an_interrupted_run_resumes_and_loses_no_trajectories(tmp_path, tiny_policy_dir, monkeypatch):
