@@ -444,11 +444,23 @@ def explore(run: Run, iteration: int, policy) -> list[dict[str, Any]]:
     run.record_metrics(
         f"explore-iter{iteration}",
         episodes=len(records),
-        success_rate=round(sum(r["success"] for r in records) / max(1, len(records)), 4),
+        success_rate=success_rate(records),
         mean_reward=round(sum(rewards) / max(1, len(rewards)), 4),
+        success_rate_per_env={env: success_rate(group) for env, group in by_env(records).items()},
         seconds=round(time.perf_counter() - started, 1),
     )
     return records
+
+
+def success_rate(records: list[dict[str, Any]]) -> float:
+    return round(sum(r["success"] for r in records) / max(1, len(records)), 4)
+
+
+def by_env(records: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for record in records:
+        groups.setdefault(parse_item_id(record["item_id"])[0], []).append(record)
+    return groups
 
 
 def explore_ids(env_id: str, config: AgentEvolConfig) -> list[int]:
@@ -505,19 +517,25 @@ def summary_table(results: dict[str, dict[str, EnvResult]], run_dir: str | Path)
     view of progress than the test split, though sampled rather than greedy) and the cumulative
     wall time."""
     entries = stage_entries(Path(run_dir))
-    total, minutes, explored = 0.0, [], []
+    envs = sorted({env for columns in results.values() for env in columns})
+    total, minutes, explored = 0.0, [], {env: [] for env in envs}
     for number, column in enumerate(results):
         key = "bc-base" if column == "BC-base" else column.replace(" ", "")
         total += sum(entry["seconds"] for stage, entry in entries.items() if stage.endswith(key))
         total += entries.get("data", {}).get("seconds", 0.0) if column == "BC-base" else 0.0
         minutes.append(f"{total / 60:.1f}")
-        exploration = entries.get(f"explore-iter{number + 1}")
-        explored.append(f"{100 * exploration['success_rate']:.1f}" if exploration else "-")
-    return (
-        results_table(results)
-        + "\n| instruction set solved while exploring, % | " + " | ".join(explored) + " |"
-        + "\n| minutes, cumulative | " + " | ".join(minutes) + " |"
-    )
+        exploration = entries.get(f"explore-iter{number + 1}", {})
+        rates = exploration.get("success_rate_per_env", {})
+        if not rates and len(envs) == 1 and "success_rate" in exploration:  # runs logged before per-env rates
+            rates = {envs[0]: exploration["success_rate"]}
+        for env in envs:
+            explored[env].append(f"{100 * rates[env]:.1f}" if env in rates else "-")
+    rows = [results_table(results)]
+    for env in envs:
+        label = "" if len(envs) == 1 else f" ({env.removeprefix('AgentGym/').removesuffix('-v0')})"
+        rows.append(f"| instruction set solved while exploring, %{label} | " + " | ".join(explored[env]) + " |")
+    rows.append("| minutes, cumulative | " + " | ".join(minutes) + " |")
+    return "\n".join(rows)
 
 
 def stage_entries(run_dir: Path) -> dict[str, dict[str, Any]]:

@@ -277,3 +277,5 @@ def test_several_envs_explore_train_and_evaluate_together(tmp_path, tiny_policy_
     assert {r["item_id"].rsplit("_", 1)[0] for r in explored} == {"lmrlgym_maze", "lmrlgym_wordle"}
     summary = (run / "summary.md").read_text()
     assert "| Maze |" in summary and "| Wordle |" in summary
+    for env in ("Maze", "Wordle"):
+        assert f"| instruction set solved while exploring, % ({env}) |" in summary
