@@ -261,7 +261,11 @@ class TextEnv(gym.Env[str, str]):
     def _choose_task(self, options: dict[str, Any] | None) -> int:
         if options and options.get("task_id") is not None:
             task_id = options["task_id"]
-            if isinstance(task_id, bool) or not isinstance(task_id, int) and not hasattr(task_id, "__index__"):
+            if (
+                isinstance(task_id, bool)
+                or not isinstance(task_id, int)
+                and not hasattr(task_id, "__index__")
+            ):
                 raise TypeError(f"options['task_id'] must be an int, got {task_id!r}")
             task_id = int(task_id)
             if not 0 <= task_id < self.splits.num_tasks:

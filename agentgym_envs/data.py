@@ -160,7 +160,9 @@ def _checked_record(record: Any, path: Path, index: int) -> dict[str, Any]:
         raise DataFormatError(f"{where}: 'conversations' must be a list")
     for position, item in enumerate(conversations):
         if not isinstance(item, dict) or item.get("from") not in ("human", "gpt") or "value" not in item:
-            raise DataFormatError(f"{where}, turn {position}: expected {{'from': 'human'|'gpt', 'value': ...}}")
+            raise DataFormatError(
+                f"{where}, turn {position}: expected {{'from': 'human'|'gpt', 'value': ...}}"
+            )
         if "loss" not in item:
             item["loss"] = None if item["from"] == "human" else not (position == 1 and item["value"] == ACK)
     return record

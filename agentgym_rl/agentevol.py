@@ -55,7 +55,10 @@ class AgentEvolConfig:
     )
     lora: bool = field(
         default=False,
-        metadata={"help": "train a fresh LoRA adapter each stage (merged into the saved model) instead of every weight"},
+        metadata={
+            "help": "train a fresh LoRA adapter each stage (merged into the saved model) instead of "
+            "every weight"
+        },
     )
     lora_rank: int = field(default=16, metadata={"help": "LoRA rank with --lora"})
     run_dir: str | None = field(default=None, metadata={"help": "run folder (default runs/evolve-<envs>)"})
@@ -349,7 +352,9 @@ def trained(run: Run, stage: str, records: list[dict], weights: list[float], sta
     run.log(f"{stage}: training on {len(records)} trajectories (weight sum {sum(weights):.1f})")
     # With --save_every a stage checkpoints into a scratch folder, so a killed stage resumes mid-way.
     scratch = run.path("checkpoints", f"{stage}.partial")
-    bc_config = dataclasses.replace(run.bc_config, save_dir=str(scratch) if run.bc_config.save_every else None)
+    bc_config = dataclasses.replace(
+        run.bc_config, save_dir=str(scratch) if run.bc_config.save_every else None
+    )
     continuing = stage != "bc-base" and run.config.retrain_from == "last"
     if continuing and run.config.iteration_epochs > 0:
         bc_config = dataclasses.replace(bc_config, epochs=run.config.iteration_epochs)
@@ -533,7 +538,9 @@ def summary_table(results: dict[str, dict[str, EnvResult]], run_dir: str | Path)
     rows = [results_table(results)]
     for env in envs:
         label = "" if len(envs) == 1 else f" ({env.removeprefix('AgentGym/').removesuffix('-v0')})"
-        rows.append(f"| instruction set solved while exploring, %{label} | " + " | ".join(explored[env]) + " |")
+        rows.append(
+            f"| instruction set solved while exploring, %{label} | " + " | ".join(explored[env]) + " |"
+        )
     rows.append("| minutes, cumulative | " + " | ".join(minutes) + " |")
     return "\n".join(rows)
 

@@ -334,7 +334,9 @@ TRAINER_STATE = "trainer_state.pt"
 RESUME_FREE = {"save_dir", "save_every", "log_every", "resume"}
 
 
-def run_fingerprint(config: BCConfig, examples: list[TokenizedRecord], weights: list[float], steps: int) -> str:
+def run_fingerprint(
+    config: BCConfig, examples: list[TokenizedRecord], weights: list[float], steps: int
+) -> str:
     """A hash of everything that decides the trained weights except the starting model."""
     digest = hashlib.sha256()
     settings = {k: v for k, v in asdict(config).items() if k not in RESUME_FREE}

@@ -7,6 +7,7 @@ and heavy imports (torch, transformers) happen only in the commands that need th
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -49,7 +50,10 @@ def list_envs(argv: list[str]) -> int:
     parser_for("list", "List every AgentGym/* env with AgentGym's split sizes.").parse_args(argv)
     from agentgym_envs import ENVS, env_class
 
-    header = f"{'env id':<26} {'max rounds':>10} {'test':>6} {'agenttraj':>9} {'agenttraj_l':>11} {'train':>6}  status"
+    header = (
+        f"{'env id':<26} {'max rounds':>10} {'test':>6} {'agenttraj':>9} {'agenttraj_l':>11} {'train':>6}"
+        "  status"
+    )
     print(header)
     print("-" * len(header))
     for name, entry in ENVS.items():
@@ -61,7 +65,8 @@ def list_envs(argv: list[str]) -> int:
         except ImportError as err:
             sizes, status = ["?"] * 4, f"missing: {err}"
         print(
-            f"{env_id:<26} {entry.max_rounds:>10} {sizes[0]:>6} {sizes[1]:>9} {sizes[2]:>11} {sizes[3]:>6}  {status}"
+            f"{env_id:<26} {entry.max_rounds:>10} {sizes[0]:>6} {sizes[1]:>9} {sizes[2]:>11} {sizes[3]:>6}"
+            f"  {status}"
         )
     return 0
 
@@ -129,7 +134,9 @@ def data(argv: list[str]) -> int:
         "AgentTraj / BC-base, agenttraj_l = AgentTraj-L / BC-large, train = the full "
         "instruction set), or the AgentEval item list for --split eval.",
     )
-    parser.add_argument("--env", required=True, action="append", help="env name or id; repeat for several envs")
+    parser.add_argument(
+        "--env", required=True, action="append", help="env name or id; repeat for several envs"
+    )
     parser.add_argument("--split", default="agenttraj", help="agenttraj | agenttraj_l | train | eval")
     parser.add_argument("--out", required=True, help="output file: .json (AgentGym's layout) or .jsonl")
     parser.add_argument("--limit", type=int, default=None, help="at most this many tasks per env")
@@ -150,7 +157,10 @@ def data(argv: list[str]) -> int:
         records += solved
         print(f"{env_id}: {len(solved)} expert trajectories", file=sys.stderr)
         if failed:
-            print(f"{env_id}: expert failed {len(failed)} tasks, left out: {', '.join(failed[:10])}", file=sys.stderr)
+            print(
+                f"{env_id}: expert failed {len(failed)} tasks, left out: {', '.join(failed[:10])}",
+                file=sys.stderr,
+            )
     path = save_trajectories(records, args.out)
     print(f"wrote {len(records)} records to {path}")
     return 0
@@ -168,10 +178,14 @@ def bc(argv: list[str]) -> int:
         "Behavioural cloning: train a model on AgentTraj JSON/JSONL (only gpt turns with loss "
         "true are learned) and save it with metrics.json to --out.",
     )
-    parser.add_argument("--model", default="tiny", help="preset (tiny, tiny-5m, tiny-20m, smollm2-135m) or local path")
+    parser.add_argument(
+        "--model", default="tiny", help="preset (tiny, tiny-5m, tiny-20m, smollm2-135m) or local path"
+    )
     parser.add_argument("--data", required=True, action="append", help="AgentTraj file; repeat for several")
     parser.add_argument(
-        "--lora", action="store_true", help="train a LoRA adapter (needs peft: the smollm extra) instead of every weight"
+        "--lora",
+        action="store_true",
+        help="train a LoRA adapter (needs peft: the smollm extra) instead of every weight",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     (config, model_config), args = parse_configs(parser, argv)
@@ -187,7 +201,8 @@ def bc(argv: list[str]) -> int:
     metrics = _checked(lambda records: train_bc(policy, records, config, progress=not args.quiet), records)
     print(
         f"trained {policy.name} on {metrics['examples']} records: {metrics['steps']} steps, "
-        f"final loss {metrics['final_loss']:.4f}, {metrics['tokens_per_second']:.0f} tok/s; saved to {config.save_dir}"
+        f"final loss {metrics['final_loss']:.4f}, {metrics['tokens_per_second']:.0f} tok/s; "
+        f"saved to {config.save_dir}"
     )
     return 0
 
@@ -199,7 +214,11 @@ def bc(argv: list[str]) -> int:
 # in, then jumps; 20 epochs of 1-2 episodes a step (batch_tokens 1024) at 1e-3 get it there
 # (3e-3 or 4096-token batches stall).
 EVOLVE_BC_DEFAULTS = {
-    "epochs": 20.0, "learning_rate": 1e-3, "batch_tokens": 1024, "lr_schedule": "cosine", "bf16": True,
+    "epochs": 20.0,
+    "learning_rate": 1e-3,
+    "batch_tokens": 1024,
+    "lr_schedule": "cosine",
+    "bf16": True,
 }
 
 
@@ -232,8 +251,10 @@ def evolve(argv: list[str]) -> int:
 
     print("\nAgentEval (test split): success % [95% Wilson interval] / mean score\n")
     print(summary_table(results, config.run_dir))
-    print(f"\nrun folder: {config.run_dir} (summary.md, metrics.jsonl, success.png); "
-          f"wall time {(time.perf_counter() - started) / 60:.1f} min")
+    print(
+        f"\nrun folder: {config.run_dir} (summary.md, metrics.jsonl, success.png); "
+        f"wall time {(time.perf_counter() - started) / 60:.1f} min"
+    )
     return 0
 
 
@@ -260,8 +281,13 @@ def eval_model(argv: list[str]) -> int:
     policy = _checked(lambda name: load_model(name, **model_config.load_kwargs()), config.model)
     rollout_config = RolloutConfig(concurrency=config.concurrency, max_new_tokens=config.max_new_tokens)
     results, records = evaluate(
-        policy, config.envs, split=config.split, limit=config.limit, task_ids=config.task_ids,
-        config=rollout_config, progress=not config.quiet,
+        policy,
+        config.envs,
+        split=config.split,
+        limit=config.limit,
+        task_ids=config.task_ids,
+        config=rollout_config,
+        progress=not config.quiet,
     )
     table = results_table({config.model: results})
     print(f"AgentEval ({config.split}): success % [95% Wilson interval] / mean score\n\n{table}")
@@ -298,7 +324,9 @@ def hf_parser_for(name: str, config_class, description: str):
             raise CommandError(f"{message} (see '{self.prog} --help')")
 
     return OneLineHfParser(
-        config_class, prog=f"agentgym {name}", description=description,
+        config_class,
+        prog=f"agentgym {name}",
+        description=description,
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
 
@@ -341,6 +369,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"agentgym {name}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader went away (e.g. `agentgym list | head`): stop quietly, as Unix tools do.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

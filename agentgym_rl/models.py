@@ -314,11 +314,14 @@ class ModelConfig:
     ``eval``). Not part of a run's identity: a run may resume on another device."""
 
     device: str = field(
-        default="auto", metadata={"help": "auto (the GPU when torch sees one, else the CPU), cpu, cuda or cuda:N"}
+        default="auto",
+        metadata={"help": "auto (the GPU when torch sees one, else the CPU), cpu, cuda or cuda:N"},
     )
     dtype: str = field(
         default="auto",
-        metadata={"help": "weights' dtype: auto (float32 on CPU, bfloat16 on GPU), float32, bfloat16 or float16"},
+        metadata={
+            "help": "weights' dtype: auto (float32 on CPU, bfloat16 on GPU), float32, bfloat16 or float16"
+        },
     )
 
     def __post_init__(self) -> None:
@@ -326,7 +329,6 @@ class ModelConfig:
 
     def load_kwargs(self) -> dict[str, str]:
         return {"device": self.device, "dtype": self.dtype}
-
 
 
 PRESETS = (*TINY_SIZES, "smollm2-135m")

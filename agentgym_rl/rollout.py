@@ -76,7 +76,8 @@ class RolloutConfig:
     seed: int = 0
     max_rounds: int | None = None  # None: the env's own limit (AgentGym's max rounds)
     # Keep each episode's KV cache between rounds (agentgym_rl.prefix_cache); same tokens, same
-    # greedy output, a fraction of the prompt work. Used when the policy is an LLMPolicy over a supported model.
+    # greedy output, a fraction of the prompt work. Used when the policy is an LLMPolicy over a
+    # supported model (prefix_cache.supports_prefix_cache).
     prefix_cache: bool = True
 
 

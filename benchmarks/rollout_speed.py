@@ -27,13 +27,13 @@ import sys
 import tempfile
 import time
 
+from common import print_header
 
 from agentgym_envs.data import expert_trajectories
 from agentgym_rl.bc import BCConfig, train_bc
 from agentgym_rl.models import load_model
 from agentgym_rl.policy import configure_threads
 from agentgym_rl.rollout import RolloutConfig, RolloutStats, make_jobs, rollout
-from common import print_header
 
 
 def trained_tiny(epochs: float):

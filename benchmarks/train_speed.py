@@ -16,13 +16,13 @@ import os
 import tempfile
 import time
 
+from common import print_header
 
 from agentgym_envs.data import expert_trajectories
 from agentgym_rl.bc import BCConfig, train_bc
 from agentgym_rl.models import load_model
 from agentgym_rl.policy import LLMPolicy, pad_right
 from agentgym_rl.trajectory import IGNORE_INDEX, tokenize_records
-from common import print_header
 
 
 def run_ours(model_dir: str, records: list[dict], config: BCConfig) -> dict:

@@ -9,10 +9,10 @@ import re
 import gymnasium as gym
 import numpy as np
 import pytest
+from helpers import solve
 
 import agentgym_envs  # noqa: F401  (registers AgentGym/BabyAI-v0)
 from agentgym_envs.envs.babyai import LEVELS, BabyAIEnv, level_of_task, make_level, visible_cells
-from helpers import solve
 
 ENV_ID = "AgentGym/BabyAI-v0"
 PRINTABLE = re.compile(r"^[\x20-\x7e\n\t]*$")
@@ -180,7 +180,7 @@ def far_go_to(env: BabyAIEnv) -> str | None:
 def test_go_to_compiles_into_several_primitive_steps(env):
     env.reset(options={"task_id": find(env, far_go_to)})
     action = far_go_to(env)
-    name = action[len("go to "):]
+    name = action[len("go to ") :]
     before = env.level.step_count
     obs, *_ = env.step(action)
     assert env.level.step_count - before >= 2
@@ -192,7 +192,7 @@ def test_pickup_walks_to_the_object_and_lifts_it(env):
     task_id = find(env, lambda e: any(a.startswith("pickup") for a in e.available_actions()))
     env.reset(options={"task_id": task_id})
     action = next(a for a in env.available_actions() if a.startswith("pickup"))
-    name = action[len("pickup "):]
+    name = action[len("pickup ") :]
     target = env.known.objects[name]
     before = env.level.step_count
     obs, *_ = env.step(action)
@@ -209,18 +209,19 @@ def test_pickup_walks_to_the_object_and_lifts_it(env):
 def test_go_through_opens_a_closed_door_and_enters_the_next_room(env):
     def closed_door_in_reach(e):
         return any(
-            a.startswith("go through") and not e.known.objects[a[len("go through "):]].is_open
+            a.startswith("go through") and not e.known.objects[a[len("go through ") :]].is_open
             for a in e.available_actions()
         )
 
     task_id = find(env, closed_door_in_reach)
     env.reset(options={"task_id": task_id})
     action = next(
-        a for a in env.available_actions()
-        if a.startswith("go through") and not env.known.objects[a[len("go through "):]].is_open
+        a
+        for a in env.available_actions()
+        if a.startswith("go through") and not env.known.objects[a[len("go through ") :]].is_open
     )
-    door = env.known.objects[action[len("go through "):]]
-    door_cell = env.known.position[action[len("go through "):]]
+    door = env.known.objects[action[len("go through ") :]]
+    door_cell = env.known.position[action[len("go through ") :]]
     room_before = env.level.room_from_pos(*env.level.agent_pos)
     obs, *_ = env.step(action)
     assert door.is_open and obs.startswith("You ")
@@ -229,11 +230,17 @@ def test_go_through_opens_a_closed_door_and_enters_the_next_room(env):
 
 def test_agentgym_toggle_and_go_through_is_accepted(env):
     def closed_door(e):
-        return next((a for a in e.available_actions() if a.startswith("go through")
-                     and not e.known.objects[a[len("go through "):]].is_open), None)
+        return next(
+            (
+                a
+                for a in e.available_actions()
+                if a.startswith("go through") and not e.known.objects[a[len("go through ") :]].is_open
+            ),
+            None,
+        )
 
     env.reset(options={"task_id": find(env, closed_door)})
-    colour, _, number = closed_door(env)[len("go through "):].split()
+    colour, _, number = closed_door(env)[len("go through ") :].split()
     obs, *_ = env.step(f"toggle and go through {colour} closed door {number}")  # AgentGym's wording
     assert obs.startswith(f"You went through the {colour} door {number}") or "You stopped in" in obs
 
@@ -243,7 +250,7 @@ def test_drop_facing_an_object_puts_it_beside_that_object(env):
         return sum(a.startswith("pickup") for a in e.available_actions()) >= 2
 
     env.reset(options={"task_id": find(env, two_pickables)})
-    first, second = [a[len("pickup "):] for a in env.available_actions() if a.startswith("pickup")][:2]
+    first, second = [a[len("pickup ") :] for a in env.available_actions() if a.startswith("pickup")][:2]
     env.step(f"pickup {first}")
     env.step(f"go to {second}")
     assert env.front_cell == env.known.position[second]

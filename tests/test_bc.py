@@ -175,6 +175,7 @@ def test_an_interrupted_run_resumes_from_its_checkpoint_to_the_same_weights(
     metrics = train_bc(resumed, maze_records[:12], config, progress=False)
     assert metrics["resumed_at_step"] == 6 and metrics["steps"] == expected["steps"]
     assert same(parameters(resumed), parameters(whole))
+
     def curve(run):
         return [(point["step"], point["loss"]) for point in run["loss_curve"]]
 
@@ -188,5 +189,10 @@ def test_a_checkpoint_of_other_settings_is_refused(tiny_policy_dir, maze_records
     changed = BCConfig(**{**FAST, "learning_rate": 1e-4}, save_dir=str(tmp_path / "bc"), save_every=2)
     with pytest.raises(ValueError, match="other data or settings"):
         train_bc(LLMPolicy.load(tiny_policy_dir), maze_records[:8], changed, progress=False)
-    fresh = BCConfig(**{**FAST, "learning_rate": 1e-4}, save_dir=str(tmp_path / "bc"), save_every=2, resume=False)
-    assert train_bc(LLMPolicy.load(tiny_policy_dir), maze_records[:8], fresh, progress=False)["resumed_at_step"] == 0
+    fresh = BCConfig(
+        **{**FAST, "learning_rate": 1e-4}, save_dir=str(tmp_path / "bc"), save_every=2, resume=False
+    )
+    assert (
+        train_bc(LLMPolicy.load(tiny_policy_dir), maze_records[:8], fresh, progress=False)["resumed_at_step"]
+        == 0
+    )

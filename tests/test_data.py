@@ -73,7 +73,23 @@ def test_eval_items_are_the_test_split():
 
 
 def test_cli_data_writes_agenttraj_and_eval(tmp_path, capsys):
-    assert main(["data", "--env", "maze", "--split", "agenttraj", "--limit", "3", "--quiet", "--out", str(tmp_path / "t.json")]) == 0
+    assert (
+        main(
+            [
+                "data",
+                "--env",
+                "maze",
+                "--split",
+                "agenttraj",
+                "--limit",
+                "3",
+                "--quiet",
+                "--out",
+                str(tmp_path / "t.json"),
+            ]
+        )
+        == 0
+    )
     assert len(load_trajectories(tmp_path / "t.json")) == 3
     assert main(["data", "--env", "maze", "--split", "eval", "--out", str(tmp_path / "e.json")]) == 0
     assert len(load_trajectories(tmp_path / "e.json")) == 25

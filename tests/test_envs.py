@@ -66,8 +66,12 @@ def test_registration_matches_agentgym(env_id):
 
 def test_splits_are_sized_after_agentgym_and_disjoint(env_id):
     cls = type(make(env_id).unwrapped)
-    test, agenttraj, agenttraj_l, train = (set(cls.task_ids(s)) for s in ("test", "agenttraj", "agenttraj_l", "train"))
-    assert (len(test), len(agenttraj), len(agenttraj_l), len(train)) == AGENTGYM_SPLIT_SIZES[short_name(env_id)]
+    test, agenttraj, agenttraj_l, train = (
+        set(cls.task_ids(s)) for s in ("test", "agenttraj", "agenttraj_l", "train")
+    )
+    assert (len(test), len(agenttraj), len(agenttraj_l), len(train)) == AGENTGYM_SPLIT_SIZES[
+        short_name(env_id)
+    ]
     assert not test & train
     assert agenttraj <= agenttraj_l <= train
     assert cls.task_ids("eval") == cls.task_ids("test")
@@ -234,7 +238,10 @@ def test_malformed_replies_use_up_rounds(env_id):
 
 
 def test_make_with_module_prefix_needs_no_import():
-    code = "import gymnasium as gym; e = gym.make('agentgym_envs:AgentGym/Maze-v0'); print(e.reset(seed=0)[1]['item_id'])"
+    code = (
+        "import gymnasium as gym; e = gym.make('agentgym_envs:AgentGym/Maze-v0'); "
+        "print(e.reset(seed=0)[1]['item_id'])"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.startswith("lmrlgym_maze_")
 

@@ -30,4 +30,6 @@ def test_parse_react_rejects_replies_without_an_action(reply):
 def test_to_command_marks_malformed_replies():
     command = to_command("just chatting")
     assert isinstance(command, MalformedAction) and "Action:" in command.reason
-    assert to_command("Action: move up") == "move up" and not isinstance(to_command("Action: x"), MalformedAction)
+    assert to_command("Action: move up") == "move up" and not isinstance(
+        to_command("Action: x"), MalformedAction
+    )

@@ -11,9 +11,10 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from conftest import MICRO_MODEL  # noqa: E402
+
 from agentgym_rl import models  # noqa: E402
 from agentgym_rl.models import ModelNotFoundError, load_model  # noqa: E402
-from conftest import MICRO_MODEL  # noqa: E402
 
 
 def test_tiny_build_is_deterministic_and_cached(tmp_path, monkeypatch):

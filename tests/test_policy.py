@@ -7,9 +7,10 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from conftest import TAUGHT_ANSWER, taught_records  # noqa: E402
+
 from agentgym_rl.policy import LLMPolicy, configure_threads  # noqa: E402
 from agentgym_rl.trajectory import to_messages  # noqa: E402
-from conftest import TAUGHT_ANSWER, taught_records  # noqa: E402
 
 
 def prompts_of(records, count=6):

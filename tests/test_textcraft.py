@@ -16,11 +16,11 @@ import warnings
 
 import gymnasium as gym
 import pytest
+from helpers import finish_with_expert
 
 import agentgym_envs  # noqa: F401  (registers the ids)
 from agentgym_envs.envs import textcraft
 from agentgym_envs.envs.textcraft import MAX_DISTRACTORS, TextCraftEnv, cookbook, goal_table, task_for
-from helpers import finish_with_expert
 
 ENV_ID = "AgentGym/TextCraft-v0"
 
@@ -51,7 +51,13 @@ def textcraft_package_reset_times_ms(count: int) -> list[float]:
 
 
 HAND_CRAFTED = {
-    "crafting table", "oak planks", "birch planks", "crimson planks", "stick", "wooden axe", "torch",
+    "crafting table",
+    "oak planks",
+    "birch planks",
+    "crimson planks",
+    "stick",
+    "wooden axe",
+    "torch",
 }
 
 

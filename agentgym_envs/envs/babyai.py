@@ -334,8 +334,10 @@ class KnownGrid:
 
     def can_enter(self, flat: int, key_colour: str | None) -> bool:
         kind = self.passage[flat]
-        return kind == FREE or kind == CLOSED_DOOR or (
-            kind == LOCKED_DOOR and self.level.grid.grid[flat].color == key_colour
+        return (
+            kind == FREE
+            or kind == CLOSED_DOOR
+            or (kind == LOCKED_DOOR and self.level.grid.grid[flat].color == key_colour)
         )
 
     def reachable(self, start: int, key_colour: str | None) -> dict[int, int]:

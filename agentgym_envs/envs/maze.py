@@ -174,10 +174,14 @@ class MazeEnv(TextEnv):
         direction = words[0]
         if not self.maze.is_open(self.position, direction):
             where = DIRECTIONS[direction][3]
-            return Outcome(f"You cannot move {direction}: there is a wall {where}. {self._where()}", self.score)
+            return Outcome(
+                f"You cannot move {direction}: there is a wall {where}. {self._where()}", self.score
+            )
         self.position = self.maze.neighbour(self.position, direction)
         if self.position == self.maze.goal:
-            return Outcome(f"You moved {direction} and reached the goal at {_position(self.position)}.", 1.0, done=True)
+            return Outcome(
+                f"You moved {direction} and reached the goal at {_position(self.position)}.", 1.0, done=True
+            )
         return Outcome(f"You moved {direction}. {self._where()}", self.score)
 
     def available_actions(self) -> list[str]:
@@ -201,7 +205,9 @@ class MazeEnv(TextEnv):
         """Current position and surrounding walls (cached per cell: the maze never changes)."""
         text = self._wall_text.get(self.position)
         if text is None:
-            walls = [words for d, (_, _, _, words) in DIRECTIONS.items() if not self.maze.is_open(self.position, d)]
+            walls = [
+                words for d, (_, _, _, words) in DIRECTIONS.items() if not self.maze.is_open(self.position, d)
+            ]
             wall_part = f"There are walls {_join(walls)}." if walls else "There are no walls around you."
             text = f"Your current position is {_position(self.position)}. {wall_part}"
             self._wall_text[self.position] = text

@@ -58,8 +58,22 @@ RAW_MATERIALS = frozenset({"iron ingot", "gold ingot", "honey bottle"})
 
 _WOODS = ("oak", "spruce", "birch", "jungle", "acacia", "dark oak")
 _WOOL_COLOURS = (
-    "white", "orange", "magenta", "light blue", "yellow", "lime", "pink", "gray",
-    "light gray", "cyan", "purple", "blue", "brown", "green", "red", "black",
+    "white",
+    "orange",
+    "magenta",
+    "light blue",
+    "yellow",
+    "lime",
+    "pink",
+    "gray",
+    "light gray",
+    "cyan",
+    "purple",
+    "blue",
+    "brown",
+    "green",
+    "red",
+    "black",
 )
 # Minecraft's item tags used by crafting recipes (members may be tags). The recipe files name
 # tags but do not define them. The first raw member is what fetching the tag by name gives.

@@ -311,7 +311,7 @@ class WordleEnv(TextEnv):
     splits = TaskSplits.sized(test=25, agenttraj=500, agenttraj_l=955, train=980)
     max_observation_length = 1024
     action_help = (
-        'Action: one guess, a five-letter English word written as letters separated by spaces, like '
+        "Action: one guess, a five-letter English word written as letters separated by spaces, like "
         '"s h i r e" ("shire" is accepted too). It must be a word the game knows; any other guess is '
         "rejected and does not use up one of your 6 guesses."
     )
