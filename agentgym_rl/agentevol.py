@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from agentgym_envs import parse_item_id, resolve_env_id
+from agentgym_envs import parse_item_id, require_engine, resolve_env_id
 from agentgym_envs.data import atomic_write_text, expert_trajectories, load_trajectories, save_trajectories
 from agentgym_envs.formats import format_react, parse_react
 from agentgym_rl.bc import RESUME_FREE, BCConfig, train_bc
@@ -134,7 +134,7 @@ class AgentEvolConfig:
     def __post_init__(self) -> None:
         if isinstance(self.envs, str):
             self.envs = [self.envs]
-        self.envs = [resolve_env_id(env) for env in self.envs]
+        self.envs = [require_engine(env) for env in self.envs]
         if self.iterations < 0 or self.samples < 1 or self.lora_rank < 1:
             raise ValueError("iterations must be >= 0, samples and lora_rank >= 1")
         if self.temperature <= 0:

@@ -48,7 +48,7 @@ def parser_for(name: str, description: str) -> OneLineErrorParser:
 @command("list", "list the registered AgentGym envs, their splits and whether their engine is installed")
 def list_envs(argv: list[str]) -> int:
     parser_for("list", "List every AgentGym/* env with AgentGym's split sizes.").parse_args(argv)
-    from agentgym_envs import ENVS, env_class
+    from agentgym_envs import ENVS, env_class, missing_engine
 
     header = (
         f"{'env id':<26} {'max rounds':>10} {'test':>6} {'agenttraj':>9} {'agenttraj_l':>11} {'train':>6}"
@@ -58,12 +58,13 @@ def list_envs(argv: list[str]) -> int:
     print("-" * len(header))
     for name, entry in ENVS.items():
         env_id = f"AgentGym/{name}-v0"
-        try:
+        problem = missing_engine(env_id)
+        if problem:
+            sizes, status = ["?"] * 4, f"missing: {problem}"
+        else:
             cls = env_class(env_id)
             sizes = [len(cls.task_ids(split)) for split in ("test", "agenttraj", "agenttraj_l", "train")]
             status = "ready"
-        except ImportError as err:
-            sizes, status = ["?"] * 4, f"missing: {err}"
         print(
             f"{env_id:<26} {entry.max_rounds:>10} {sizes[0]:>6} {sizes[1]:>9} {sizes[2]:>11} {sizes[3]:>6}"
             f"  {status}"
@@ -142,11 +143,11 @@ def data(argv: list[str]) -> int:
     parser.add_argument("--limit", type=int, default=None, help="at most this many tasks per env")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
-    from agentgym_envs import resolve_env_id
+    from agentgym_envs import require_engine
     from agentgym_envs.core import normalise_split
     from agentgym_envs.data import eval_items, expert_trajectories, save_trajectories
 
-    env_ids = [_env_id(name, resolve_env_id) for name in args.env]
+    env_ids = [_env_id(name, require_engine) for name in args.env]
     split = _checked(normalise_split, args.split)
     records = []
     for env_id in env_ids:
@@ -343,6 +344,26 @@ def _checked(func: Callable, value):
         raise CommandError(str(err)) from None
 
 
+# Third-party modules the commands import, and the extra that installs each.
+MODULE_EXTRAS = {
+    "torch": "rl",
+    "transformers": "rl",
+    "tokenizers": "rl",
+    "matplotlib": "rl",
+    "peft": "smollm",
+    "gguf": "smollm",
+    "accelerate": "bench",
+}
+
+
+def with_install_hint(error: Exception) -> str:
+    """An import error's message, plus the pip command when we know which extra fixes it."""
+    module = (getattr(error, "name", None) or "").split(".")[0]
+    if module in MODULE_EXTRAS and "pip install" not in str(error):
+        return f"{error}: pip install 'agentgym[{MODULE_EXTRAS[module]}]'"
+    return str(error)
+
+
 def _usage() -> str:
     lines = ["usage: agentgym <command> [flags]   (agentgym <command> --help for its flags)", "", "commands:"]
     lines += [f"  {name:<9} {summary}" for name, (summary, _) in COMMANDS.items()]
@@ -364,7 +385,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"agentgym {name}: error: {err}", file=sys.stderr)
         return 2
     except (FileNotFoundError, ImportError) as err:
-        print(f"agentgym {name}: error: {err}", file=sys.stderr)
+        print(f"agentgym {name}: error: {with_install_hint(err)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"agentgym {name}: interrupted", file=sys.stderr)

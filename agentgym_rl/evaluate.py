@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import agentgym_envs
-from agentgym_envs import parse_item_id, resolve_env_id
+from agentgym_envs import parse_item_id, require_engine, resolve_env_id
 from agentgym_envs.data import atomic_write_text
 from agentgym_rl.rollout import Policy, RolloutConfig, RolloutStats, make_jobs, rollout
 
@@ -49,7 +49,7 @@ class EvalConfig:
 
         if isinstance(self.envs, str):
             self.envs = [self.envs]
-        self.envs = [resolve_env_id(env) for env in self.envs]
+        self.envs = [require_engine(env) for env in self.envs]
         self.split = normalise_split(self.split)
         if self.concurrency < 1 or self.max_new_tokens < 1 or (self.limit is not None and self.limit < 1):
             raise ValueError("concurrency, max_new_tokens and limit must be at least 1")

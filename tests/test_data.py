@@ -116,3 +116,31 @@ def test_cli_play_runs_a_scripted_session(monkeypatch, capsys):
     assert main(["play", "maze", "--task-id", "0"]) == 0
     out = capsys.readouterr().out
     assert "lmrlgym_maze_0" in out and "expert: move" in out and "Invalid action" in out
+
+
+def test_a_missing_engine_names_the_extra_everywhere(monkeypatch, capsys, tmp_path):
+    import importlib.util
+
+    import agentgym_envs
+    from agentgym_rl.cli import with_install_hint
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "minigrid" else real(name, *a)
+    )
+    hint = "pip install 'agentgym[babyai]'"
+    assert hint in agentgym_envs.missing_engine("babyai")
+    assert agentgym_envs.missing_engine("maze") is None
+    with pytest.raises(ModuleNotFoundError, match=r"agentgym\[babyai\]"):
+        agentgym_envs.env_class("AgentGym/BabyAI-v0")
+    assert main(["list"]) == 0
+    listing = capsys.readouterr().out
+    assert f"missing: AgentGym/BabyAI-v0 needs the module 'minigrid', not installed: {hint}" in listing
+    for argv in (
+        ["data", "--env", "babyai", "--out", str(tmp_path / "never.json")],
+        ["evolve", "--envs", "maze", "babyai"],
+    ):
+        assert main(argv) == 2  # refused before any work starts
+        assert hint in capsys.readouterr().err
+    torch_missing = ModuleNotFoundError("No module named 'torch'", name="torch")
+    assert with_install_hint(torch_missing) == "No module named 'torch': pip install 'agentgym[rl]'"

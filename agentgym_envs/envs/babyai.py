@@ -39,8 +39,14 @@ from collections import deque
 from typing import Any
 
 import gymnasium as gym
-import minigrid  # noqa: F401  (registers the BabyAI-* ids)
 from gymnasium.envs.registration import load_env_creator
+
+try:
+    import minigrid  # noqa: F401  (registers the BabyAI-* ids)
+except ModuleNotFoundError:  # gym.make lands here first: say which extra installs it
+    raise ModuleNotFoundError(
+        "AgentGym/BabyAI-v0 needs the module 'minigrid', not installed: pip install 'agentgym[babyai]'"
+    ) from None
 from minigrid.core.constants import COLOR_NAMES
 from minigrid.envs.babyai.core.verifier import (
     AfterInstr,
