@@ -237,7 +237,8 @@ def train_bc(
     parameters = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(parameters, lr=config.learning_rate, weight_decay=config.weight_decay)
     warmup = math.ceil(config.warmup_ratio * len(steps))
-    fingerprint = run_fingerprint(config, examples, weights, len(steps))
+    # Only checkpoints need it, and it reads every token of the data.
+    fingerprint = run_fingerprint(config, examples, weights, len(steps)) if config.save_dir else ""
     first_step, loss_curve, tokens_seen = 0, [], 0
     latest = newest_checkpoint(config.save_dir) if config.resume else None
     if latest is not None:
@@ -248,9 +249,7 @@ def train_bc(
     window_loss, window_steps, window_tokens, window_start = 0.0, 0, 0, time.perf_counter()
     train_start, tokens_before = time.perf_counter(), tokens_seen
     bar = tqdm(total=len(steps), initial=first_step, desc="bc", unit="step", disable=not progress)
-    for step, micro_batches in enumerate(steps):
-        if step < first_step:
-            continue
+    for step, micro_batches in enumerate(steps[first_step:], start=first_step):
         learning_rate = config.learning_rate * lr_factor(step, len(steps), warmup, config.lr_schedule)
         for group in optimizer.param_groups:
             group["lr"] = learning_rate

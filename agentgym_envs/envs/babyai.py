@@ -43,10 +43,10 @@ from gymnasium.envs.registration import load_env_creator
 
 try:
     import minigrid  # noqa: F401  (registers the BabyAI-* ids)
-except ModuleNotFoundError:  # gym.make lands here first: say which extra installs it
-    raise ModuleNotFoundError(
-        "AgentGym/BabyAI-v0 needs the module 'minigrid', not installed: pip install 'agentgym[babyai]'"
-    ) from None
+except ModuleNotFoundError as error:  # gym.make lands here first: say which extra installs it
+    from agentgym_envs import missing_engine
+
+    raise ModuleNotFoundError(missing_engine("BabyAI") or str(error)) from None
 from minigrid.core.constants import COLOR_NAMES
 from minigrid.envs.babyai.core.verifier import (
     AfterInstr,
