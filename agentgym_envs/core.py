@@ -112,6 +112,19 @@ class Outcome:
     success: bool | None = None
 
 
+class _Registered:
+    """A class attribute read from the family's registration line (``registration.py``), so the
+    class never repeats what the registration states."""
+
+    def __init__(self, fact: str):
+        self.fact = fact
+
+    def __get__(self, obj: Any, owner: type) -> Any:
+        from agentgym_envs.registration import family_of_class
+
+        return getattr(family_of_class(owner), self.fact)
+
+
 class TextEnv(gym.Env[str, str]):
     """Base class of every AgentGym env: text in, text out, one task per episode.
 
@@ -123,11 +136,12 @@ class TextEnv(gym.Env[str, str]):
 
     metadata: ClassVar[dict[str, Any]] = {"render_modes": ["ansi"], "render_fps": 4}
 
+    # From the family's registration line.
+    env_name = _Registered("name")
+    item_prefix = _Registered("item_prefix")  # AgentGym's item_id prefix, e.g. "lmrlgym_maze"
+    max_rounds = _Registered("max_rounds")  # AgentGym's max rounds; registered as max_episode_steps
+    splits = _Registered("splits")
     # Set by each env family.
-    env_name: ClassVar[str]
-    item_prefix: ClassVar[str]  # AgentGym's item_id prefix, e.g. "lmrlgym_maze"
-    max_rounds: ClassVar[int]  # AgentGym's max rounds; registered as max_episode_steps
-    splits: ClassVar[TaskSplits]
     action_help: ClassVar[str] = ""  # one short paragraph: the action grammar
     max_observation_length: ClassVar[int] = 8192
     max_action_length: ClassVar[int] = 2048

@@ -12,7 +12,7 @@ from functools import cache
 
 import numpy as np
 
-from agentgym_envs.core import Outcome, TaskSplits, TextEnv
+from agentgym_envs.core import Outcome, TextEnv
 
 # direction -> (row step, col step, wall bit, words used in observations)
 DIRECTIONS = {
@@ -133,10 +133,6 @@ def _join(parts: list[str]) -> str:
 class MazeEnv(TextEnv):
     """Find the goal in a maze you cannot see, one move at a time."""
 
-    env_name = "Maze"
-    item_prefix = "lmrlgym_maze"
-    max_rounds = 15
-    splits = TaskSplits.sized(test=25, agenttraj=100, agenttraj_l=215, train=240)
     action_help = (
         "Actions: 'move up', 'move down', 'move left', 'move right'. "
         "Rows count down from 0 at the top; columns count right from 0 at the left."

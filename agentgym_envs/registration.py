@@ -1,0 +1,220 @@
+"""Where every fact about an env family is written, once.
+
+A family is registered with one line in ``agentgym_envs/__init__.py``::
+
+    register_family("Maze", "agentgym_envs.envs.maze:MazeEnv", item_prefix="lmrlgym_maze",
+                    max_rounds=15, sizes=(25, 100, 215, 240))
+
+That line registers ``AgentGym/Maze-v0`` with Gymnasium (``max_episode_steps`` = AgentGym's max
+rounds, ``reward_threshold`` = AgentEvol's keep threshold) and records the rest here. The env class
+(through :class:`agentgym_envs.core.TextEnv`), ``agentgym list``, README's env table, the data
+builders, AgentEvol and the tests all read it from here, so nothing about a family is repeated.
+
+Nothing in this module imports a family's engine: listing envs or resolving an item id stays cheap
+and works when an optional engine is missing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import gymnasium as gym
+
+from agentgym_envs.core import TaskSplits
+
+NAMESPACE = "AgentGym"
+VERSION = "v0"
+# AgentGym's item-id rule for AgentEvol: keep an explored trajectory whose reward beats this.
+DEFAULT_KEEP_THRESHOLD = 0.99
+
+
+@dataclass(frozen=True)
+class Family:
+    """One AgentGym env family, as its registration line states it."""
+
+    name: str  # "Maze": the id is AgentGym/Maze-v0
+    entry_point: str  # "module:Class", one module (or package) per family
+    item_prefix: str  # AgentGym's item-id prefix: "lmrlgym_maze" in "lmrlgym_maze_12"
+    max_rounds: int  # AgentGym's max rounds, registered as max_episode_steps
+    splits: TaskSplits  # test (AgentEval), agenttraj, agenttraj_l, train (instruction set)
+    keep_threshold: float = DEFAULT_KEEP_THRESHOLD  # AgentEvol keeps reward > this
+    engine: str | None = None  # the module the env needs beyond the core install
+    extra: str | None = None  # the pip extra that installs it
+    reset_field: str = "data_idx"  # the task field of AgentGym's HTTP /reset body
+    summary: str = ""  # one line for README's env table and `agentgym list`
+
+    @property
+    def env_id(self) -> str:
+        return env_id(self.name)
+
+    def missing_engine(self) -> str | None:
+        """None when the engine is importable, else a one-line message naming the extra."""
+        if self.engine is None or importlib.util.find_spec(self.engine.partition(".")[0]) is not None:
+            return None
+        return f"{self.env_id} needs the module {self.engine!r}, which is not installed: {install_hint(self.extra)}"
+
+
+FAMILIES: dict[str, Family] = {}  # name -> family, in registration order
+_BY_ENTRY_POINT: dict[str, Family] = {}
+
+
+def register_family(
+    name: str,
+    entry_point: str,
+    *,
+    item_prefix: str,
+    max_rounds: int,
+    sizes: tuple[int, int, int, int],
+    keep_threshold: float = DEFAULT_KEEP_THRESHOLD,
+    engine: str | None = None,
+    extra: str | None = None,
+    reset_field: str = "data_idx",
+    summary: str = "",
+) -> Family:
+    """Register ``AgentGym/<name>-v0``. ``sizes`` is AgentGym's table row: (AgentEval,
+    AgentTraj, AgentTraj-L, instruction set)."""
+    if (engine is None) != (extra is None):
+        raise ValueError(f"{name}: give both engine and extra, or neither")
+    test, agenttraj, agenttraj_l, train = sizes
+    family = Family(
+        name=name,
+        entry_point=entry_point,
+        item_prefix=item_prefix,
+        max_rounds=max_rounds,
+        splits=TaskSplits.sized(test=test, agenttraj=agenttraj, agenttraj_l=agenttraj_l, train=train),
+        keep_threshold=keep_threshold,
+        engine=engine,
+        extra=extra,
+        reset_field=reset_field,
+        summary=summary,
+    )
+    FAMILIES[name] = family
+    _BY_ENTRY_POINT[entry_point] = family
+    if family.env_id in gym.registry:  # re-registering (a reload, a test) replaces the old spec
+        del gym.registry[family.env_id]
+    gym.register(
+        id=family.env_id,
+        entry_point=entry_point,
+        max_episode_steps=max_rounds,
+        reward_threshold=keep_threshold,
+    )
+    return family
+
+
+def unregister_family(name: str) -> None:
+    """Remove a family (for tests that register a temporary one)."""
+    family = FAMILIES.pop(name)
+    _BY_ENTRY_POINT.pop(family.entry_point, None)
+    gym.registry.pop(family.env_id, None)
+
+
+# ------------------------------------------------------------------------------ names
+def env_id(short_name: str) -> str:
+    """``"Maze"`` -> ``"AgentGym/Maze-v0"``."""
+    return f"{NAMESPACE}/{short_name}-{VERSION}"
+
+
+def short_name(name_or_id: str) -> str:
+    """``"agentgym_envs:AgentGym/Maze-v0"`` or ``"AgentGym/Maze-v0"`` -> ``"Maze"`` (as written)."""
+    name = name_or_id.removeprefix("agentgym_envs:").removeprefix(f"{NAMESPACE}/")
+    return name.removesuffix(f"-{VERSION}")
+
+
+def family(name: str) -> Family:
+    """The family behind ``"maze"``, ``"Maze"`` or ``"AgentGym/Maze-v0"`` (case-insensitive)."""
+    wanted = short_name(name.strip()).lower()
+    for known, fam in FAMILIES.items():
+        if known.lower() == wanted:
+            return fam
+    raise ValueError(f"unknown env {name!r}; known: {', '.join(FAMILIES)}")
+
+
+def family_of_class(cls: type) -> Family:
+    """The family whose entry point is ``cls`` or one of its bases."""
+    for klass in cls.__mro__:
+        found = _BY_ENTRY_POINT.get(f"{klass.__module__}:{klass.__qualname__}")
+        if found is not None:
+            return found
+    raise LookupError(
+        f"{cls.__qualname__} is not the entry point of a registered family: add a "
+        f"register_family(...) line for it in agentgym_envs/__init__.py"
+    )
+
+
+def resolve_env_id(name: str) -> str:
+    """``"maze"``, ``"Maze"``, ``"AgentGym/Maze-v0"`` -> ``"AgentGym/Maze-v0"``."""
+    return family(name).env_id
+
+
+def env_ids() -> list[str]:
+    """Every registered ``AgentGym/*`` id, in registration order."""
+    return [fam.env_id for fam in FAMILIES.values()]
+
+
+def parse_item_id(item_id: str) -> tuple[str, int]:
+    """AgentGym's ``"lmrlgym_maze_12"`` -> ``("AgentGym/Maze-v0", 12)``."""
+    prefix, _, number = item_id.rpartition("_")
+    for fam in FAMILIES.values():
+        if fam.item_prefix == prefix and number.isdigit():
+            return fam.env_id, int(number)
+    raise ValueError(f"item id {item_id!r} names no known env (expected e.g. 'babyai_12')")
+
+
+# ------------------------------------------------------------------------------ engines
+def install_hint(extra: str | None) -> str:
+    """The one way this project says how to install an extra."""
+    return f"pip install 'agentgym[{extra}]'" if extra else "pip install agentgym"
+
+
+def missing_engine(name: str) -> str | None:
+    """None if the env's engine is installed, else a one-line message naming the extra."""
+    return family(name).missing_engine()
+
+
+def require_engine(name: str) -> str:
+    """:func:`resolve_env_id`, raising a ModuleNotFoundError that names the extra when the env's
+    engine is missing (so a long job fails before it starts, not half way)."""
+    fam = family(name)
+    problem = fam.missing_engine()
+    if problem:
+        raise ModuleNotFoundError(problem)
+    return fam.env_id
+
+
+@contextlib.contextmanager
+def engine_imports(name: str) -> Iterator[None]:
+    """Wrap a family module's engine imports: a missing module becomes a one-line error that
+    names the extra to install, instead of a traceback from deep inside ``gym.make``."""
+    try:
+        yield
+    except ModuleNotFoundError as error:
+        fam = family(name)
+        raise ModuleNotFoundError(
+            f"{fam.env_id} needs the module {error.name!r}, which is not installed: {install_hint(fam.extra)}"
+        ) from None
+
+
+def env_class(name: str) -> type:
+    """The TextEnv subclass behind an env name or id (imports its family module)."""
+    require_engine(name)
+    return gym.envs.registration.load_env_creator(family(name).entry_point)
+
+
+# ------------------------------------------------------------------------------ tables
+def env_table_markdown() -> str:
+    """README's env table, made from the registrations (a test keeps README in step)."""
+    lines = [
+        "| id | AgentGym item ids | what it runs on | AgentEval / AgentTraj / AgentTraj-L / instructions "
+        "| max rounds | extra |",
+        "|---|---|---|---|---|---|",
+    ]
+    for fam in FAMILIES.values():
+        sizes = " / ".join(str(len(fam.splits.ids(s))) for s in ("test", "agenttraj", "agenttraj_l", "train"))
+        extra = f"`{fam.extra}`" if fam.extra else "(core)"
+        lines.append(
+            f"| `{fam.env_id}` | `{fam.item_prefix}_<n>` | {fam.summary} | {sizes} | {fam.max_rounds} | {extra} |"
+        )
+    return "\n".join(lines)

@@ -1,0 +1,118 @@
+"""The registry is the one source of every family fact, and a new family needs nothing else."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import gymnasium as gym
+import pytest
+
+from agentgym_envs import (
+    FAMILIES,
+    env_id,
+    env_ids,
+    family,
+    install_hint,
+    missing_engine,
+    parse_item_id,
+    resolve_env_id,
+    short_name,
+)
+from agentgym_envs.registration import env_table_markdown, register_family, unregister_family
+
+TESTS = Path(__file__).parent
+README = TESTS.parent / "README.md"
+
+
+def _run_contract_tests_on_the_dummy_families() -> str:
+    """The shared contract tests, run in a fresh interpreter with the dummy families plugged in."""
+    env = {**os.environ, "PYTHONPATH": f"{TESTS}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    command = [sys.executable, "-m", "pytest", str(TESTS / "test_envs.py"), "-p", "dummy_family"]
+    command += ["-rfs", "-p", "no:cacheprovider", "-k", "Coin or Phantom", "-W", "ignore"]
+    done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=TESTS.parent, timeout=300)
+    return done.stdout + done.stderr
+
+
+@pytest.fixture(scope="module")
+def dummy_run() -> str:
+    return _run_contract_tests_on_the_dummy_families()
+
+
+def test_a_new_family_is_one_module_and_one_registration_line(dummy_run):
+    summary = [line for line in dummy_run.splitlines() if re.search(r"\d+ (passed|failed)", line)][-1]
+    counts = {word: int(n) for n, word in re.findall(r"(\d+) (passed|failed|skipped)", summary)}
+    parametrised = len(re.findall(r"^def test_\w+\(env_id\)", (TESTS / "test_envs.py").read_text(), re.M))
+    # Coin passes every shared test; BrokenCoin (raises on bad input) fails some; Phantom skips all.
+    assert counts.get("passed", 0) + counts.get("failed", 0) == 2 * parametrised, dummy_run[-3000:]
+    assert counts.get("skipped", 0) == parametrised, dummy_run[-3000:]
+    failed = set(re.findall(r"FAILED \S+::(test_\w+)\[AgentGym/(\w+)-v0\]", dummy_run))
+    assert failed and {name for _, name in failed} == {"BrokenCoin"}, dummy_run[-3000:]
+    assert ("test_bad_input_never_raises_and_is_explained", "BrokenCoin") in failed
+
+
+def test_a_family_without_its_engine_is_skipped_naming_the_extra(dummy_run):
+    reasons = re.findall(r"SKIPPED \[\d+\] .*?: (.*)", dummy_run)
+    assert reasons and all("pip install 'agentgym[phantom]'" in reason for reason in reasons), dummy_run[-3000:]
+
+
+def test_registration_sets_gymnasium_spec_and_family_facts():
+    fam = register_family(
+        "Scratch", "agentgym_envs.envs.maze:MazeEnv", item_prefix="scratch", max_rounds=7,
+        sizes=(2, 3, 4, 5), keep_threshold=0.5, reset_field="game",
+    )  # fmt: skip
+    try:
+        spec = gym.spec("AgentGym/Scratch-v0")
+        assert (spec.max_episode_steps, spec.reward_threshold) == (7, 0.5)
+        assert family("scratch") is fam and fam.env_id in env_ids()
+        assert [len(fam.splits.ids(s)) for s in ("test", "agenttraj", "agenttraj_l", "train")] == [2, 3, 4, 5]
+    finally:
+        unregister_family("Scratch")
+        # Maze's class must still map to Maze after a temporary family borrowed its entry point.
+        register_family(**_registration_args("Maze"))
+    assert "AgentGym/Scratch-v0" not in gym.registry
+    assert family("maze").item_prefix == "lmrlgym_maze"
+
+
+def _registration_args(name: str) -> dict:
+    fam = FAMILIES[name]
+    sizes = tuple(len(fam.splits.ids(s)) for s in ("test", "agenttraj", "agenttraj_l", "train"))
+    return dict(
+        name=fam.name, entry_point=fam.entry_point, item_prefix=fam.item_prefix, max_rounds=fam.max_rounds,
+        sizes=sizes, keep_threshold=fam.keep_threshold, engine=fam.engine, extra=fam.extra,
+        reset_field=fam.reset_field, summary=fam.summary,
+    )  # fmt: skip
+
+
+def test_engine_and_extra_come_together():
+    with pytest.raises(ValueError, match="both"):
+        register_family("Half", "x:Y", item_prefix="half", max_rounds=1, sizes=(1, 1, 1, 1), engine="x")
+
+
+@pytest.mark.parametrize("name", ["maze", "Maze", "MAZE", "AgentGym/Maze-v0", "agentgym_envs:AgentGym/Maze-v0"])
+def test_names_resolve_to_one_id(name):
+    assert resolve_env_id(name) == "AgentGym/Maze-v0"
+    assert short_name(resolve_env_id(name)) == "Maze" and env_id("Maze") == "AgentGym/Maze-v0"
+
+
+def test_unknown_names_and_item_ids_are_clear_errors():
+    with pytest.raises(ValueError, match="unknown env 'mazes'.*Maze"):
+        resolve_env_id("mazes")
+    with pytest.raises(ValueError, match="names no known env"):
+        parse_item_id("nothing_12")
+    assert parse_item_id("lmrlgym_maze_12") == ("AgentGym/Maze-v0", 12)
+
+
+def test_one_way_to_name_an_extra():
+    assert install_hint("babyai") == "pip install 'agentgym[babyai]'"
+    assert missing_engine("maze") is None  # Maze needs nothing beyond the core install
+
+
+def test_readme_env_table_is_the_registry_table():
+    table = env_table_markdown()
+    assert table in README.read_text(), "README's env table is stale: paste `agentgym list --markdown`"
+    for registered in env_ids():
+        assert f"`{registered}`" in table
