@@ -44,6 +44,8 @@ class Family:
     engine: str | None = None  # the module the env needs beyond the core install
     extra: str | None = None  # the pip extra that installs it
     reset_field: str = "data_idx"  # the task field of AgentGym's HTTP /reset body
+    id_key: str = "id"  # AgentGym's env id key: "id" ({"id": n} from /create) or "env_idx" (a bare int)
+    score_scale: float = 1.0  # AgentGym's HTTP `score` is our score times this (SciWorld: 100)
     summary: str = ""  # one line for README's env table and `agentgym list`
 
     @property
@@ -72,12 +74,16 @@ def register_family(
     engine: str | None = None,
     extra: str | None = None,
     reset_field: str = "data_idx",
+    id_key: str = "id",
+    score_scale: float = 1.0,
     summary: str = "",
 ) -> Family:
     """Register ``AgentGym/<name>-v0``. ``sizes`` is AgentGym's table row: (AgentEval,
     AgentTraj, AgentTraj-L, instruction set)."""
     if (engine is None) != (extra is None):
         raise ValueError(f"{name}: give both engine and extra, or neither")
+    if id_key not in ("id", "env_idx"):
+        raise ValueError(f"{name}: id_key is AgentGym's 'id' or 'env_idx', got {id_key!r}")
     test, agenttraj, agenttraj_l, train = sizes
     family = Family(
         name=name,
@@ -89,6 +95,8 @@ def register_family(
         engine=engine,
         extra=extra,
         reset_field=reset_field,
+        id_key=id_key,
+        score_scale=score_scale,
         summary=summary,
     )
     FAMILIES[name] = family

@@ -83,7 +83,7 @@ def _registration_args(name: str) -> dict:
     return dict(
         name=fam.name, entry_point=fam.entry_point, item_prefix=fam.item_prefix, max_rounds=fam.max_rounds,
         sizes=sizes, keep_threshold=fam.keep_threshold, engine=fam.engine, extra=fam.extra,
-        reset_field=fam.reset_field, summary=fam.summary,
+        reset_field=fam.reset_field, id_key=fam.id_key, score_scale=fam.score_scale, summary=fam.summary,
     )  # fmt: skip
 
 
