@@ -18,6 +18,7 @@ import gymnasium as gym
 from gymnasium.spaces import Text
 
 from agentgym_envs.formats import REACT_FORMAT_HELP, MalformedAction
+from agentgym_envs.spaces import AsciiText
 
 # Printable ASCII plus newline and tab. Gymnasium's default Text charset has no space, so
 # every env uses this one for both observations and actions.
@@ -41,8 +42,11 @@ _SPLIT_ALIASES = {
 
 
 def text_space(max_length: int) -> Text:
-    """A Text space for observations or actions: may be empty, holds any printable text."""
-    return Text(max_length, min_length=0, charset=CHARSET)
+    """A Text space for observations or actions: may be empty, holds any printable text.
+
+    An :class:`~agentgym_envs.spaces.AsciiText`, so ``AsyncVectorEnv``'s shared memory returns
+    the real observations (Gymnasium's plain ``Text`` returns a stale buffer; see spaces.py)."""
+    return AsciiText(max_length, min_length=0, charset=CHARSET)
 
 
 def fit_to_space(text: str, max_length: int) -> str:
