@@ -4,7 +4,9 @@ The generic contract (check_env, bad-input fuzz, splits) is in test_envs.py."""
 
 from __future__ import annotations
 
+import importlib
 import re
+import sys
 
 import gymnasium as gym
 import numpy as np
@@ -12,7 +14,9 @@ import pytest
 from helpers import solve
 
 import agentgym_envs  # noqa: F401  (registers AgentGym/BabyAI-v0)
-from agentgym_envs.envs.babyai import LEVELS, BabyAIEnv, level_of_task, make_level, visible_cells
+from agentgym_envs.envs.babyai import BabyAIEnv, BabyAIExpert, PrivilegedView
+from agentgym_envs.envs.babyai.levels import LEVELS, level_of_task, make_level
+from agentgym_envs.envs.babyai.view import visible_cells
 
 ENV_ID = "AgentGym/BabyAI-v0"
 PRINTABLE = re.compile(r"^[\x20-\x7e\n\t]*$")
@@ -32,6 +36,65 @@ def find(env: BabyAIEnv, predicate, task_ids=range(900)) -> int:
         if predicate(env):
             return task_id
     raise AssertionError("no task matches")
+
+
+# ---------------------------------------------------------------------- the package
+def test_the_package_is_the_entry_point_and_repeats_no_registered_fact():
+    assert gym.spec(ENV_ID).entry_point == "agentgym_envs.envs.babyai:BabyAIEnv"
+    env = gym.make(ENV_ID)
+    assert type(env.unwrapped) is BabyAIEnv
+    env.close()
+    # name, item prefix, max rounds and splits are read from the registration line only
+    assert not {"env_name", "item_prefix", "max_rounds", "splits"} & set(vars(BabyAIEnv))
+
+
+def test_a_missing_minigrid_is_one_line_naming_the_extra(monkeypatch):
+    for name in [m for m in sys.modules if m.startswith("agentgym_envs.envs.babyai")]:
+        monkeypatch.delitem(sys.modules, name)  # restored after the test
+    monkeypatch.setitem(sys.modules, "minigrid", None)  # import minigrid now fails
+    with pytest.raises(ModuleNotFoundError, match=r"^AgentGym/BabyAI-v0 needs .*agentgym\[babyai\]") as error:
+        importlib.import_module("agentgym_envs.envs.babyai")
+    assert "\n" not in str(error.value)
+
+
+class PublicOnly:
+    """Hands the expert the privileged view's public members and fails on anything else."""
+
+    def __init__(self, view: PrivilegedView):
+        self.__dict__["view"] = view
+
+    def __getattr__(self, name: str):
+        assert not name.startswith("_"), f"the expert read {name}"
+        return getattr(self.view, name)
+
+
+def test_the_expert_reads_only_the_public_privileged_view():
+    env = gym.make(ENV_ID)
+    for task_id in range(90, 990, 9):  # every level, a hundred tasks
+        env.reset(options={"task_id": task_id})
+        expert = BabyAIExpert(PublicOnly(env.unwrapped.privileged))
+        while True:
+            move = expert.next_action()
+            assert move == env.unwrapped.expert()
+            _, _, terminated, truncated, _ = env.step(move[1])
+            if terminated or truncated:
+                break
+    env.close()
+
+
+def test_the_privileged_view_is_read_only_and_live(env):
+    env.reset(options={"task_id": 0})
+    view = env.privileged
+    with pytest.raises(AttributeError):
+        view.version = 0
+    with pytest.raises(AttributeError):
+        view.extra = 1
+    version, cell = view.version, view.agent_cell
+    env.step("turn left")
+    assert view.version > version and view.agent_cell == cell == env.agent_cell
+    for name, flat in view.known.position.items():  # the truth agrees with what the agent saw
+        assert view.cells_of([view.known.objects[name]]) == [flat]
+    assert set(view.known.position.values()) <= set(view.object_cells())
 
 
 # ---------------------------------------------------------------------- levels and tasks
