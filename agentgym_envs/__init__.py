@@ -60,6 +60,11 @@ register_family(
     sizes=(20, 70, 135, 155), reset_field="id", id_key="env_idx",
     summary="a local Todoist-style task store; AgentGym's 155 tasks given `tasks=`, `start_state=`",
 )  # fmt: skip
+register_family(
+    "WebShop", "agentgym_envs.envs.webshop.env:WebShopEnv", item_prefix="webshop", max_rounds=10,
+    sizes=(200, 1000, 3930, 6910), engine="tantivy", extra="webshop", reset_field="session_id",
+    id_key="env_idx", summary="generated shop (1,000 products; up to millions) or WebShop's files, tantivy BM25",
+)  # fmt: skip
 
 __all__ = [
     "CHARSET",
