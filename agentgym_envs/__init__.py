@@ -65,6 +65,11 @@ register_family(
     sizes=(200, 1000, 3930, 6910), engine="tantivy", extra="webshop", reset_field="session_id",
     id_key="env_idx", summary="generated shop (1,000 products; up to millions) or WebShop's files, tantivy BM25",
 )  # fmt: skip
+register_family(
+    "BIRD", "agentgym_envs.envs.bird.env:BirdEnv", item_prefix="sqlgym", max_rounds=1,
+    sizes=(200, 2000, 3000, 3200), reset_field="item_id", id_key="env_idx",
+    summary="generated SQLite databases (5 domains, 45 dbs), guarded execution; BIRD's folder given `bird_dir=`",
+)  # fmt: skip
 
 __all__ = [
     "CHARSET",
