@@ -15,6 +15,8 @@ fact about it (see :class:`agentgym_envs.registration.Family`) is written in tha
 
 from __future__ import annotations
 
+import gymnasium as gym
+
 from agentgym_envs.core import CHARSET, INFO_KEYS, Outcome, TaskSplits, TextEnv, text_space
 from agentgym_envs.registration import (
     FAMILIES,
@@ -35,7 +37,8 @@ from agentgym_envs.registration import (
 __version__ = "0.1.0"
 
 # sizes = AgentGym's table: (AgentEval, AgentTraj, AgentTraj-L, instruction set).
-# reset_field = the task field of AgentGym's HTTP /reset body for that family.
+# reset_field, id_key = the task field and env id key of AgentGym's HTTP protocol for that family
+# (id_key="env_idx" for WebShop, SQLGym and the tool envs, whose /create answers a bare int).
 register_family(
     "BabyAI", "agentgym_envs.envs.babyai:BabyAIEnv", item_prefix="babyai", max_rounds=20,
     sizes=(90, 400, 810, 900), keep_threshold=0.0, engine="minigrid", extra="babyai",
@@ -61,6 +64,11 @@ register_family(
     summary="a local Todoist-style task store; AgentGym's 155 tasks given `tasks=`, `start_state=`",
 )  # fmt: skip
 register_family(
+    "Sheet", "agentgym_envs.envs.tools.sheet:SheetEnv", item_prefix="sheet", max_rounds=15,
+    sizes=(20, 0, 0, 20), engine="openpyxl", extra="tools", reset_field="id", id_key="env_idx",
+    summary="a local workbook (openpyxl reads/writes .xlsx); AgentGym's 20 tasks given `tasks=`, `workbook=`",
+)  # fmt: skip
+register_family(
     "WebShop", "agentgym_envs.envs.webshop.env:WebShopEnv", item_prefix="webshop", max_rounds=10,
     sizes=(200, 1000, 3930, 6910), engine="tantivy", extra="webshop", reset_field="session_id",
     id_key="env_idx", summary="generated shop (1,000 products; up to millions) or WebShop's files, tantivy BM25",
@@ -70,6 +78,9 @@ register_family(
     sizes=(200, 2000, 3000, 3200), reset_field="item_id", id_key="env_idx",
     summary="generated SQLite databases (5 domains, 45 dbs), guarded execution; BIRD's folder given `bird_dir=`",
 )  # fmt: skip
+
+# Not a family: an env held by an env server (agentgym serve), played over HTTP.
+gym.register(id="AgentGym/Remote-v0", entry_point="agentgym_envs.server.client:RemoteEnv")
 
 __all__ = [
     "CHARSET",

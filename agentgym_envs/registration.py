@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import gymnasium as gym
 
@@ -141,15 +143,27 @@ def family(name: str) -> Family:
 
 
 def family_of_class(cls: type) -> Family:
-    """The family whose entry point is ``cls`` or one of its bases."""
+    """The family whose entry point is ``cls`` or one of its bases. An entry point may name a
+    class re-exported by a package (``agentgym_envs.envs.babyai:BabyAIEnv`` for a class defined in
+    ``babyai/env.py``), so entry points are compared by the object they name, not by spelling."""
     for klass in cls.__mro__:
         found = _BY_ENTRY_POINT.get(f"{klass.__module__}:{klass.__qualname__}")
+        if found is None:
+            found = next((fam for fam in FAMILIES.values() if _loaded_entry_point(fam) is klass), None)
         if found is not None:
             return found
     raise LookupError(
         f"{cls.__qualname__} is not the entry point of a registered family: add a "
         f"register_family(...) line for it in agentgym_envs/__init__.py"
     )
+
+
+def _loaded_entry_point(fam: Family) -> Any:
+    """What the family's entry point names, if its module is already imported (never imports:
+    looking a family up must not start an engine)."""
+    module_name, _, attribute = fam.entry_point.partition(":")
+    module = sys.modules.get(module_name)
+    return getattr(module, attribute, None) if module is not None else None
 
 
 def resolve_env_id(name: str) -> str:

@@ -376,5 +376,9 @@ class WordleEnv(TextEnv):
             return "", f"'{word}' is not in the game's word list."
         return word, ""
 
+    def vocabulary(self) -> list[str]:
+        """Every word a guess may be, alphabetical (AgentGym's /filtered_vocab serves this list)."""
+        return sorted(self.words.accepted)
+
     def expert(self) -> tuple[str, str]:
         return expert_move(self.history)

@@ -35,10 +35,6 @@ from agentgym_envs.envs.babyai.expert import BabyAIExpert
 from agentgym_envs.envs.babyai.levels import LEVELS, level_of_task, make_level
 from agentgym_envs.envs.babyai.view import KnownGrid, visible_cells
 
-# The registration names the class by its public path (``agentgym_envs.envs.babyai:BabyAIEnv``),
-# and the registry finds a class's family by ``module:qualname``: give the class that path.
-BabyAIEnv.__module__ = __name__
-
 __all__ = [
     "LEVELS",
     "BabyAIEnv",

@@ -1,0 +1,555 @@
+"""The env server: AgentGym's HTTP protocol for every registered family, and a clean ``/v1`` API.
+
+``create_app(["maze", "wordle"])`` serves each family under its own prefix (``/maze/create``,
+``/wordle/step``, ... as AgentGym's multi-family servers do); a family served alone sits at ``/``.
+What differs between AgentGym's families (the env id key, the task field of ``/reset``, the shape
+``/create`` answers with, the scale of ``score``) is read from the family's registration, so a new
+family is served with no server code of its own. Every response carries the keys any of
+AgentGym's clients reads (``observation`` and ``state``, ``reward``, ``score``, ``done``,
+``available_actions``), so each client finds what it expects.
+
+Where AgentGym's servers answer 200 with an ``error`` field, this one uses real status codes: 404
+unknown env id, 409 a step before reset or after the end, 413 a body over the size limit, 422 a
+malformed body, 401 a missing or wrong bearer token, 503 at capacity, 500 with a message when an
+engine fails. ``/health`` and ``/metrics`` (Prometheus text) sit beside both APIs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import hmac
+import json
+import math
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from fastapi import APIRouter, FastAPI, HTTPException, Request, Response
+from fastapi.responses import JSONResponse, PlainTextResponse
+from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
+
+import gymnasium as gym
+
+from agentgym_envs.registration import Family, family, require_engine
+from agentgym_envs.server.sessions import AtCapacity, Metrics, Session, SessionStore, UnknownSession
+
+DEFAULT_MAX_BODY = 1 << 20  # 1 MiB: far above any real action, far below what hurts the server
+
+
+class Service:
+    """What both APIs do to envs: make, reset, step, close, each under the env's own lock and
+    off the event loop."""
+
+    def __init__(self, families: Sequence[Family], capacity: int, idle_timeout: float):
+        self.families = {fam.name: fam for fam in families}
+        self.store = SessionStore(capacity=capacity, idle_timeout=idle_timeout)
+        self.metrics = Metrics()
+
+    async def create(self, fam: Family, split: str = "train") -> Session:
+        try:
+            session_id = self.store.reserve()
+        except AtCapacity as error:
+            raise HTTPException(503, str(error), headers={"Retry-After": "1"}) from None
+        try:
+            env = await run_in_threadpool(gym.make, fam.env_id, split=split)
+        except ValueError as error:  # a bad split name
+            self.store.release()
+            raise HTTPException(422, str(error)) from None
+        except Exception as error:  # noqa: BLE001 - the engine failed to start: say why
+            self.store.release()
+            raise engine_failure(fam, "make", error) from None
+        self.metrics.created += 1
+        return self.store.add(session_id, fam, env)
+
+    def session(self, session_id: int, fam: Family | None = None) -> Session:
+        try:
+            session = self.store.get(session_id, fam)
+        except UnknownSession:
+            raise HTTPException(404, f"no live env with id {session_id} (never made, closed, or idle too long)")
+        session.touch()
+        return session
+
+    async def reset(self, session: Session, task_id: int | None = None, seed: int | None = None):
+        options = None if task_id is None else {"task_id": task_id}
+        async with session.lock:
+            try:
+                observation, info = await run_in_threadpool(session.env.reset, seed=seed, options=options)
+            except (ValueError, TypeError) as error:  # a task id out of range or not an int
+                raise HTTPException(422, str(error)) from None
+            except Exception as error:  # noqa: BLE001
+                raise engine_failure(session.family, "reset", error) from None
+            session.observation, session.info = observation, info
+            session.reset_done, session.done = True, False
+            session.touch()
+        self.metrics.resets += 1
+        return observation, info
+
+    async def step(self, session: Session, action: Any):
+        async with session.lock:
+            if not session.reset_done:
+                raise HTTPException(409, "reset this env before stepping it")
+            if session.done:
+                raise HTTPException(409, "this episode has ended: reset the env to start another")
+            try:
+                result = await run_in_threadpool(session.env.step, action)
+            except Exception as error:  # noqa: BLE001 - the contract says envs never raise; engines can
+                raise engine_failure(session.family, "step", error) from None
+            observation, reward, terminated, truncated, info = result
+            session.observation, session.info = observation, info
+            session.done = bool(terminated or truncated)
+            session.touch()
+        self.metrics.steps += 1
+        return observation, float(reward), bool(terminated), bool(truncated), info
+
+    async def expert(self, session: Session) -> tuple[str, str]:
+        async with session.lock:
+            if not session.reset_done or session.done:
+                raise HTTPException(409, "the expert acts only inside a running episode")
+            try:
+                return await run_in_threadpool(session.env.unwrapped.expert)
+            except NotImplementedError as error:
+                raise HTTPException(404, str(error)) from None
+
+    async def close(self, session_id: int, fam: Family | None = None) -> None:
+        session = self.session(session_id, fam)
+        self.store.pop(session_id)
+        async with session.lock:
+            await run_in_threadpool(session.env.close)
+        self.metrics.closed += 1
+
+    async def reap_idle(self) -> int:
+        reaped = 0
+        for session in self.store.idle():
+            with contextlib.suppress(UnknownSession):
+                self.store.pop(session.id)
+                await run_in_threadpool(session.env.close)
+                reaped += 1
+        self.metrics.reaped += reaped
+        return reaped
+
+    async def close_all(self) -> None:
+        for session in self.store.all():
+            self.store.pop(session.id)
+            with contextlib.suppress(Exception):
+                await run_in_threadpool(session.env.close)
+
+
+def engine_failure(fam: Family, what: str, error: Exception) -> HTTPException:
+    return HTTPException(500, f"{fam.env_id} failed in {what}: {type(error).__name__}: {error}")
+
+
+def jsonable(value: Any) -> Any:
+    """Info dicts as JSON: numpy scalars and arrays become numbers and lists, NaN becomes null,
+    anything else unknown its text."""
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, np.ndarray):
+        return jsonable(value.tolist())
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return str(value)
+
+
+# ------------------------------------------------------------------------------ AgentGym's protocol
+def _int_field(data: dict[str, Any], key: str) -> int:
+    value = data.get(key)
+    if isinstance(value, bool) or not isinstance(value, int):
+        if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+            return int(value)
+        raise HTTPException(422, f"the body needs an integer {key!r}, got {value!r}")
+    return value
+
+
+async def _json_body(request: Request) -> dict[str, Any]:
+    raw = await request.body()
+    if not raw.strip():
+        return {}
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        raise HTTPException(422, "the body is not valid JSON") from None
+    if not isinstance(data, dict):
+        raise HTTPException(422, "the body must be a JSON object")
+    return data
+
+
+def _query_id(request: Request, fam: Family) -> int:
+    return _int_field(dict(request.query_params), fam.id_key)
+
+
+def _agentgym_state(fam: Family, observation: str, reward: float, done: bool, info: dict) -> dict[str, Any]:
+    """Every key any AgentGym client reads after a reset or a step."""
+    return {
+        "observation": observation,
+        "state": observation,
+        "reward": reward,
+        "score": info.get("score", 0.0) * fam.score_scale,
+        "done": done,
+        "available_actions": info.get("available_actions"),
+        "task_description": "",
+        "info": jsonable(info),
+    }
+
+
+def agentgym_router(service: Service, fam: Family, prefix: str) -> APIRouter:
+    """AgentGym's routes for one family (create, reset, step, observation, available_actions,
+    close, and filtered_vocab where the env has a vocabulary)."""
+    router = APIRouter(prefix=prefix, tags=[f"AgentGym protocol: {fam.name}"])
+
+    @router.post("/create")
+    async def create(request: Request):
+        await _json_body(request)  # the tool clients send {"id": 0}; TextCraft may send commands
+        session = await service.create(fam)
+        return session.id if fam.id_key == "env_idx" else {fam.id_key: session.id}
+
+    @router.post("/reset")
+    async def reset(request: Request):
+        data = await _json_body(request)
+        session = service.session(_int_field(data, fam.id_key), fam)
+        task = data.get(fam.reset_field)
+        task_id = None if task is None else _int_field(data, fam.reset_field)
+        observation, info = await service.reset(session, task_id=task_id)
+        return _agentgym_state(fam, observation, 0.0, False, info)
+
+    @router.post("/step")
+    async def step(request: Request):
+        data = await _json_body(request)
+        session = service.session(_int_field(data, fam.id_key), fam)
+        if not isinstance(data.get("action"), str):
+            raise HTTPException(422, "the body needs a string 'action'")
+        observation, reward, terminated, truncated, info = await service.step(session, data["action"])
+        return _agentgym_state(fam, observation, reward, terminated or truncated, info)
+
+    @router.get("/observation")
+    async def observation(request: Request):
+        return service.session(_query_id(request, fam), fam).observation
+
+    @router.get("/available_actions")
+    async def available_actions(request: Request):
+        actions = service.session(_query_id(request, fam), fam).info.get("available_actions")
+        clickables = [a[6:-1] for a in actions or [] if a.startswith("click[") and a.endswith("]")]
+        has_search_bar = any(a.startswith("search[") for a in actions or [])
+        return {"available_actions": actions, "has_search_bar": has_search_bar, "clickables": clickables}
+
+    @router.get("/filtered_vocab")
+    async def filtered_vocab(request: Request):
+        env = service.session(_query_id(request, fam), fam).env.unwrapped
+        if not callable(getattr(env, "vocabulary", None)):
+            raise HTTPException(404, f"{fam.env_id} has no vocabulary")
+        return list(env.vocabulary())
+
+    @router.post("/close")
+    async def close(request: Request):
+        data = await _json_body(request)
+        session_id = _int_field(data, fam.id_key)
+        await service.close(session_id, fam)
+        return {"closed": session_id}
+
+    return router
+
+
+# ------------------------------------------------------------------------------ /v1
+class CreateRequest(BaseModel):
+    env_id: str = Field(description="a served env, e.g. AgentGym/Maze-v0 (or maze)")
+    split: str = Field("train", description="train, test, agenttraj or agenttraj_l")
+
+
+class EnvCreated(BaseModel):
+    id: int
+    env_id: str
+    split: str
+    max_rounds: int
+    max_observation_length: int
+    max_action_length: int
+
+
+class ResetRequest(BaseModel):
+    seed: int | None = None
+    task_id: int | None = Field(None, description="exactly this task (AgentGym item id <prefix>_<task_id>)")
+
+
+class ResetResponse(BaseModel):
+    observation: str
+    info: dict[str, Any]
+
+
+class StepRequest(BaseModel):
+    action: str
+
+
+class StepResponse(BaseModel):
+    observation: str
+    reward: float
+    terminated: bool
+    truncated: bool
+    info: dict[str, Any]
+
+
+class ExpertResponse(BaseModel):
+    thought: str
+    action: str
+
+
+def _family_facts(fam: Family) -> dict[str, Any]:
+    splits = {s: [r.start, r.stop] for s, r in vars(fam.splits).items()}
+    return {
+        "env_id": fam.env_id,
+        "item_prefix": fam.item_prefix,
+        "max_rounds": fam.max_rounds,
+        "splits": splits,
+        "summary": fam.summary,
+    }
+
+
+def v1_router(service: Service) -> APIRouter:
+    router = APIRouter(prefix="/v1", tags=["v1"])
+
+    def served(name: str) -> Family:
+        try:
+            fam = family(name)
+        except ValueError as error:
+            raise HTTPException(404, str(error)) from None
+        if fam.name not in service.families:
+            raise HTTPException(404, f"{fam.env_id} is not served here; served: {', '.join(service.families)}")
+        return fam
+
+    @router.get("/envs")
+    async def list_envs() -> dict[str, Any]:
+        return {"families": [_family_facts(fam) for fam in service.families.values()], "live": len(service.store)}
+
+    @router.post("/envs", status_code=201)
+    async def create(body: CreateRequest) -> EnvCreated:
+        fam = served(body.env_id)
+        session = await service.create(fam, split=body.split)
+        cls = type(session.env.unwrapped)
+        return EnvCreated(
+            id=session.id,
+            env_id=fam.env_id,
+            split=session.env.unwrapped.split,
+            max_rounds=fam.max_rounds,
+            max_observation_length=cls.max_observation_length,
+            max_action_length=cls.max_action_length,
+        )
+
+    @router.post("/envs/{env_id}/reset")
+    async def reset(env_id: int, body: ResetRequest) -> ResetResponse:
+        observation, info = await service.reset(service.session(env_id), task_id=body.task_id, seed=body.seed)
+        return ResetResponse(observation=observation, info=jsonable(info))
+
+    @router.post("/envs/{env_id}/step")
+    async def step(env_id: int, body: StepRequest) -> StepResponse:
+        observation, reward, terminated, truncated, info = await service.step(service.session(env_id), body.action)
+        return StepResponse(
+            observation=observation, reward=reward, terminated=terminated, truncated=truncated, info=jsonable(info)
+        )
+
+    @router.get("/envs/{env_id}/expert")
+    async def expert(env_id: int) -> ExpertResponse:
+        thought, action = await service.expert(service.session(env_id))
+        return ExpertResponse(thought=thought, action=action)
+
+    @router.delete("/envs/{env_id}", status_code=204)
+    async def close(env_id: int) -> Response:
+        await service.close(env_id)
+        return Response(status_code=204)
+
+    return router
+
+
+# ------------------------------------------------------------------------------ the app
+def create_app(
+    envs: Sequence[str],
+    *,
+    token: str | None = None,
+    capacity: int = 256,
+    idle_timeout: float = 900.0,
+    max_body_bytes: int = DEFAULT_MAX_BODY,
+    reap_every: float | None = None,
+) -> FastAPI:
+    """An ASGI app serving ``envs`` (names or ids). ``token``: require ``Authorization: Bearer
+    <token>`` on every route but ``/health``."""
+    families = [family(require_engine(name)) for name in envs]
+    if not families:
+        raise ValueError("serve at least one env")
+    service = Service(families, capacity=capacity, idle_timeout=idle_timeout)
+    reap_every = reap_every if reap_every is not None else max(0.05, min(30.0, idle_timeout / 4))
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI):
+        reaper = asyncio.create_task(_reap_forever(service, reap_every))
+        try:
+            yield
+        finally:
+            reaper.cancel()
+            await service.close_all()
+
+    app = FastAPI(title="AgentGym env server", version="1", lifespan=lifespan)
+    app.state.service = service
+    for fam in families:
+        prefix = "" if len(families) == 1 else f"/{fam.name.lower()}"
+        app.include_router(agentgym_router(service, fam, prefix))
+    app.include_router(v1_router(service))
+
+    @app.get("/health")
+    async def health() -> dict[str, Any]:
+        return {"status": "ok", "envs": [fam.env_id for fam in families], "live": len(service.store)}
+
+    @app.get("/metrics", response_class=PlainTextResponse)
+    async def metrics() -> str:
+        return service.metrics.render(live=len(service.store))
+
+    _add_middleware(app, service, token, max_body_bytes)
+    return app
+
+
+async def _reap_forever(service: Service, every: float) -> None:
+    while True:
+        await asyncio.sleep(every)
+        await service.reap_idle()
+
+
+def _add_middleware(app: FastAPI, service: Service, token: str | None, max_body_bytes: int) -> None:
+    expected = f"Bearer {token}".encode() if token else None
+    app.add_middleware(BodyLimit, limit=max_body_bytes)
+
+    @app.middleware("http")
+    async def guard(request: Request, call_next):
+        started = time.perf_counter()
+        if expected is not None and request.url.path != "/health" and not _token_ok(request, expected):
+            response = JSONResponse({"detail": "a valid bearer token is required"}, status_code=401)
+        else:
+            response = await call_next(request)
+        service.metrics.observe_latency(time.perf_counter() - started)
+        if response.status_code >= 400:
+            service.metrics.error(response.status_code)
+        return response
+
+
+def _token_ok(request: Request, expected: bytes) -> bool:
+    return hmac.compare_digest(request.headers.get("authorization", "").encode(), expected)
+
+
+class BodyLimit:
+    """Refuse bodies over ``limit`` bytes with 413, whether they declare a Content-Length or
+    arrive chunked, without reading more than the limit."""
+
+    def __init__(self, app, limit: int):
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        declared = dict(scope["headers"]).get(b"content-length", b"")
+        if declared.isdigit() and int(declared) > self.limit:
+            response = JSONResponse({"detail": f"the body is over {self.limit} bytes"}, status_code=413)
+            return await response(scope, receive, send)
+        received = 0
+
+        async def capped_receive():
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.limit:  # raised inside the route: FastAPI answers 413
+                    raise HTTPException(413, f"the body is over {self.limit} bytes")
+            return message
+
+        await self.app(scope, capped_receive, send)
+
+
+# ------------------------------------------------------------------------------ running it
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def is_loopback(host: str) -> bool:
+    return host in LOOPBACK or host.startswith("127.")
+
+
+def serve(
+    envs: Sequence[str],
+    *,
+    host: str = "127.0.0.1",
+    port: int = 36001,
+    token: str | None = None,
+    capacity: int = 256,
+    idle_timeout: float = 900.0,
+    max_body_bytes: int = DEFAULT_MAX_BODY,
+    log_level: str = "warning",
+) -> None:
+    """Run the server until interrupted. Binding beyond loopback needs a token, so nobody else on
+    the network can drive (or exhaust) the envs."""
+    import uvicorn
+
+    if not is_loopback(host) and not token:
+        raise ValueError(
+            f"binding to {host} exposes the server beyond this machine: give a token "
+            "(--token or AGENTGYM_SERVER_TOKEN)"
+        )
+    app = create_app(envs, token=token, capacity=capacity, idle_timeout=idle_timeout, max_body_bytes=max_body_bytes)
+    uvicorn.run(app, host=host, port=port, log_level=log_level, timeout_keep_alive=30)
+
+
+@dataclasses.dataclass
+class ServeConfig:
+    """Settings of ``agentgym serve``."""
+
+    env: list[str] = dataclasses.field(
+        default_factory=lambda: ["maze"],
+        metadata={"help": "families to serve, each under /<name>/ (a family alone sits at /)"},
+    )
+    host: str = dataclasses.field(
+        default="127.0.0.1", metadata={"help": "address to bind; anything but loopback needs a token"}
+    )
+    port: int = dataclasses.field(default=36001, metadata={"help": "port to listen on"})
+    token: str | None = dataclasses.field(
+        default=None,
+        metadata={"help": "bearer token clients must send (default: $AGENTGYM_SERVER_TOKEN)"},
+    )
+    capacity: int = dataclasses.field(default=256, metadata={"help": "most envs held at once (then 503)"})
+    idle_timeout: float = dataclasses.field(
+        default=900.0, metadata={"help": "seconds after which an untouched env is closed"}
+    )
+    max_body_bytes: int = dataclasses.field(default=DEFAULT_MAX_BODY, metadata={"help": "largest request body"})
+    log_level: str = dataclasses.field(default="warning", metadata={"help": "uvicorn's log level"})
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m agentgym_envs.server`` (``agentgym serve`` runs the same)."""
+    import argparse
+    import os
+    import sys
+
+    parser = argparse.ArgumentParser(
+        prog="agentgym serve",
+        description="Serve AgentGym envs over HTTP: AgentGym's protocol per family and a /v1 API.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    for f in dataclasses.fields(ServeConfig):
+        default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+        kind = {"int": int, "float": float}.get(str(f.type).split(" ")[0], str)
+        nargs = "+" if f.name == "env" else None
+        parser.add_argument(f"--{f.name}", type=kind, default=default, nargs=nargs, help=f.metadata["help"])
+    config = ServeConfig(**vars(parser.parse_args(argv)))
+    config.token = config.token or os.environ.get("AGENTGYM_SERVER_TOKEN")
+    try:
+        serve(**_serve_kwargs(config))
+    except (ValueError, ModuleNotFoundError) as error:
+        print(f"agentgym serve: error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _serve_kwargs(config: ServeConfig) -> dict[str, Any]:
+    kwargs = dataclasses.asdict(config)
+    kwargs["envs"] = kwargs.pop("env")
+    return kwargs

@@ -1,0 +1,317 @@
+"""The env server: AgentGym's protocol for every family, the /v1 API and RemoteEnv, load and faults.
+
+Servers run on loopback only; every loop here is bounded in count and time.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import gymnasium as gym
+import pytest
+
+httpx = pytest.importorskip("httpx")
+pytest.importorskip("fastapi")
+
+from fastapi.testclient import TestClient  # noqa: E402
+
+from agentgym_envs import env_ids, family  # noqa: E402
+from agentgym_envs.server import RemoteEnv, ServerGone  # noqa: E402
+from agentgym_envs.server.app import create_app  # noqa: E402
+
+TESTS = Path(__file__).parent
+READY_SECONDS = 60
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class ServerProcess:
+    """``python -m agentgym_envs.server`` in a child process, stopped on exit."""
+
+    def __init__(self, envs: list[str], *extra: str, host: str = "127.0.0.1", env: dict | None = None):
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        command = [sys.executable, "-m", "agentgym_envs.server", "--env", *envs, "--host", host]
+        command += ["--port", str(self.port), *extra]
+        self.process = subprocess.Popen(command, env={**os.environ, **(env or {})}, stderr=subprocess.PIPE)
+        self._wait_until_ready()
+
+    def _wait_until_ready(self) -> None:
+        deadline = time.monotonic() + READY_SECONDS
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited: {self.process.stderr.read().decode()[-2000:]}")
+            try:
+                if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        raise TimeoutError("the server did not start")
+
+    def rss_kib(self) -> int:
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+        raise RuntimeError("no VmRSS")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+def _installed_ids() -> list[str]:
+    return [i for i in env_ids() if family(i).missing_engine() is None]
+
+
+@pytest.fixture(scope="module")
+def server():
+    running = ServerProcess(_installed_ids(), "--capacity", "512")
+    yield running
+    running.stop()
+
+
+# ------------------------------------------------------------------------------ AgentGym's clients
+class AgentGymStyleClient:
+    """The requests AgentGym's published clients send (agentenv/envs/*.py), for any family:
+    the id key, the create body and reply shape, and the reset task field all follow the family."""
+
+    def __init__(self, base: str, env_id: str, http: httpx.Client):
+        self.fam = family(env_id)
+        self.http = http
+        self.base = base if len(_installed_ids()) == 1 else f"{base}/{self.fam.name.lower()}"
+        body = {"id": 0} if self.fam.reset_field == "id" else None  # the tool clients send {"id": 0}
+        reply = self.http.post(f"{self.base}/create", json=body)
+        assert reply.status_code == 200, reply.text
+        self.env_id = reply.json() if self.fam.id_key == "env_idx" else reply.json()[self.fam.id_key]
+
+    def _post(self, path: str, data: dict) -> dict:
+        reply = self.http.post(f"{self.base}/{path}", json={**data, self.fam.id_key: self.env_id})
+        assert reply.status_code == 200, reply.text
+        return reply.json()
+
+    def reset(self, task_id: int) -> str:
+        self._post("reset", {self.fam.reset_field: task_id})
+        reply = self.http.get(f"{self.base}/observation", params={self.fam.id_key: self.env_id})
+        assert reply.status_code == 200
+        return reply.json()
+
+    def step(self, action: str) -> tuple[str, float, bool]:
+        reply = self._post("step", {"action": action})
+        assert reply["observation"] == reply["state"]  # WebShop's and SQLGym's clients read "state"
+        return reply["observation"], reply["reward"], reply["done"]
+
+    def close(self) -> None:
+        self._post("close", {})
+
+
+def _expert_episode(env_id: str, task_id: int, max_steps: int = 200) -> tuple[str, list[tuple]]:
+    """The expert's episode in process: the first observation and (action, obs, reward, done)."""
+    env = gym.make(env_id)
+    first, _ = env.reset(options={"task_id": task_id})
+    steps = []
+    for _ in range(max_steps):
+        action = env.unwrapped.expert()[1]
+        obs, reward, terminated, truncated, _ = env.step(action)
+        steps.append((action, obs, reward, terminated or truncated))
+        if terminated or truncated:
+            break
+    env.close()
+    return first, steps
+
+
+@pytest.mark.parametrize("env_id", env_ids())
+def test_agentgym_clients_play_expert_episodes_equal_to_in_process(server, env_id):
+    if family(env_id).missing_engine():
+        pytest.skip(family(env_id).missing_engine())
+    task_id = family(env_id).splits.test[1]
+    first, steps = _expert_episode(env_id, task_id)
+    with httpx.Client(timeout=60) as http:
+        client = AgentGymStyleClient(server.url, env_id, http)
+        assert client.reset(task_id) == first
+        for action, obs, reward, done in steps:
+            assert client.step(action) == (obs, pytest.approx(reward), done)
+        client.close()
+
+
+def test_remote_env_keeps_the_contract(server):
+    env = gym.make("AgentGym/Remote-v0", base_url=server.url, env="maze", split="test")
+    local = gym.make("AgentGym/Maze-v0", split="test")
+    obs, info = env.reset(options={"task_id": 3})
+    assert (obs, info) == local.reset(options={"task_id": 3})
+    assert env.unwrapped.expert() == local.unwrapped.expert()
+    assert env.unwrapped.task_ids("test") == local.unwrapped.task_ids("test")
+    assert obs in env.observation_space
+    for action in ("move up", "jump", env.unwrapped.expert()[1]):
+        assert env.step(action) == local.step(action)
+    assert env.reset(seed=5)[1]["task_id"] in local.unwrapped.task_ids("test")
+    env.close()
+    assert httpx.get(f"{server.url}/health").json()["live"] >= 0
+
+
+def test_remote_env_says_clearly_when_the_server_is_gone():
+    with pytest.raises(ServerGone, match="no env server answers"):
+        RemoteEnv(f"http://127.0.0.1:{_free_port()}", env="maze", timeout=2)
+
+
+# ------------------------------------------------------------------------------ load
+def test_64_concurrent_sessions_have_no_errors_and_no_cross_talk(server):
+    sessions, steps_each = 64, 200
+    failures: list[str] = []
+
+    def play(worker: int) -> None:
+        task_ids = list(family("maze").splits.train)
+        done_steps, episode = 0, 0
+        with httpx.Client(timeout=60) as http:
+            client = AgentGymStyleClient(server.url, "AgentGym/Maze-v0", http)
+            while done_steps < steps_each:
+                task_id = task_ids[(worker * 7 + episode) % len(task_ids)]
+                first, expected = _expert_episode("AgentGym/Maze-v0", task_id)
+                if client.reset(task_id) != first:
+                    failures.append(f"worker {worker}: first observation of task {task_id} differs")
+                    return
+                for action, obs, reward, done in expected[: steps_each - done_steps]:
+                    if client.step(action) != (obs, reward, done):
+                        failures.append(f"worker {worker}: task {task_id} diverged at {action!r}")
+                        return
+                    done_steps += 1
+                episode += 1
+            client.close()
+
+    threads = [threading.Thread(target=play, args=(w,)) for w in range(sessions)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=600)
+    assert not any(t.is_alive() for t in threads), "a session hung"
+    assert failures == []
+    metrics = httpx.get(f"{server.url}/metrics").text
+    assert 'agentgym_errors_total{status="5' not in metrics
+
+
+# ------------------------------------------------------------------------------ faults
+def test_create_close_cycles_free_their_memory(server):
+    with httpx.Client(timeout=30, base_url=f"{server.url}/maze") as http:
+
+        def cycles(n: int) -> None:
+            for _ in range(n):
+                env_id = http.post("/create").json()["id"]
+                assert http.post("/reset", json={"id": env_id, "game": 0}).status_code == 200
+                assert http.post("/close", json={"id": env_id}).status_code == 200
+
+        cycles(500)  # warm up: allocator pools, first imports
+        start = server.rss_kib()
+        cycles(10_000)
+        grown = server.rss_kib() - start
+    assert grown < 20 * 1024, f"the server grew by {grown} KiB over 10,000 create/close cycles"
+
+
+def test_ids_are_never_reused_and_closed_ids_are_404():
+    with TestClient(create_app(["maze"])) as http:
+        first = http.post("/create").json()["id"]
+        assert http.post("/close", json={"id": first}).status_code == 200
+        second = http.post("/create").json()["id"]
+        assert second != first
+        assert http.post("/step", json={"id": first, "action": "move up"}).status_code == 404
+        assert http.post("/close", json={"id": first}).status_code == 404
+
+
+def test_forgotten_envs_are_reaped_after_the_idle_timeout():
+    with TestClient(create_app(["maze"], idle_timeout=0.2, reap_every=0.05)) as http:
+        env_id = http.post("/create").json()["id"]
+        assert http.post("/reset", json={"id": env_id, "game": 1}).status_code == 200
+        time.sleep(1.0)
+        assert http.post("/step", json={"id": env_id, "action": "move up"}).status_code == 404
+        assert "agentgym_envs_reaped_total 1" in http.get("/metrics").text
+
+
+def test_status_codes_say_what_went_wrong():
+    with TestClient(create_app(["maze"], capacity=2, max_body_bytes=4096)) as http:
+        a = http.post("/create").json()["id"]
+        assert http.post("/step", json={"id": a, "action": "move up"}).status_code == 409  # before reset
+        assert http.post("/reset", json={"id": a, "game": 10**9}).status_code == 422
+        assert http.post("/reset", json={"id": a}).status_code == 200  # no task field: a seeded draw
+        assert http.post("/step", json={"id": a}).status_code == 422  # no action
+        assert http.post("/step", content=b"{not json").status_code == 422
+        assert http.post("/step", json=[1, 2]).status_code == 422
+        assert http.post("/step", json={"id": "x", "action": "move up"}).status_code == 422
+        assert http.post("/step", json={"id": a, "action": "x" * 10_000}).status_code == 413
+        chunked = http.post("/step", content=iter([b'{"id": 0, "action": "', b"y" * 8000, b'"}']))
+        assert chunked.status_code == 413
+        assert http.post("/create").status_code == 200
+        full = http.post("/create")
+        assert full.status_code == 503 and "maximum of 2" in full.json()["detail"]
+        assert http.get("/v1/envs/999/expert").status_code == 404
+        assert http.post("/v1/envs", json={"env_id": "wordle"}).status_code == 404  # not served here
+
+
+def test_an_engine_failure_is_a_500_with_a_message_and_reset_recovers():
+    from agentgym_envs.core import Outcome
+    from agentgym_envs.envs.maze import MazeEnv
+    from agentgym_envs.registration import register_family, unregister_family
+
+    class FlakyMazeEnv(MazeEnv):
+        """A maze whose engine dies on 'crash' (as a JVM can), and works again after a reset."""
+
+        def _apply(self, action: str) -> Outcome:
+            if action == "crash":
+                raise RuntimeError("the engine process died")
+            return super()._apply(action)
+
+    module = sys.modules[__name__]
+    module.FlakyMazeEnv = FlakyMazeEnv
+    register_family(
+        "FlakyMaze", f"{__name__}:FlakyMazeEnv", item_prefix="flaky", max_rounds=15, sizes=(2, 2, 2, 4)
+    )  # fmt: skip
+    try:
+        with TestClient(create_app(["flakymaze"])) as http:
+            env_id = http.post("/create").json()["id"]
+            http.post("/reset", json={"id": env_id, "data_idx": 0})
+            crashed = http.post("/step", json={"id": env_id, "action": "crash"})
+            assert crashed.status_code == 500 and "the engine process died" in crashed.json()["detail"]
+            assert http.post("/reset", json={"id": env_id, "data_idx": 0}).status_code == 200
+            assert http.post("/step", json={"id": env_id, "action": "move up"}).status_code == 200
+    finally:
+        unregister_family("FlakyMaze")
+
+
+def test_a_server_beyond_loopback_needs_the_token():
+    token = "s3cret-token"
+    running = ServerProcess(["maze"], "--token", token, host="0.0.0.0")
+    try:
+        assert httpx.post(f"{running.url}/create").status_code == 401
+        assert httpx.post(f"{running.url}/create", headers={"Authorization": "Bearer wrong"}).status_code == 401
+        ok = httpx.post(f"{running.url}/create", headers={"Authorization": f"Bearer {token}"})
+        assert ok.status_code == 200
+        assert httpx.get(f"{running.url}/health").status_code == 200
+    finally:
+        running.stop()
+    refused = subprocess.run(
+        [sys.executable, "-m", "agentgym_envs.server", "--host", "0.0.0.0", "--port", str(_free_port())],
+        capture_output=True, text=True, timeout=60, env={k: v for k, v in os.environ.items() if k != "AGENTGYM_SERVER_TOKEN"},
+    )  # fmt: skip
+    assert refused.returncode == 2 and "give a token" in refused.stderr
+
+
+def test_health_metrics_and_openapi():
+    with TestClient(create_app(["maze", "wordle"])) as http:
+        assert http.get("/health").json()["envs"] == ["AgentGym/Maze-v0", "AgentGym/Wordle-v0"]
+        env_id = http.post("/wordle/create").json()["id"]
+        assert "aahed" in http.get("/wordle/filtered_vocab", params={"id": env_id}).json()
+        http.post("/wordle/step", json={"id": 12345, "action": "x"})
+        metrics = http.get("/metrics").text
+        assert "agentgym_live_envs 1" in metrics and 'agentgym_errors_total{status="404"} 1' in metrics
+        paths = http.get("/openapi.json").json()["paths"]
+        assert {"/v1/envs", "/v1/envs/{env_id}/step", "/maze/step", "/wordle/reset"} <= set(paths)
