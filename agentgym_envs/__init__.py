@@ -78,6 +78,11 @@ register_family(
     sizes=(200, 2000, 3000, 3200), reset_field="item_id", id_key="env_idx",
     summary="generated SQLite databases (5 domains, 45 dbs), guarded execution; BIRD's folder given `bird_dir=`",
 )  # fmt: skip
+register_family(
+    "Sheet", "agentgym_envs.envs.tools.sheet:SheetEnv", item_prefix="sheet", max_rounds=15,
+    sizes=(20, 0, 0, 20), engine="openpyxl", extra="tools", reset_field="id", id_key="env_idx",
+    summary="a local workbook (openpyxl reads/writes .xlsx); AgentGym's 20 tasks given `tasks=`, `workbook=`",
+)  # fmt: skip
 
 # Not a family: an env held by an env server (agentgym serve), played over HTTP.
 gym.register(id="AgentGym/Remote-v0", entry_point="agentgym_envs.server.client:RemoteEnv")

@@ -36,6 +36,7 @@ from agentgym_envs.core import Outcome, TextEnv
 _CALL = re.compile(r"^(?:.*?\baction\s*:\s*)?(.*?)\s+with\s+action\s+input\s*:\s*(.*)$", re.IGNORECASE | re.DOTALL)
 _TOOL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _REGEX_LITERAL = re.compile(r"^re\.compile\((.*)\)$", re.DOTALL)
+_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 
 FORMAT_HELP = (
     "Call one tool per turn, written as: <tool name> with Action Input: <arguments as a JSON "
@@ -223,7 +224,7 @@ def to_number(value: Any) -> float | None:
         return float(value) if math.isfinite(value) else None
     if isinstance(value, str):
         text = value.strip().replace(",", "")
-        if re.fullmatch(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?", text):
+        if _NUMBER.fullmatch(text):
             return float(text)
     return None
 
