@@ -64,11 +64,6 @@ register_family(
     summary="a local Todoist-style task store; AgentGym's 155 tasks given `tasks=`, `start_state=`",
 )  # fmt: skip
 register_family(
-    "Sheet", "agentgym_envs.envs.tools.sheet:SheetEnv", item_prefix="sheet", max_rounds=15,
-    sizes=(20, 0, 0, 20), engine="openpyxl", extra="tools", reset_field="id", id_key="env_idx",
-    summary="a local workbook (openpyxl reads/writes .xlsx); AgentGym's 20 tasks given `tasks=`, `workbook=`",
-)  # fmt: skip
-register_family(
     "WebShop", "agentgym_envs.envs.webshop.env:WebShopEnv", item_prefix="webshop", max_rounds=10,
     sizes=(200, 1000, 3930, 6910), engine="tantivy", extra="webshop", reset_field="session_id",
     id_key="env_idx", summary="generated shop (1,000 products; up to millions) or WebShop's files, tantivy BM25",
