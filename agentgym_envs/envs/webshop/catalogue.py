@@ -72,7 +72,13 @@ class Product:
         """What the search engine indexes: title, attributes, features, description and the
         option values (WebShop's index holds the options too)."""
         options = " ".join(" ".join(values) for values in self.options.values())
-        parts = (self.title, " ".join(self.attributes), " ".join(self.bullet_points), self.description, options)
+        parts = (
+            self.title,
+            " ".join(self.attributes),
+            " ".join(self.bullet_points),
+            self.description,
+            options,
+        )
         return " ".join(parts)
 
 
@@ -187,9 +193,13 @@ def iter_generated(num_products: int, seed: int = DEFAULT_SEED):
         yield generate_product(rng, index, seed)
 
 
-@lru_cache(maxsize=4)
 def generate_catalogue(num_products: int = DEFAULT_NUM_PRODUCTS, seed: int = DEFAULT_SEED) -> Catalogue:
     """The generated shop; cached, so every env of a process shares one."""
+    return _generate_catalogue(int(num_products), int(seed))
+
+
+@lru_cache(maxsize=4)
+def _generate_catalogue(num_products: int, seed: int) -> Catalogue:
     if num_products < 20:
         raise ValueError(f"num_products must be at least 20, got {num_products}")
     products = list(iter_generated(num_products, seed))

@@ -128,7 +128,10 @@ class Expert:
             price = f" and it costs {best.price_tag}" if wish.price_cap else ""
             return f"{best.asin} looks right: {why}{price}.", f"click[{best.asin}]"
         if more_pages:
-            return "Nothing on this page fits the instruction; I will look at the next page.", f"click[{NEXT_PAGE}]"
+            return (
+                "Nothing on this page fits the instruction; I will look at the next page.",
+                f"click[{NEXT_PAGE}]",
+            )
         return "No result fits; I will try the search again.", "click[Back to Search]"
 
     def _ruled_out_or_missing(self, product, wish: Wish, seen: dict[str, Seen]) -> list[str] | None:
@@ -161,7 +164,10 @@ class Expert:
         if missing and known.features is None:
             return f"The title does not mention {missing[0]!r}; I will read the features.", "click[Features]"
         if missing and any(p not in known.features for p in missing):
-            return "The features do not mention everything I need; back to the results.", f"click[{PREV_PAGE}]"
+            return (
+                "The features do not mention everything I need; back to the results.",
+                f"click[{PREV_PAGE}]",
+            )
         for group, value in wish.options:
             if browser.options.get(group) != value:
                 return f"I need {group}: {value}, so I select it.", f"click[{value}]"

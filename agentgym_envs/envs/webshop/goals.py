@@ -63,9 +63,7 @@ def _noun_of(product) -> str:
 def goal_products(catalogue, test: bool) -> list[int]:
     """Positions of the products that test (or training) goals are written from."""
     return [
-        i
-        for i, p in enumerate(catalogue.products)
-        if (i % TEST_PRODUCT_EVERY == 0) == test and p.attributes
+        i for i, p in enumerate(catalogue.products) if (i % TEST_PRODUCT_EVERY == 0) == test and p.attributes
     ]
 
 

@@ -35,10 +35,11 @@ with engine_imports("WebShop"):
 
 FUZZY_THRESHOLD = 85
 EXACT_MATCH_OPTIONS = ("size",)
-# WebShop's normalize_color reduces a colour to the first base colour it contains.
+# WebShop's normalize_color reduces a colour to the first base colour it contains; the more
+# specific names come first, so "navy blue" is navy, not blue.
 BASE_COLORS = (
-    "black", "white", "gray", "grey", "silver", "gold", "red", "pink", "purple", "blue", "navy",
-    "green", "yellow", "orange", "brown", "beige", "khaki", "ivory", "cream", "tan",
+    "navy", "khaki", "beige", "ivory", "cream", "silver", "gold", "black", "white", "gray", "grey",
+    "red", "pink", "purple", "blue", "green", "yellow", "orange", "brown", "tan",
 )  # fmt: skip
 _WORD = re.compile(r"[a-z0-9]+")
 _NOT_NOUNS = frozenset("and or of for the a an with in to by s".split())

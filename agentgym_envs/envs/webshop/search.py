@@ -44,13 +44,14 @@ with engine_imports("WebShop"):
 
 SEARCH_RETURN_N = 50  # WebShop's SEARCH_RETURN_N
 MANIFEST = "manifest.json"
-INDEX_FORMAT = 1  # bumped when the schema or tokens change, so old caches are rebuilt
+INDEX_FORMAT = 2  # bumped when the schema or tokens change, so old caches are rebuilt
 MAX_QUERY_TERMS = 64  # a 10 kB query is cut to its first 64 distinct words
 _TOKEN = re.compile(r"[a-z0-9]+")
-# Lucene's English stop words (what pyserini's default analyzer drops), plus a few goal words.
+# Lucene's English stop words (what pyserini's default analyzer drops), the possessive 's, and
+# the words every instruction opens with.
 STOP_WORDS = frozenset(
     "a an and are as at be but by for if in into is it no not of on or such that the their then "
-    "there these they this to was will with i am looking need want find me my".split()
+    "there these they this to was will with s i am looking need want find me my".split()
 )
 
 

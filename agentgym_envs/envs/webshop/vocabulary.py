@@ -42,6 +42,8 @@ def _type(noun, query, path, attributes, options, price) -> ProductType:
     return ProductType(noun, query, tuple(path.split(" / ")), tuple(attributes), tuple(options), price)
 
 
+# The tables below are laid out by hand, one product type to two lines.
+# fmt: off
 BEAUTY = Category(
     name="beauty",
     root="Beauty & Personal Care",
@@ -69,7 +71,8 @@ BEAUTY = Category(
               ("shea butter", "exfoliating beads"), ("scent", "size"), (5, 22)),
         _type("nail polish", "nail polish", "Foot, Hand & Nail Care / Nail Art & Polish / Nail Polish",
               ("quick dry", "chip resistant", "non toxic"), ("color", "item package quantity"), (4, 20)),
-        _type("makeup brush set", "makeup brushes", "Tools & Accessories / Makeup Brushes & Tools / Brush Sets",
+        _type("makeup brush set", "makeup brushes",
+              "Tools & Accessories / Makeup Brushes & Tools / Brush Sets",
               ("synthetic bristles", "storage case"), ("color",), (8, 45)),
         _type("eau de parfum", "perfume for women", "Fragrance / Women's / Eau de Parfum",
               ("floral notes", "gift box"), ("size",), (18, 120)),
@@ -200,21 +203,25 @@ FURNITURE = Category(
               ("adjustable shelves", "wall anchor"), ("color", "size"), (40, 220)),
         _type("bed sheet set", "bed sheets", "Bedding / Sheets & Pillowcases / Sheet & Pillowcase Sets",
               ("deep pocket", "wrinkle free"), ("color", "size"), (20, 90)),
-        _type("throw pillow cover", "throw pillow covers", "Home Décor Products / Decorative Pillows / Pillow Covers",
+        _type("throw pillow cover", "throw pillow covers",
+              "Home Décor Products / Decorative Pillows / Pillow Covers",
               ("hidden zipper", "velvet fabric"), ("color", "size"), (8, 30)),
         _type("bar stool", "bar stools", "Furniture / Kitchen & Dining Room Furniture / Barstools",
               ("swivel seat", "footrest ring"), ("color", "size"), (50, 250)),
-        _type("shoe rack", "shoe rack", "Storage & Organization / Clothing & Closet Storage / Shoe Organizers",
+        _type("shoe rack", "shoe rack",
+              "Storage & Organization / Clothing & Closet Storage / Shoe Organizers",
               ("stackable tiers", "bamboo shelves"), ("color", "size"), (15, 80)),
         _type("area rug", "area rug", "Home Décor Products / Rugs, Pads & Protectors / Area Rugs",
               ("machine washable", "low pile"), ("color", "size"), (25, 200)),
     ),
 )
 
+# fmt: on
 CATEGORIES: tuple[Category, ...] = (BEAUTY, ELECTRONICS, FASHION, FOOD, FURNITURE)
 
 # Brand names are built from these syllables: 40 x 40 x 8 = 12,800 brands, enough that a million
 # products still have varied titles and a brand never doubles as a product word.
+# fmt: off
 BRAND_HEADS = (
     "al", "bel", "cor", "dan", "el", "fin", "gal", "hal", "ir", "jor", "kel", "lum", "mar", "nor",
     "or", "pel", "quin", "ros", "sel", "tor", "ul", "vel", "wen", "xan", "yor", "zel", "bra", "cla",
@@ -226,6 +233,7 @@ BRAND_MIDDLES = (
     "ipe", "ova", "uze", "ali", "ero", "ine", "oro", "uli", "aza", "exe", "iqo",
 )
 BRAND_TAILS = ("x", "n", "ra", "co", "ly", "tek", "va", "ia")
+# fmt: on
 
 # Generic sentences for descriptions; {noun} and {brand} are filled in.
 DESCRIPTION_SENTENCES = (
