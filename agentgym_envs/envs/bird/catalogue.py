@@ -196,16 +196,21 @@ def generated_questions(db_id: str) -> tuple[Task, ...]:
     )
 
 
-def generated_task(task_id: int, test_ids: range) -> Task:
-    """Test task t: database t mod (test databases), its question t div (that count);
-    training tasks likewise over the training databases."""
+def locate(task_id: int, test_ids: range) -> tuple[str, int]:
+    """(database, question number) of a generated task: test task t uses test database
+    t mod (their count), question t div (their count); training tasks likewise over the
+    training databases, so a test question's database never serves a training task."""
     if task_id in test_ids:
         databases, index = test_databases(), task_id - test_ids.start
     else:
         databases, index = train_databases(), task_id - test_ids.stop
-    db_id = databases[index % len(databases)]
+    return databases[index % len(databases)], index // len(databases)
+
+
+def generated_task(task_id: int, test_ids: range) -> Task:
+    db_id, number = locate(task_id, test_ids)
     questions = generated_questions(db_id)
-    return questions[(index // len(databases)) % len(questions)]
+    return questions[number % len(questions)]  # every database has enough (tests check a sample)
 
 
 # ------------------------------------------------------------------------------ a BIRD folder
