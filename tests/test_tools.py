@@ -91,12 +91,19 @@ def test_regex_queries_are_read_not_evaluated():
 
 
 # ------------------------------------------------------------------------------ shared env behaviour
-TOOL_ENVS = ["AgentGym/TODOList-v0", "AgentGym/Sheet-v0"]
+TOOL_ENVS = ["AgentGym/TODOList-v0", "AgentGym/Sheet-v0", "AgentGym/Weather-v0"]
+
+
+def make_tool_env(env_id: str, **kwargs) -> gym.Env:
+    problem = agentgym_envs.family(env_id).missing_engine()
+    if problem:
+        pytest.skip(problem)
+    return gym.make(env_id, **kwargs)
 
 
 @pytest.mark.parametrize("env_id", TOOL_ENVS)
 def test_observations_use_agentgym_texts(env_id):
-    env = gym.make(env_id)
+    env = make_tool_env(env_id)
     obs, info = env.reset(options={"task_id": 0})
     assert obs.startswith("Now new trial starts.\nYou should perform actions to accomplish the goal: ")
     assert obs.endswith("\nGive me one action.")
@@ -109,7 +116,7 @@ def test_observations_use_agentgym_texts(env_id):
 
 @pytest.mark.parametrize("env_id", TOOL_ENVS)
 def test_expert_solves_every_generated_test_and_training_task(env_id):
-    env = gym.make(env_id)
+    env = make_tool_env(env_id)
     ids = list(env.unwrapped.task_ids("test")) + list(env.unwrapped.task_ids("train"))
     failed = [task_id for task_id in ids if not solve(env, task_id)[0]["success"]]
     assert not failed
@@ -117,7 +124,7 @@ def test_expert_solves_every_generated_test_and_training_task(env_id):
 
 @pytest.mark.parametrize("env_id", TOOL_ENVS)
 def test_a_wrong_answer_scores_zero(env_id):
-    env = gym.make(env_id)
+    env = make_tool_env(env_id)
     env.reset(options={"task_id": 1})
     env.step('finish with Action Input: {"answer": "no idea at all"}')
     obs, reward, terminated, _, info = env.step("finish with Action Input: {}")
@@ -289,3 +296,40 @@ def test_agentgym_sheet_tasks_replay_unchanged_and_the_expert_solves_all_20():
     env.reset(options={"task_id": 1})  # opening the sheet alone is partial progress, not success
     _, reward, _, _, info = call(env, "open_sheet", name="Sheet2")
     assert 0 < reward < 1 and not info["success"]
+
+
+# ------------------------------------------------------------------------------ Weather
+def weather_env() -> gym.Env:
+    return make_tool_env("AgentGym/Weather-v0")
+
+
+def test_weather_places_are_real_and_the_weather_plausible():
+    import datetime as dt
+
+    from agentgym_envs.envs.tools import weather_backend as wb
+
+    moscow = wb.geocode("Moscow")["results"][0]
+    assert moscow["country_code"] == "RU" and abs(moscow["latitude"] - 55.75) < 0.1
+    assert wb.geocode("bogota")["results"][0]["country_code"] == "CO"  # ASCII alternate names find it
+    cell = wb.grid_cell(moscow["latitude"], moscow["longitude"])
+    january = [wb.day(cell, dt.date(2023, 1, d)).temperature_mean for d in range(1, 29)]
+    july = [wb.day(cell, dt.date(2023, 7, d)).temperature_mean for d in range(1, 29)]
+    assert max(january) < 5 < 15 < min(july) + 10 and sum(july) > sum(january)
+    assert wb.day(cell, dt.date(2023, 1, 5)) == wb.day(wb.grid_cell(55.7522, 37.6156), dt.date(2023, 1, 5))
+    assert abs(wb.distance_km(48.8566, 2.3522, 51.5074, -0.1278) - 343.5) < 2  # Paris-London
+
+
+def test_weather_tools_keep_agentgym_date_rules():
+    env = weather_env()
+    env.reset(options={"task_id": 0})
+    today = env.unwrapped.toolkit.today.isoformat()
+    args = {"latitude": 40.7, "longitude": -74.0, "start_date": today, "end_date": today}
+    assert "earlier than current_date" in call(env, "get_historical_temp", **args)[0]
+    assert "later than current_date" in call(env, "get_rain_forecast", **args)[0]
+    assert "maximum time span of 30 days" in call(env, "get_historical_rain", latitude=1, longitude=1, start_date="2000-01-01", end_date="2000-03-01")[0]
+    assert "YYYY-MM-DD" in call(env, "get_current_temp", latitude=1, longitude=1, current_date="today")[0]
+    assert "latitude must be within" in call(env, "get_elevation", latitude=123, longitude=0)[0]
+    assert "no place named" in call(env, "get_latitude_longitude", name="Atlantis of the Deep")[0]
+    obs = call(env, "get_current_air_quality_index", latitude=40.71, longitude=-74.01, current_date=today)[0]
+    assert "'european_aqi_pm2_5': [" in obs and "'latitude': 40.7" in obs
+    assert call(env, "get_air_quality_level", air_quality_index=35)[0].startswith("Observation: fair")
