@@ -104,6 +104,9 @@ class WebShopEnv(TextEnv):
         self.goal: Goal | None = None
         self.browser: Browser | None = None
         self._seen: dict[str, Seen] = {}
+        # The current page's clickables and actions, worked out once per page shown.
+        self._clickables: dict[str, pages.Clickable] = {}
+        self._actions: list[str] = []
 
     def task_description(self) -> str:
         return (
@@ -118,6 +121,7 @@ class WebShopEnv(TextEnv):
         self.goal = self.shop.goal(task_id, task_id in self.splits.test)
         self.browser = Browser(instruction=self.goal.instruction)
         self._seen = {}
+        self._show(pages.SEARCH)
         return self._page()
 
     def _apply(self, action: str) -> Outcome:
@@ -132,11 +136,7 @@ class WebShopEnv(TextEnv):
         return self._refuse(f"unknown action {verb!r}: the actions are search[...] and click[...].")
 
     def available_actions(self) -> list[str]:
-        if self.browser is None or self.browser.page == pages.DONE:
-            return []
-        if self.browser.page == pages.SEARCH:
-            return ["search[<your query>]"]
-        return [f"click[{c.text}]" for c in pages.clickables(self.browser, self.shop.catalogue).values()]
+        return list(self._actions)
 
     def expert(self) -> tuple[str, str]:
         return self._expert.act(self.browser, self._seen)
@@ -154,8 +154,7 @@ class WebShopEnv(TextEnv):
         return self._stay()
 
     def _click(self, text: str) -> Outcome:
-        table = pages.clickables(self.browser, self.shop.catalogue)
-        clickable = table.get(text.lower())
+        clickable = self._clickables.get(text.lower())
         if clickable is None:
             if self.browser.page == pages.SEARCH:
                 return self._refuse("nothing is clickable on the search page; use search[keywords].")
@@ -198,6 +197,7 @@ class WebShopEnv(TextEnv):
         product = self.shop.catalogue.products[self.browser.product]
         parts = purchase_reward(product, self.goal, self.browser.options, self.shop.nouns)
         self.browser.page = pages.DONE
+        self._clickables, self._actions = {}, []
         chosen = ", ".join(f"{k}: {v}" for k, v in self.browser.options.items()) or "none"
         text = pages.SEP.join(
             [
@@ -214,8 +214,14 @@ class WebShopEnv(TextEnv):
 
     # ------------------------------------------------------------------------ helpers
     def _show(self, page: str) -> None:
-        """Move to ``page`` and remember what it shows about the product (the expert's memory)."""
+        """Move to ``page``, list what it lets the agent do, and remember what it shows about the
+        product (the expert's memory)."""
         self.browser.page = page
+        self._clickables = pages.clickables(self.browser, self.shop.catalogue)
+        if page == pages.SEARCH:
+            self._actions = ["search[<your query>]"]
+        else:
+            self._actions = [f"click[{c.text}]" for c in self._clickables.values()]
         if page in (pages.ITEM, pages.SUB):
             product = self.shop.catalogue.products[self.browser.product]
             seen = self._seen.setdefault(product.asin, Seen())

@@ -70,7 +70,13 @@ def goal_products(catalogue, test: bool) -> list[int]:
 def generated_goal(catalogue, task_id: int, test: bool, pool: list[int]) -> Goal:
     """Goal ``task_id`` of the generated shop, drawn from its own seeded generator."""
     rng = random.Random(f"webshop-goal-{catalogue.fingerprint}-{task_id}")
-    product = catalogue.products[pool[task_id % len(pool)] if test else pool[rng.randrange(len(pool))]]
+    position = pool[task_id % len(pool)] if test else pool[rng.randrange(len(pool))]
+    return goal_for_product(catalogue.products[position], rng)
+
+
+def goal_for_product(product, rng: random.Random) -> Goal:
+    """A goal written from ``product``: 1-3 of its attributes, one value per option group and
+    WebShop's price cap, phrased by one of a few templates."""
     wanted = rng.sample(product.attributes, rng.randint(1, min(3, len(product.attributes))))
     options = {name: rng.choice(values) for name, values in sorted(product.options.items())}
     cap, cap_text = price_cap(rng, product.price)
