@@ -25,8 +25,15 @@ from common import print_header
 import agentgym_envs
 from agentgym_envs import resolve_env_id
 
-TARGET_STEPS_PER_S = {"BabyAI": 1_000, "Maze": 20_000, "Wordle": 20_000, "TextCraft": 20_000}
-TARGET_RESET_MS = {"TextCraft": 5.0}
+TARGET_STEPS_PER_S = {
+    "BabyAI": 1_000,
+    "Maze": 20_000,
+    "Wordle": 20_000,
+    "TextCraft": 20_000,
+    "WebShop": 2_000,
+    "BIRD": 500,  # one step per episode: 500 episodes/s (generated databases, cache built)
+}
+TARGET_RESET_MS = {"TextCraft": 5.0, "WebShop": 1.0}  # WebShop: 1,000 products, the index already built
 
 
 def expert_episodes(env: gym.Env, task_ids, max_steps: int) -> tuple[list[tuple[int, list[str]]], float, int]:
@@ -170,7 +177,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument(
-        "--envs", nargs="*", default=list(agentgym_envs.ENVS), help="env names (default: all)"
+        "--envs", nargs="*", default=list(agentgym_envs.FAMILIES), help="env names (default: all)"
     )
     parser.add_argument("--steps", type=int, default=20_000, help="expert steps per env")
     parser.add_argument("--resets", type=int, default=1_000, help="resets per env")
