@@ -26,8 +26,11 @@ TEST_IDS = BirdEnv.task_ids("test")
 HOSTILE = [
     ("DROP TABLE customers", "not allowed"),
     ("DELETE FROM orders", "not allowed"),
-    ("INSERT INTO customers (customer_id, first_name, last_name, city, country, signup_date) "
-     "VALUES (99999, 'a', 'b', 'c', 'd', '2020-01-01')", "not allowed"),
+    (
+        "INSERT INTO customers (customer_id, first_name, last_name, city, country, signup_date) "
+        "VALUES (99999, 'a', 'b', 'c', 'd', '2020-01-01')",
+        "not allowed",
+    ),
     ("UPDATE products SET unit_price = 0", "not allowed"),
     ("WITH doomed AS (SELECT 1) DELETE FROM orders", "not allowed"),
     ("CREATE TABLE evil (x)", "not allowed"),
@@ -75,8 +78,12 @@ def sha256(path) -> str:
 def test_observation_is_sqlgyms_schema_text_then_the_question(env):
     obs, info = env.reset(options={"task_id": 0})
     schema, question = obs.split("\n\n")
-    assert schema.startswith(f"{env.task.db_id} contains tables such as customers, products, orders, order_items.")
-    assert "Table orders has columns such as order_id, customer_id, order_date, status, shipped_date." in schema
+    assert schema.startswith(
+        f"{env.task.db_id} contains tables such as customers, products, orders, order_items."
+    )
+    assert (
+        "Table orders has columns such as order_id, customer_id, order_date, status, shipped_date." in schema
+    )
     assert "order_id is the primary key." in schema and "order_id, product_id is the primary key." in schema
     assert "The customer_id of orders is the foreign key of customer_id of customers." in schema
     assert question == env.task.question and info["item_id"] == "sqlgym_0"
@@ -168,6 +175,16 @@ def test_safe_database_reads_schema_pragmas_but_sets_none(tmp_path):
             db.execute("PRAGMA cache_size = 10")
 
 
+def test_a_query_whose_memory_grows_past_the_cap_is_stopped():
+    path = catalogue.database_path("retail_1")
+    query = "SELECT length(group_concat(hex(randomblob(500)))) FROM order_items"  # a ~4 MB string
+    with SafeDatabase(path, memory_limit=1 << 20) as db:
+        with pytest.raises(QueryError, match="memory"):
+            db.execute(query)
+    with SafeDatabase(path) as db:
+        assert db.execute(query)[0][0] > 1 << 20
+
+
 def test_generation_covers_the_sql_features_and_every_domain():
     kinds = {kind for domain in DOMAINS for template in domain.templates for kind in template.kinds}
     assert kinds == {"filter", "join", "group", "order", "aggregate", "nested", "null"}
@@ -212,37 +229,69 @@ def test_a_damaged_cached_database_is_rebuilt(tmp_path, monkeypatch):
 # ------------------------------------------------------------------ a BIRD folder, BIRD's layout
 def _bird_folder(root, with_tables: bool):
     """train/ with 2 questions on db 'shop', dev/ with 1 on db 'zoo', as BIRD ships them."""
+
     def database(part, db_id, script):
         folder = root / part / f"{part}_databases" / db_id
         folder.mkdir(parents=True)
         with sqlite3.connect(folder / f"{db_id}.sqlite") as conn:
             conn.executescript(script)
 
-    database("train", "shop", """
+    database(
+        "train",
+        "shop",
+        """
         CREATE TABLE client (ClientID INTEGER PRIMARY KEY, Name TEXT, City TEXT);
         CREATE TABLE purchase (PurchaseID INTEGER PRIMARY KEY, ClientID INTEGER REFERENCES client (ClientID),
                                Amount REAL);
         INSERT INTO client VALUES (1, 'Ann', 'Oslo'), (2, 'Bo', 'Rome'), (3, 'Cy', 'Oslo');
-        INSERT INTO purchase VALUES (1, 1, 10.5), (2, 1, 4.0), (3, 2, 7.25);""")
-    database("dev", "zoo", """
+        INSERT INTO purchase VALUES (1, 1, 10.5), (2, 1, 4.0), (3, 2, 7.25);""",
+    )
+    database(
+        "dev",
+        "zoo",
+        """
         CREATE TABLE animal (id INTEGER PRIMARY KEY, species TEXT, legs INTEGER);
-        INSERT INTO animal VALUES (1, 'cat', 4), (2, 'emu', 2), (3, 'ant', 6);""")
+        INSERT INTO animal VALUES (1, 'cat', 4), (2, 'emu', 2), (3, 'ant', 6);""",
+    )
     train = [
-        {"db_id": "shop", "question": "How many clients live in Oslo?", "evidence": "",
-         "SQL": "SELECT COUNT(*) FROM client WHERE City = 'Oslo'"},
-        {"db_id": "shop", "question": "What did Ann spend in total?", "evidence": "total refers to SUM(Amount)",
-         "SQL": "SELECT SUM(T2.Amount) FROM client AS T1\n  INNER JOIN purchase AS T2 ON T1.ClientID = T2.ClientID "
-                "WHERE T1.Name = 'Ann'"},
+        {
+            "db_id": "shop",
+            "question": "How many clients live in Oslo?",
+            "evidence": "",
+            "SQL": "SELECT COUNT(*) FROM client WHERE City = 'Oslo'",
+        },
+        {
+            "db_id": "shop",
+            "question": "What did Ann spend in total?",
+            "evidence": "total refers to SUM(Amount)",
+            "SQL": "SELECT SUM(T2.Amount) FROM client AS T1\n  INNER JOIN purchase AS T2 "
+            "ON T1.ClientID = T2.ClientID "
+            "WHERE T1.Name = 'Ann'",
+        },
     ]
-    dev = [{"db_id": "zoo", "question": "Which species have more than 3 legs?", "evidence": "",
-            "SQL": "SELECT species FROM animal WHERE legs > 3", "difficulty": "simple"}]
+    dev = [
+        {
+            "db_id": "zoo",
+            "question": "Which species have more than 3 legs?",
+            "evidence": "",
+            "SQL": "SELECT species FROM animal WHERE legs > 3",
+            "difficulty": "simple",
+        }
+    ]
     (root / "train" / "train.json").write_text(json.dumps(train))
     (root / "dev" / "dev.json").write_text(json.dumps(dev))
     if with_tables:
-        tables = [{"db_id": "zoo", "table_names_original": ["animal"], "table_names": ["animal"],
-                   "column_names": [[-1, "*"], [0, "id"], [0, "species name"], [0, "number of legs"]],
-                   "column_names_original": [[-1, "*"], [0, "id"], [0, "species"], [0, "legs"]],
-                   "primary_keys": [1], "foreign_keys": []}]
+        tables = [
+            {
+                "db_id": "zoo",
+                "table_names_original": ["animal"],
+                "table_names": ["animal"],
+                "column_names": [[-1, "*"], [0, "id"], [0, "species name"], [0, "number of legs"]],
+                "column_names_original": [[-1, "*"], [0, "id"], [0, "species"], [0, "legs"]],
+                "primary_keys": [1],
+                "foreign_keys": [],
+            }
+        ]
         (root / "dev" / "dev_tables.json").write_text(json.dumps(tables))
     return root
 
@@ -254,7 +303,8 @@ def test_bird_folder_plays_birds_questions_with_agentgyms_item_ids(tmp_path):
     obs, info = env.reset(options={"task_id": 1})
     assert info["item_id"] == "sqlgym_1"
     assert obs == (
-        "shop contains tables such as client, purchase. Table client has columns such as clientid, name, city. "
+        "shop contains tables such as client, purchase. "
+        "Table client has columns such as clientid, name, city. "
         "clientid is the primary key. Table purchase has columns such as purchaseid, clientid, amount. "
         "purchaseid is the primary key. The clientid of purchase is the foreign key of clientid of client."
         "\n\nWhat did Ann spend in total?"
@@ -269,7 +319,10 @@ def test_bird_folder_plays_birds_questions_with_agentgyms_item_ids(tmp_path):
     for missing in (2, 9429, 10**6):
         with pytest.raises(ValueError, match="task ids"):
             env.reset(options={"task_id": missing})
-    drawn = {gym.make("AgentGym/BIRD-v0", bird_dir=root, split="test").reset(seed=s)[1]["task_id"] for s in range(3)}
+    drawn = {
+        gym.make("AgentGym/BIRD-v0", bird_dir=root, split="test").reset(seed=s)[1]["task_id"]
+        for s in range(3)
+    }
     assert drawn == {9428}
     assert {p: sha256(p) for p in root.rglob("*.sqlite")} == files
     env.close()
@@ -278,8 +331,10 @@ def test_bird_folder_plays_birds_questions_with_agentgyms_item_ids(tmp_path):
 def test_bird_folder_schema_comes_from_tables_json_when_present(tmp_path):
     env = gym.make("AgentGym/BIRD-v0", bird_dir=_bird_folder(tmp_path, with_tables=True))
     obs, _ = env.reset(options={"task_id": 9428})
-    assert obs.startswith("zoo contains tables such as animal. Table animal has columns such as id, species name, "
-                          "number of legs. id is the primary key.")
+    assert obs.startswith(
+        "zoo contains tables such as animal. Table animal has columns such as id, species name, "
+        "number of legs. id is the primary key."
+    )
 
 
 def test_a_missing_bird_folder_is_a_clear_error(tmp_path):

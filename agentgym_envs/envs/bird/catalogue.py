@@ -26,7 +26,7 @@ from functools import cache
 from pathlib import Path
 
 from agentgym_envs.envs.bird.domains import DOMAINS, Domain, Template
-from agentgym_envs.envs.bird.schema import Schema, introspect, load_tables_json
+from agentgym_envs.envs.bird.schema import Schema, load_tables_json
 
 FORMAT = 1  # bump whenever generation changes: cached files of another format are rebuilt
 TEST_INSTANCES = (1, 2)  # <domain>_1, <domain>_2 hold the test questions
@@ -182,12 +182,17 @@ def generated_questions(db_id: str) -> tuple[Task, ...]:
     if path.is_file():
         try:
             stored = json.loads(path.read_text(encoding="utf-8"))
-            entries = stored["questions"] if stored.get("format") == FORMAT else None
+            # Gold rows hold floats whose last bits depend on SQLite's summation (3.43 changed
+            # SUM/AVG), so another SQLite library means recomputing them.
+            same = stored.get("format") == FORMAT and stored.get("sqlite") == sqlite3.sqlite_version
+            entries = stored["questions"] if same else None
         except (ValueError, KeyError, TypeError):
             entries = None  # damaged: rebuild below
     if entries is None:
         entries = _generate_questions(db_id)
-        text = json.dumps({"format": FORMAT, "db_id": db_id, "questions": entries})
+        text = json.dumps(
+            {"format": FORMAT, "sqlite": sqlite3.sqlite_version, "db_id": db_id, "questions": entries}
+        )
         _atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
     db_path = database_path(db_id)
     return tuple(
@@ -253,8 +258,14 @@ class BirdFolder:
         sql = entry.get("SQL") or entry.get("query") or ""
         evidence = entry.get("evidence", "") or ""
         return Task(
-            db_id, path, entry["question"], sql, explain_sql(entry["question"], sql, evidence), None,
-            evidence, self.schemas[part].get(db_id),
+            db_id,
+            path,
+            entry["question"],
+            sql,
+            explain_sql(entry["question"], sql, evidence),
+            None,
+            evidence,
+            self.schemas[part].get(db_id),
         )
 
 

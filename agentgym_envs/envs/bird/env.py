@@ -110,7 +110,9 @@ class BirdEnv(TextEnv):
     def _database(self, path: Path) -> SafeDatabase:
         db = self._databases.get(path)
         if db is None:
-            db = self._databases[path] = SafeDatabase(path, time_limit=self.time_limit, max_rows=self.max_rows)
+            db = self._databases[path] = SafeDatabase(
+                path, time_limit=self.time_limit, max_rows=self.max_rows
+            )
         return db
 
     def _gold_rows(self) -> frozenset:
@@ -132,7 +134,9 @@ class BirdEnv(TextEnv):
         try:
             gold = self._gold_rows()
         except QueryError as error:  # a broken gold query in a user's BIRD folder: nobody can score
-            return Outcome(f"Error: the task's own gold query fails ({error}); it cannot be scored.", 0.0, done=True)
+            return Outcome(
+                f"Error: the task's own gold query fails ({error}); it cannot be scored.", 0.0, done=True
+            )
         correct = set(rows) == gold
         return Outcome(result_text(rows), 1.0 if correct else 0.0, done=True)
 

@@ -82,7 +82,10 @@ def introspect(conn: sqlite3.Connection, db_id: str) -> Schema:
                 target_col = next(
                     (r[1] for r in conn.execute(f'PRAGMA table_info("{target}")') if r[5]), None
                 )
-            key = ids.get((table.lower(), source_col.lower())), ids.get((target.lower(), str(target_col).lower()))
+            key = (
+                ids.get((table.lower(), source_col.lower())),
+                ids.get((target.lower(), str(target_col).lower())),
+            )
             if None not in key:
                 foreign.append(key)
     return Schema(db_id, tuple(tables), tuple(columns), tuple(primary), tuple(foreign))
@@ -93,11 +96,7 @@ def describe(schema: Schema) -> str:
     tables = [name.lower() for name in schema.table_names]
     names = [name.lower() for _, name in schema.column_names]
     parts = [f"{schema.db_id} contains tables such as {', '.join(tables)}."]
-    keys = {
-        column
-        for key in schema.primary_keys
-        for column in (key if isinstance(key, tuple) else (key,))
-    }
+    keys = {column for key in schema.primary_keys for column in (key if isinstance(key, tuple) else (key,))}
     for index, table in enumerate(tables):
         columns = [cid for cid, (owner, _) in enumerate(schema.column_names) if owner == index]
         parts.append(f"Table {table} has columns such as {', '.join(names[c] for c in columns)}.")
@@ -107,5 +106,7 @@ def describe(schema: Schema) -> str:
     for source, target in schema.foreign_keys:
         source_table = tables[schema.column_names[source][0]]
         target_table = tables[schema.column_names[target][0]]
-        parts.append(f"The {names[source]} of {source_table} is the foreign key of {names[target]} of {target_table}.")
+        parts.append(
+            f"The {names[source]} of {source_table} is the foreign key of {names[target]} of {target_table}."
+        )
     return " ".join(parts)
