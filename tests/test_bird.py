@@ -41,6 +41,8 @@ HOSTILE = [
     ("VACUUM INTO '{tmp}/copy.db'", "not allowed"),
     ("VACUUM", "not allowed"),
     ("ANALYZE", "not allowed"),
+    ("REINDEX", "not allowed"),
+    ("/* hidden */ DROP TABLE customers", "not allowed"),
     ("PRAGMA journal_mode = WAL", "not allowed"),
     ("PRAGMA query_only = 0", "not allowed"),
     ("PRAGMA writable_schema = ON", "not allowed"),

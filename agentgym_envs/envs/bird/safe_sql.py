@@ -3,7 +3,8 @@
 The query is arbitrary text, so every layer assumes the worst:
 
 * the file is opened read-only through a URI (``mode=ro``) and ``PRAGMA query_only`` is set;
-* an authorizer allows only reading: SELECT, column reads, functions (not ``load_extension``),
+* statements that start with a writing keyword (INSERT, DROP, REINDEX, ...) are refused, and
+  an authorizer allows only reading: SELECT, column reads, functions (not ``load_extension``),
   recursive CTEs and a few schema-reading PRAGMAs. ATTACH is refused, which also stops
   ``VACUUM INTO`` (it attaches its target file, and would otherwise write a new file even on a
   read-only connection), as are transactions, writes and every PRAGMA that sets something;
@@ -73,6 +74,14 @@ _PROGRESS_OPCODES = 1000  # the handler runs every this many SQLite VM instructi
 _MEMORY_EVERY = 4  # ... and reads the process memory every this many runs (~5 us each)
 
 
+# SQLite statements that are not reads, refused by their first word. The authorizer is the real
+# guard; this also stops statements that ask it nothing (REINDEX) and gives a plainer message.
+# Any other first word goes to SQLite, so a typo gets SQLite's syntax error.
+_WRITING_STATEMENTS = frozenset(
+    "insert update delete replace upsert create drop alter attach detach vacuum reindex analyze "
+    "begin commit end rollback savepoint release".split()
+)
+_FIRST_WORD = re.compile(r"\A(?:\s+|\(|--[^\n]*(?:\n|\Z)|/\*.*?\*/)*([A-Za-z]+)", re.DOTALL)
 _HUGE_FIELD = 100_000  # printf widths/precisions above this are refused
 _FORMAT_NUMBER = re.compile(r"\d+")
 
@@ -150,7 +159,8 @@ class SafeDatabase:
             return sqlite3.SQLITE_OK
         what = _ACTION_NAMES.get(action, f"action {action}")
         detail = arg2 if action == sqlite3.SQLITE_FUNCTION else arg1
-        self._refusal = f"{what}{f' ({detail})' if detail else ''}"
+        if self._refusal is None:  # the first refusal is the one that explains
+            self._refusal = f"{what}{f' ({detail})' if detail else ''}"
         return sqlite3.SQLITE_DENY
 
     def _guarded_printf(self, *args):
@@ -183,6 +193,12 @@ class SafeDatabase:
     # ---------------------------------------------------------------- running
     def execute(self, sql: str) -> list[tuple]:
         """Run one query and return its rows, or raise :class:`QueryError` saying why not."""
+        first = _FIRST_WORD.match(sql)
+        if first and first.group(1).lower() in _WRITING_STATEMENTS:
+            raise QueryError(
+                f"not allowed: {first.group(1).upper()} is not a reading statement; only reading "
+                "queries (SELECT, WITH ... SELECT) may run"
+            )
         self._refusal = self._stopped = None
         self._calls = 0
         self._memory_start = _process_memory() or 0
@@ -204,7 +220,8 @@ class SafeDatabase:
                 ) from None
             if self._refusal:
                 raise QueryError(
-                    f"not allowed: the query tries a {self._refusal}; only reading queries may run"
+                    f"not allowed: the query needs {self._refusal}, which is not a read; only reading "
+                    "queries (SELECT, WITH ... SELECT) may run"
                 ) from None
             if self._stopped:
                 raise QueryError(f"the query was stopped: {self._stopped}") from None
