@@ -88,6 +88,11 @@ register_family(
     sizes=(20, 100, 215, 238), reset_field="id", id_key="env_idx",
     summary="a generated film and people database behind TMDB's tools; generated questions only",
 )  # fmt: skip
+register_family(
+    "Academia", "agentgym_envs.envs.tools.academia:AcademiaEnv", item_prefix="academia", max_rounds=12,
+    sizes=(20, 0, 0, 20), reset_field="id", id_key="env_idx",
+    summary="a generated citation and co-authorship graph behind AgentGym's DBLP tools; generated questions only",
+)  # fmt: skip
 
 # Not a family: an env held by an env server (agentgym serve), played over HTTP.
 gym.register(id="AgentGym/Remote-v0", entry_point="agentgym_envs.server.client:RemoteEnv")

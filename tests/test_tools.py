@@ -91,7 +91,13 @@ def test_regex_queries_are_read_not_evaluated():
 
 
 # ------------------------------------------------------------------------------ shared env behaviour
-TOOL_ENVS = ["AgentGym/TODOList-v0", "AgentGym/Sheet-v0", "AgentGym/Weather-v0", "AgentGym/Movie-v0"]
+TOOL_ENVS = [
+    "AgentGym/TODOList-v0",
+    "AgentGym/Sheet-v0",
+    "AgentGym/Weather-v0",
+    "AgentGym/Movie-v0",
+    "AgentGym/Academia-v0",
+]
 
 
 def make_tool_env(env_id: str, **kwargs) -> gym.Env:
@@ -358,3 +364,24 @@ def test_movie_tools_explain_unknown_ids():
     assert "no movie has the id '12'" in call(env, "get_movie_details", movie_id="12")[0]
     assert "no person has the id 'abc'" in call(env, "get_person_details", person_id="abc")[0]
     assert call(env, "get_search_person", person_name="Nobody Atall")[0].startswith("Observation: []")
+
+
+# ------------------------------------------------------------------------------ Academia
+def test_academia_nets_must_be_loaded_and_agree_with_each_other():
+    from agentgym_envs.envs.tools.academia_backend import graph
+
+    g = graph()
+    assert (len(g.papers), len(g.authors)) == (420, 300)
+    env = make_tool_env("AgentGym/Academia-v0")
+    env.reset(options={"task_id": 0})
+    paper = next(iter(g.papers.values()))
+    assert "Please load the PaperNet first." in call(env, "paperNodeCheck", node=paper.title)[0]
+    call(env, "loadPaperNet")
+    call(env, "loadAuthorNet")
+    assert f"'year': {paper.year}" in call(env, "paperNodeCheck", node=paper.title)[0]
+    assert "There is no node named Nobody in the AuthorNet." in call(env, "authorNodeCheck", node="Nobody")[0]
+    assert "not a graph here" in call(env, "neighbourCheck", graph="CitationNet", node=paper.title)[0]
+    if len(paper.authors) > 1:  # co-authors are neighbours, and their edge holds the paper
+        a, b = paper.authors[:2]
+        assert b in eval_observation(call(env, "neighbourCheck", graph="AuthorNet", node=a)[0])
+        assert paper.title in eval_observation(call(env, "authorEdgeCheck", node1=a, node2=b)[0])["collaborative_papers"]
