@@ -32,6 +32,12 @@ TARGET_STEPS_PER_S = {
     "TextCraft": 20_000,
     "WebShop": 2_000,
     "BIRD": 500,  # one step per episode: 500 episodes/s (generated databases, cache built)
+    # Tool envs: generated tasks (AgentGym's own Sheet and TODO tasks: tests/test_tools.py).
+    "Weather": 5_000,
+    "Movie": 5_000,
+    "Academia": 5_000,
+    "Sheet": 5_000,
+    "TODOList": 5_000,
 }
 TARGET_RESET_MS = {"TextCraft": 5.0, "WebShop": 1.0}  # WebShop: 1,000 products, the index already built
 
@@ -156,7 +162,33 @@ def measure(env_id: str, steps: int, resets: int, textcraft_resets: int) -> dict
             f"textcraft pkg reset #1 {first:.1f} ms, #{textcraft_resets} {last:.1f} ms "
             f"(ours/pkg at #{textcraft_resets}: {row['last 100 resets ms'] / last:.4f}x)"
         )
+    if name == "BIRD":
+        raw = unguarded_sqlite_queries_per_s(episodes)
+        row["reference"] = (
+            f"plain sqlite3 (no guards, no env) runs the same queries at {raw:,.0f}/s "
+            f"(ours/plain {row['env steps/s'] / raw:.2f}x)"
+        )
     return row
+
+
+def unguarded_sqlite_queries_per_s(episodes) -> float:
+    """The expert's queries on a plain read-only sqlite3 connection: what the guards, the
+    parsing and the env around them cost."""
+    import sqlite3
+
+    from agentgym_envs.envs.bird.catalogue import generated_task
+    from agentgym_envs.registration import family
+
+    test_ids = family("BIRD").splits.test
+    work = [(generated_task(task_id, test_ids).db_path, actions[0]) for task_id, actions in episodes]
+    connections = {path: sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True) for path, _ in work}
+    start = time.perf_counter()
+    for path, query in work:
+        set(connections[path].execute(query).fetchall())
+    elapsed = time.perf_counter() - start
+    for conn in connections.values():
+        conn.close()
+    return len(work) / elapsed
 
 
 def verdict(row: dict) -> str:
