@@ -76,6 +76,7 @@ class AcademiaEnv(ToolEnv):
 
     def __init__(self, split: str = "train", render_mode: str | None = None):
         super().__init__(split=split, render_mode=render_mode)
+        graph()  # build the networks now (once per process), not in a reset
         self.toolkit: AcademiaToolkit | None = None
         self._answer: Any = None
 

@@ -27,6 +27,7 @@ import json
 import math
 import re
 from dataclasses import dataclass, field
+from functools import cached_property, lru_cache
 from typing import Any, ClassVar
 
 from agentgym_envs.core import Outcome, TextEnv
@@ -112,7 +113,7 @@ class PlanStep:
     tool: str
     args: dict[str, Any] = field(default_factory=dict)
 
-    @property
+    @cached_property  # plans are replayed many times: write the action text once
     def action(self) -> str:
         return format_call(self.tool, self.args)
 
@@ -223,10 +224,14 @@ def to_number(value: Any) -> float | None:
     if isinstance(value, (int, float)):
         return float(value) if math.isfinite(value) else None
     if isinstance(value, str):
-        text = value.strip().replace(",", "")
-        if _NUMBER.fullmatch(text):
-            return float(text)
+        return _number_in_text(value)
     return None
+
+
+@lru_cache(maxsize=1 << 16)  # sheet scoring asks about the same cell texts over and over
+def _number_in_text(value: str) -> float | None:
+    text = value.strip().replace(",", "")
+    return float(text) if _NUMBER.fullmatch(text) else None
 
 
 def _text(value: Any) -> str:
@@ -321,8 +326,7 @@ class ToolEnv(TextEnv):
 
     # ------------------------------------------------------------- TextEnv
     def task_description(self) -> str:
-        listing = "\n".join(tool.describe() for tool in self.tools)
-        return f"{self.system_message}\n\nThe tools you can use:\n{listing}"
+        return _tool_listing(type(self))
 
     def _start_task(self, task_id: int) -> str:
         self.goal, self._plan = self._new_task(task_id)
@@ -366,6 +370,13 @@ class ToolEnv(TextEnv):
             step = self._plan[self._plan_pos]
             if step.tool == name and step.args == args:
                 self._plan_pos += 1
+
+
+@lru_cache(maxsize=None)
+def _tool_listing(cls: type[ToolEnv]) -> str:
+    """The system message and the tool list (the same for every task of a family)."""
+    listing = "\n".join(tool.describe() for tool in cls.tools)
+    return f"{cls.system_message}\n\nThe tools you can use:\n{listing}"
 
 
 def observe(result: Any) -> str:

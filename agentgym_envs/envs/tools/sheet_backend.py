@@ -57,6 +57,8 @@ def display(value: Any, number_format: str = "General") -> str:
     """A cell as Google Sheets shows it."""
     if value is None:
         return ""
+    if type(value) is str:  # the common case first: text shows as written
+        return value
     if isinstance(value, bool):
         return "TRUE" if value else "FALSE"
     if not isinstance(value, (int, float)):
@@ -111,6 +113,7 @@ class Grid:
             list(self.merged),
             self.frozen_rows,
             self.frozen_cols,
+            self._shown,  # same content, same shown values (the cached list is never changed)
         )
 
     # ------------------------------------------------------------------ cells
@@ -162,7 +165,12 @@ class Grid:
         rows, cols = self.size()
         bottom = rows if bottom is None else bottom
         right = cols if right is None else right
-        shown = [[self.shown(r, c) for c in range(left, right + 1)] for r in range(top, bottom + 1)]
+        shown = []
+        for r in range(top - 1, bottom):
+            values = self.rows[r] if r < len(self.rows) else []
+            formats = self.formats[r] if r < len(self.formats) else []
+            width = len(values)
+            shown.append([display(values[c], formats[c]) if c < width else "" for c in range(left - 1, right)])
         for (r1, c1), (r2, c2) in self.merged:
             head = self.shown(r1, c1)
             for r in range(max(r1, top), min(r2, bottom) + 1):

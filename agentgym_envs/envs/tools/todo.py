@@ -109,7 +109,7 @@ class TodoTaskSpec:
     current_date: str
     current_location: str
     answer: Any
-    final_state: dict[str, Any] | None  # None: the state after the expert's plan
+    final_state: dict[str, Any] | None  # None until worked out: the state after the expert's plan
 
 
 class TodoListEnv(ToolEnv):
@@ -143,14 +143,11 @@ class TodoListEnv(ToolEnv):
 
     # ------------------------------------------------------------- ToolEnv hooks
     def _new_task(self, task_id: int) -> tuple[str, list[PlanStep]]:
-        if self._records is None:
-            spec, plan = generated_task(task_id)
-        else:
-            spec, plan = self._agentgym_task(task_id)
+        spec, plan = _generated(task_id) if self._records is None else self._agentgym_task(task_id)
         self._spec = spec
         self.store = _store(spec)
-        self._expected_state = spec.final_state or _state_after(spec, plan)
-        return spec.goal, plan
+        self._expected_state = spec.final_state
+        return spec.goal, list(plan)
 
     def _call(self, tool: str, args: dict[str, Any]) -> Any:
         return getattr(self.store, tool)(**args)
@@ -180,7 +177,10 @@ class TodoListEnv(ToolEnv):
             answer=record["subgoals"][0] if record.get("subgoals") else "done",
             final_state=info["answer"],
         )
-        return spec, replay_plan(_store(spec), spec, self.max_rounds)
+        key = (id(self._records), task_id)
+        if key not in _REPLAY_PLANS:  # the diff of start and expected state, worked out once
+            _REPLAY_PLANS[key] = replay_plan(_store(spec), spec, self.max_rounds)
+        return spec, _REPLAY_PLANS[key]
 
 
 # ------------------------------------------------------------------------------ files
@@ -203,6 +203,17 @@ def _id_range(records: dict[int, Any]) -> str:
 
 def _store(spec: TodoTaskSpec) -> TodoStore:
     return TodoStore(spec.projects, spec.current_date, spec.current_location)
+
+
+_REPLAY_PLANS: dict[tuple[int, int], list[PlanStep]] = {}
+
+
+@lru_cache(maxsize=1024)
+def _generated(task_id: int) -> tuple[TodoTaskSpec, tuple[PlanStep, ...]]:
+    """A generated task with its expected final state (kept: making one runs the whole plan)."""
+    spec, plan = generated_task(task_id)
+    final = _state_after(spec, plan)
+    return TodoTaskSpec(spec.goal, spec.projects, spec.current_date, spec.current_location, spec.answer, final), tuple(plan)
 
 
 def _state_after(spec: TodoTaskSpec, plan: list[PlanStep]) -> dict[str, Any]:

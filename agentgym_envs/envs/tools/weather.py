@@ -168,6 +168,7 @@ class WeatherEnv(ToolEnv):
 
     def __init__(self, split: str = "train", render_mode: str | None = None):
         super().__init__(split=split, render_mode=render_mode)
+        wb.big_cities()  # load GeoNames' cities now (a few seconds, once per process), not in a reset
         self.toolkit: WeatherToolkit | None = None
         self._answer: Any = None
 
