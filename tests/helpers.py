@@ -22,3 +22,15 @@ def solve(env: gym.Env, task_id: int) -> tuple[dict, int]:
     """Reset to ``task_id`` and let the expert finish it."""
     env.reset(options={"task_id": task_id})
     return finish_with_expert(env)
+
+
+def installed_or_skip(env_id: str) -> str:
+    """``env_id``, or a skip naming the extra that installs its engine (as minigrid's tests skip)."""
+    import pytest
+
+    from agentgym_envs import family
+
+    problem = family(env_id).missing_engine()
+    if problem:
+        pytest.skip(problem)
+    return env_id

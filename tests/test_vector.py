@@ -9,8 +9,9 @@ import copy
 import gymnasium as gym
 import numpy as np
 import pytest
+from helpers import installed_or_skip
 
-from agentgym_envs import env_ids, family, text_space
+from agentgym_envs import env_ids, text_space
 from agentgym_envs.spaces import AsciiText, SharedTextBatch
 
 NUM_ENVS = 2
@@ -20,10 +21,7 @@ STEPS = 3
 
 @pytest.fixture(params=env_ids())
 def env_id(request) -> str:
-    problem = family(request.param).missing_engine()
-    if problem:
-        pytest.skip(problem)
-    return request.param
+    return installed_or_skip(request.param)
 
 
 def lockstep(vector: gym.vector.VectorEnv, singles: list[gym.Env]) -> int:

@@ -9,8 +9,9 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 import pytest
+from helpers import installed_or_skip
 
-from agentgym_envs import env_ids, family
+from agentgym_envs import env_ids
 from agentgym_envs.wrappers import DiscreteActions, TokenObservation, survey_actions
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "sb3_maze.py"
@@ -19,10 +20,7 @@ MAZE_ACTIONS = ["move up", "move down", "move left", "move right"]
 
 @pytest.fixture(params=env_ids())
 def env_id(request) -> str:
-    problem = family(request.param).missing_engine()
-    if problem:
-        pytest.skip(problem)
-    return request.param
+    return installed_or_skip(request.param)
 
 
 def sb3_env(env_id: str) -> gym.Env:
