@@ -63,7 +63,11 @@ def test_bad_calls_are_explained_and_never_evaluated(text, words, capfd):
 
 
 def test_arguments_are_checked_against_the_schema():
-    tool = Tool("t", "", (Param("n", "integer", ""), Param("xs", "array", ""), Param("s", "string", "", required=False)))
+    tool = Tool(
+        "t",
+        "",
+        (Param("n", "integer", ""), Param("xs", "array", ""), Param("s", "string", "", required=False)),
+    )
     assert check_arguments(tool, {"n": "7", "xs": "[[1], [2]]"}) == {"n": 7, "xs": [[1], [2]]}
     with pytest.raises(ToolError, match="missing the required argument 'xs'"):
         check_arguments(tool, {"n": 1})
@@ -158,7 +162,10 @@ def test_todo_tools_change_the_store_like_todoist():
     assert task.content not in env.step(f'get_tasks with Action Input: {{"project_id": "{project.id}"}}')[0]
     obs = env.step(f'complete_task with Action Input: {{"task_id": "{task.id}"}}')[0]
     assert f"ERROR | Task {task.id} does not exist." in obs
-    obs = env.step(f'update_task with Action Input: {{"task_id": "{store.active_tasks()[0].id}", "due_date": "tomorrow"}}')[0]
+    obs = env.step(
+        "update_task with Action Input: "
+        f'{{"task_id": "{store.active_tasks()[0].id}", "due_date": "tomorrow"}}'
+    )[0]
     assert "ERROR | due_date must be a date" in obs
 
 
@@ -183,8 +190,13 @@ def test_agentgym_todo_tasks_replay_unchanged_and_the_expert_solves_all_155():
     assert len(records) == 155
     first, _ = env.reset(options={"task_id": 0})
     assert records[0]["goal"].strip() in first
-    assert env.unwrapped.store.get_user_current_date() == records[0]["additional_info"]["init_config"]["current_date"]
-    assert env.unwrapped.store.state() == records[0]["additional_info"]["answer"]  # a question: state unchanged
+    assert (
+        env.unwrapped.store.get_user_current_date()
+        == records[0]["additional_info"]["init_config"]["current_date"]
+    )
+    assert (
+        env.unwrapped.store.state() == records[0]["additional_info"]["answer"]
+    )  # a question: state unchanged
     failed = [r["id"] for r in records if not solve(env, r["id"])[0]["success"]]
     assert not failed
     with pytest.raises(ValueError, match="no task with id 160"):
@@ -228,15 +240,27 @@ def test_sheet_tools_need_an_open_sheet_and_keep_agentgym_guards():
     env.reset(options={"task_id": 0})
     assert "Please open a sheet before operating it" in call(env, "get_all_values")[0]
     name = env.unwrapped._plan[0].args["name"]
-    assert call(env, "open_sheet", name=name)[0] == f"Observation: <Worksheet '{name}' id:{int(name[5:]) - 1}>\nGive me one action."
+    assert (
+        call(env, "open_sheet", name=name)[0]
+        == f"Observation: <Worksheet '{name}' id:{int(name[5:]) - 1}>\nGive me one action."
+    )
     rows = len(env.unwrapped.book.open.values())
     obs = call(env, "delete_batch_data", dimension="row", index_list=list(range(2, rows + 1)))[0]
     assert "cannot delete whole sheet" in obs
     last = env.unwrapped.book.open.size()
-    obs = call(env, "update_range", start_position="A1", end_position=f"{chr(64 + last[1])}{last[0]}", values_list=[["x"]])[0]
+    obs = call(
+        env,
+        "update_range",
+        start_position="A1",
+        end_position=f"{chr(64 + last[1])}{last[0]}",
+        values_list=[["x"]],
+    )[0]
     assert "cannot update whole sheet" in obs
     assert "not a cell position" in call(env, "update_cell", position="1A", value=3)[0]
-    assert "operator should be one of" in call(env, "get_value_by_formula", start_position="B2", end_position="B3", operator="MEDIAN")[0]
+    assert (
+        "operator should be one of"
+        in call(env, "get_value_by_formula", start_position="B2", end_position="B3", operator="MEDIAN")[0]
+    )
 
 
 def test_sort_keeps_frozen_rows_and_puts_numbers_before_text():
@@ -259,8 +283,17 @@ def test_formulas_notes_filters_and_inserts():
     rows, cols = book.size()
     call(env, "update_cell", position="H2", value="2")
     call(env, "update_cell", position="H3", value=5)
-    assert call(env, "get_value_by_formula", position_list=["H2", "H3"], operator="PRODUCT")[0].startswith("Observation: 10\n")
-    call(env, "update_cell_by_formula", start_position="H2", end_position="H3", result_position="H4", operator="AVERAGE")
+    assert call(env, "get_value_by_formula", position_list=["H2", "H3"], operator="PRODUCT")[0].startswith(
+        "Observation: 10\n"
+    )
+    call(
+        env,
+        "update_cell_by_formula",
+        start_position="H2",
+        end_position="H3",
+        result_position="H4",
+        operator="AVERAGE",
+    )
     assert book.shown(4, 8) == "3.5"
     assert "the H2's note is check" in call(env, "update_note", position="H2", content="check")[0]
     call(env, "insert_rows", values_list=[["new"]], row_idx=2)
@@ -332,7 +365,17 @@ def test_weather_tools_keep_agentgym_date_rules():
     args = {"latitude": 40.7, "longitude": -74.0, "start_date": today, "end_date": today}
     assert "earlier than current_date" in call(env, "get_historical_temp", **args)[0]
     assert "later than current_date" in call(env, "get_rain_forecast", **args)[0]
-    assert "maximum time span of 30 days" in call(env, "get_historical_rain", latitude=1, longitude=1, start_date="2000-01-01", end_date="2000-03-01")[0]
+    assert (
+        "maximum time span of 30 days"
+        in call(
+            env,
+            "get_historical_rain",
+            latitude=1,
+            longitude=1,
+            start_date="2000-01-01",
+            end_date="2000-03-01",
+        )[0]
+    )
     assert "YYYY-MM-DD" in call(env, "get_current_temp", latitude=1, longitude=1, current_date="today")[0]
     assert "latitude must be within" in call(env, "get_elevation", latitude=123, longitude=0)[0]
     assert "no place named" in call(env, "get_latitude_longitude", name="Atlantis of the Deep")[0]
@@ -354,7 +397,14 @@ def test_movie_database_is_fixed_and_searchable():
     assert tools.get_search_movie("zzz nothing") == []
     director = next(c for c in tools.get_movie_crew(str(movie.id))["crew"] if c["job"] == "Director")
     assert {"id": movie.id, "title": movie.title, "job": "Director"} in db.person(director["id"]).crew
-    assert set(tools.get_movie_details(movie.id)) == {"title", "budget", "genres", "revenue", "vote_average", "release_date"}
+    assert set(tools.get_movie_details(movie.id)) == {
+        "title",
+        "budget",
+        "genres",
+        "revenue",
+        "vote_average",
+        "release_date",
+    }
     assert len(tools.get_movie_cast(movie.id)["cast"]) <= 10
 
 
@@ -384,4 +434,7 @@ def test_academia_nets_must_be_loaded_and_agree_with_each_other():
     if len(paper.authors) > 1:  # co-authors are neighbours, and their edge holds the paper
         a, b = paper.authors[:2]
         assert b in eval_observation(call(env, "neighbourCheck", graph="AuthorNet", node=a)[0])
-        assert paper.title in eval_observation(call(env, "authorEdgeCheck", node1=a, node2=b)[0])["collaborative_papers"]
+        assert (
+            paper.title
+            in eval_observation(call(env, "authorEdgeCheck", node1=a, node2=b)[0])["collaborative_papers"]
+        )

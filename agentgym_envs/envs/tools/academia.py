@@ -41,21 +41,53 @@ from agentgym_envs.envs.tools.base import (
 )
 
 TOOLS = (
-    Tool("loadPaperNet", "Loads PaperNet: papers joined by citations. Load it before reading papers.", returns="a confirmation."),
-    Tool("loadAuthorNet", "Loads AuthorNet: authors joined by co-authorship. Load it before reading authors.", returns="a confirmation."),
+    Tool(
+        "loadPaperNet",
+        "Loads PaperNet: papers joined by citations. Load it before reading papers.",
+        returns="a confirmation.",
+    ),
+    Tool(
+        "loadAuthorNet",
+        "Loads AuthorNet: authors joined by co-authorship. Load it before reading authors.",
+        returns="a confirmation.",
+    ),
     Tool(
         "neighbourCheck",
-        "Lists a node's neighbours: the papers a paper cites (PaperNet), or an author's collaborators (AuthorNet).",
-        (Param("graph", "string", "'PaperNet' or 'AuthorNet'"), Param("node", "string", "a paper title or an author name")),
+        "Lists a node's neighbours: the papers a paper cites (PaperNet), or an author's collaborators "
+        "(AuthorNet).",
+        (
+            Param("graph", "string", "'PaperNet' or 'AuthorNet'"),
+            Param("node", "string", "a paper title or an author name"),
+        ),
         "a list of neighbours.",
     ),
-    Tool("paperNodeCheck", "Reads a paper's details.", (Param("node", "string", "the paper's title"),), "authors, year, venue, n_citation, keywords, doc_type."),
-    Tool("authorNodeCheck", "Reads an author's details.", (Param("node", "string", "the author's name"),), "name, org, papers."),
-    Tool("authorEdgeCheck", "Reads what joins two co-authors.", (Param("node1", "string", "an author"), Param("node2", "string", "another author")), "collaborative_papers."),
-    Tool("paperEdgeCheck", "Checks the citation from one paper to another.", (Param("node1", "string", "the citing paper"), Param("node2", "string", "the cited paper")), "the edge's attributes (none here)."),
+    Tool(
+        "paperNodeCheck",
+        "Reads a paper's details.",
+        (Param("node", "string", "the paper's title"),),
+        "authors, year, venue, n_citation, keywords, doc_type.",
+    ),
+    Tool(
+        "authorNodeCheck",
+        "Reads an author's details.",
+        (Param("node", "string", "the author's name"),),
+        "name, org, papers.",
+    ),
+    Tool(
+        "authorEdgeCheck",
+        "Reads what joins two co-authors.",
+        (Param("node1", "string", "an author"), Param("node2", "string", "another author")),
+        "collaborative_papers.",
+    ),
+    Tool(
+        "paperEdgeCheck",
+        "Checks the citation from one paper to another.",
+        (Param("node1", "string", "the citing paper"), Param("node2", "string", "the cited paper")),
+        "the edge's attributes (none here).",
+    ),
     CHECK_VALID_ACTIONS,
     FINISH_WITH_ANSWER,
-)  # fmt: skip
+)
 
 
 @dataclass(frozen=True)
@@ -128,7 +160,10 @@ def _q_mutual(p, rng, author):
     theirs = p.add(f"And those of {other}.", "neighbourCheck", graph="AuthorNet", node=other)
     count = len(set(mine) & set(theirs))
     p.finish(count, f"They share {count} collaborators.")
-    return f"How many mutual collaborators do {author} and {other} share? Please give me a numerical value as an answer."
+    return (
+        f"How many mutual collaborators do {author} and {other} share? Please give me a numerical "
+        "value as an answer."
+    )
 
 
 def _papers_with(p, author, field):
@@ -158,7 +193,10 @@ def _q_coauthors_of_top(p, rng, author):
     if not others:
         return None
     p.finish(others, f"'{best}' is the most cited; its other authors are {others}.")
-    return f"Who are the co-authors with whom {author} wrote the paper that has the most citations? Please answer in the form of a list ['author1', 'author2', ...]."
+    return (
+        f"Who are the co-authors with whom {author} wrote the paper that has the most citations? "
+        "Please answer in the form of a list ['author1', 'author2', ...]."
+    )
 
 
 def _q_top_venue(p, rng, author):
@@ -179,13 +217,20 @@ def _q_joint_citations(p, rng, author):
         return None
     other = rng.choice(friends)
     p.load("AuthorNet")
-    joint = p.add(f"I read the joint papers of {author} and {other}.", "authorEdgeCheck", node1=author, node2=other)["collaborative_papers"]
+    joint = p.add(
+        f"I read the joint papers of {author} and {other}.", "authorEdgeCheck", node1=author, node2=other
+    )["collaborative_papers"]
     if len(joint) > 6:
         return None
     p.load("PaperNet")
-    total = sum(p.add(f"I read the citations of '{t}'.", "paperNodeCheck", node=t)["n_citation"] for t in joint)
+    total = sum(
+        p.add(f"I read the citations of '{t}'.", "paperNodeCheck", node=t)["n_citation"] for t in joint
+    )
     p.finish(total, f"Together they have {total} citations.")
-    return f"How many citations do the papers co-authored by {author} and {other} have in total? Please give me a numerical value as an answer."
+    return (
+        f"How many citations do the papers co-authored by {author} and {other} have in total? Please "
+        "give me a numerical value as an answer."
+    )
 
 
 def _q_top_collaborator(p, rng, author):
@@ -195,7 +240,14 @@ def _q_top_collaborator(p, rng, author):
         return None
     p.load("AuthorNet")
     p.add(f"I list the collaborators of {author}.", "neighbourCheck", graph="AuthorNet", node=author)
-    counts = {f: len(p.add(f"I count the joint papers with {f}.", "authorEdgeCheck", node1=author, node2=f)["collaborative_papers"]) for f in friends}
+    counts = {
+        f: len(
+            p.add(f"I count the joint papers with {f}.", "authorEdgeCheck", node1=author, node2=f)[
+                "collaborative_papers"
+            ]
+        )
+        for f in friends
+    }
     best = _unique_max(counts)
     if not best:
         return None
@@ -206,7 +258,9 @@ def _q_top_collaborator(p, rng, author):
 def _q_both_conference(p, rng, author):
     first, second = rng.sample(sorted(graph().papers), 2)
     p.load("PaperNet")
-    types = [p.add(f"I read the type of '{t}'.", "paperNodeCheck", node=t)["doc_type"] for t in (first, second)]
+    types = [
+        p.add(f"I read the type of '{t}'.", "paperNodeCheck", node=t)["doc_type"] for t in (first, second)
+    ]
     answer = "Yes" if types == ["Conference", "Conference"] else "No"
     p.finish(answer, f"Their types are {types}.")
     return f"Are '{first}' and '{second}' both conference papers? Please answer Yes or No."
@@ -221,12 +275,19 @@ def _q_org_collaborators(p, rng, author):
     p.load("AuthorNet")
     org = p.add(f"I read {author}'s organisation.", "authorNodeCheck", node=author)["org"]
     p.add(f"I list the collaborators of {author}.", "neighbourCheck", graph="AuthorNet", node=author)
-    chosen = [f for f in friends if (p.add(f"I read {f}'s organisation.", "authorNodeCheck", node=f)["org"] == org) == same]
+    chosen = [
+        f
+        for f in friends
+        if (p.add(f"I read {f}'s organisation.", "authorNodeCheck", node=f)["org"] == org) == same
+    ]
     if not chosen:
         return None
     p.finish(chosen, f"These collaborators are from {'the same' if same else 'another'} organisation.")
     kind = "from the same organization as" if same else "from different organizations than"
-    return f"Who are the collaborators of {author} {kind} them? Please provide the names in the following format: ['author1', 'author2', ...]."
+    return (
+        f"Who are the collaborators of {author} {kind} them? Please provide the names in the "
+        "following format: ['author1', 'author2', ...]."
+    )
 
 
 def _q_cites(p, rng, author):

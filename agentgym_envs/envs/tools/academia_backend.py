@@ -28,7 +28,8 @@ VENUES = (
     ("IEEE Access", "Journal"),
 )  # fmt: skip
 FIRST = (
-    "Amir", "Beatriz", "Chen", "Dmitri", "Eun-ji", "Fatima", "Gustav", "Hiro", "Ingrid", "Jae", "Kofi", "Lucia",
+    "Amir", "Beatriz", "Chen", "Dmitri", "Eun-ji", "Fatima", "Gustav", "Hiro", "Ingrid", "Jae", "Kofi",
+    "Lucia",
     "Mehmet", "Nadia", "Olu", "Pavel", "Qing", "Rania", "Stefan", "Tariq", "Uma", "Viktor", "Wen", "Ximena",
     "Yara", "Zoltan", "Anika", "Bruno", "Chiara", "Dev",
 )  # fmt: skip
@@ -36,10 +37,58 @@ LAST = (
     "Adeyemi", "Bauer", "Costa", "Dimitrov", "Esposito", "Fujita", "Gupta", "Horvath", "Ivanova", "Jovanovic",
     "Kim", "Lindqvist", "Mensah", "Novak", "Okafor", "Park", "Quispe", "Rahman", "Schulz", "Takahashi",
 )  # fmt: skip
-ADJECTIVES = ("Efficient", "Robust", "Scalable", "Adaptive", "Interpretable", "Federated", "Sparse", "Contrastive", "Hierarchical", "Lightweight")
-METHODS = ("Graph Convolution", "Attention Networks", "Diffusion Models", "Transformers", "Clustering", "Active Learning", "Knowledge Distillation", "Metric Learning", "Reinforcement Learning", "Variational Inference")
-TASKS = ("Node Classification", "Face Recognition", "Traffic Forecasting", "Entity Linking", "Anomaly Detection", "Drug Discovery", "Speech Enhancement", "Recommendation", "Question Answering", "Image Segmentation", "Time Series Imputation", "Multi-Agent Systems")
-KEYWORDS = ("deep learning", "graph neural network", "optimization", "privacy", "benchmark", "self-supervision", "robustness", "efficiency", "explainability", "computer vision", "natural language processing", "time series")
+ADJECTIVES = (
+    "Efficient",
+    "Robust",
+    "Scalable",
+    "Adaptive",
+    "Interpretable",
+    "Federated",
+    "Sparse",
+    "Contrastive",
+    "Hierarchical",
+    "Lightweight",
+)
+METHODS = (
+    "Graph Convolution",
+    "Attention Networks",
+    "Diffusion Models",
+    "Transformers",
+    "Clustering",
+    "Active Learning",
+    "Knowledge Distillation",
+    "Metric Learning",
+    "Reinforcement Learning",
+    "Variational Inference",
+)
+TASKS = (
+    "Node Classification",
+    "Face Recognition",
+    "Traffic Forecasting",
+    "Entity Linking",
+    "Anomaly Detection",
+    "Drug Discovery",
+    "Speech Enhancement",
+    "Recommendation",
+    "Question Answering",
+    "Image Segmentation",
+    "Time Series Imputation",
+    "Multi-Agent Systems",
+)
+KEYWORDS = (
+    "deep learning",
+    "graph neural network",
+    "optimization",
+    "privacy",
+    "benchmark",
+    "self-supervision",
+    "robustness",
+    "efficiency",
+    "explainability",
+    "computer vision",
+    "natural language processing",
+    "time series",
+)
 
 
 @dataclass
@@ -89,7 +138,7 @@ class AcademiaGraph:
 @lru_cache(maxsize=1)
 def graph() -> AcademiaGraph:
     rng = random.Random(0xAC4DE)
-    names = [f"{f} {l}" for f in FIRST for l in LAST]
+    names = [f"{first} {last}" for first in FIRST for last in LAST]
     rng.shuffle(names)
     authors = {name: Author(name, ORGS[i % len(ORGS)]) for i, name in enumerate(names[:300])}
     by_org: dict[str, list[str]] = {}
@@ -107,7 +156,15 @@ def graph() -> AcademiaGraph:
         venue, doc_type = rng.choice(VENUES)
         year = rng.randint(2012, 2023)
         earlier = [t for t in titles if papers[t].year < year]
-        paper = Paper(title, team, year, venue, int(rng.paretovariate(1.3) * 4) - 4 + rng.randint(0, 6), rng.sample(KEYWORDS, rng.randint(2, 4)), doc_type)
+        paper = Paper(
+            title,
+            team,
+            year,
+            venue,
+            int(rng.paretovariate(1.3) * 4) - 4 + rng.randint(0, 6),
+            rng.sample(KEYWORDS, rng.randint(2, 4)),
+            doc_type,
+        )
         paper.references = rng.sample(earlier, min(len(earlier), rng.randint(0, 6)))
         papers[title] = paper
         titles.append(title)

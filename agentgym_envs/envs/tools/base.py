@@ -34,14 +34,16 @@ from agentgym_envs.core import Outcome, TextEnv
 
 # "Action: <tool> with Action Input: <arguments>"; the "Action:" marker is optional because the
 # ReAct wrapper passes on only what follows it.
-_CALL = re.compile(r"^(?:.*?\baction\s*:\s*)?(.*?)\s+with\s+action\s+input\s*:\s*(.*)$", re.IGNORECASE | re.DOTALL)
+_CALL = re.compile(
+    r"^(?:.*?\baction\s*:\s*)?(.*?)\s+with\s+action\s+input\s*:\s*(.*)$", re.IGNORECASE | re.DOTALL
+)
 _TOOL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _REGEX_LITERAL = re.compile(r"^re\.compile\((.*)\)$", re.DOTALL)
 _NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 
 FORMAT_HELP = (
     "Call one tool per turn, written as: <tool name> with Action Input: <arguments as a JSON "
-    'object>, for example: check_valid_actions with Action Input: {}. Give every required '
+    "object>, for example: check_valid_actions with Action Input: {}. Give every required "
     "argument; call finish when you are done."
 )
 
@@ -154,7 +156,9 @@ def parse_arguments(raw: str) -> dict[str, Any]:
                 'a JSON object, e.g. {"name": "value"}.'
             ) from None
     if not isinstance(value, dict):
-        raise ToolError(f"the Action Input must be an object of named arguments, not a {type(value).__name__}.")
+        raise ToolError(
+            f"the Action Input must be an object of named arguments, not a {type(value).__name__}."
+        )
     return value
 
 
@@ -165,7 +169,9 @@ def check_arguments(tool: Tool, args: dict[str, Any]) -> dict[str, Any]:
     unknown = [name for name in args if name not in known]
     if unknown:
         allowed = ", ".join(sorted(known)) or "none"
-        raise ToolError(f"{tool.name} does not take the argument(s) {', '.join(map(str, unknown))}; it takes: {allowed}.")
+        raise ToolError(
+            f"{tool.name} does not take the argument(s) {', '.join(map(str, unknown))}; it takes: {allowed}."
+        )
     checked = {}
     for param in tool.params:
         if param.name not in args:
@@ -200,7 +206,11 @@ def _convert(kind: str, value: Any) -> Any:
     if kind == "integer" and isinstance(value, float) and value.is_integer():
         return int(value)
     if not isinstance(value, str):
-        return str(value) if kind == "string" and isinstance(value, (int, float)) and not isinstance(value, bool) else None
+        return (
+            str(value)
+            if kind == "string" and isinstance(value, (int, float)) and not isinstance(value, bool)
+            else None
+        )
     text = value.strip()
     if kind == "integer" and re.fullmatch(r"[+-]?\d+", text):
         return int(text)

@@ -41,23 +41,78 @@ from agentgym_envs.envs.tools.movie_backend import Movie, MovieToolkit, database
 _MOVIE = (Param("movie_id", "string", "the film's id (from get_search_movie)"),)
 _PERSON = (Param("person_id", "string", "the person's id (from get_search_person)"),)
 TOOLS = (
-    Tool("get_search_movie", "Searches a film by title.", (Param("movie_name", "string", "the title to look for"),), "the best match: id, overview, title."),
-    Tool("get_movie_details", "Reads a film's main facts.", _MOVIE, "title, budget, genres, revenue, vote_average, release_date."),
-    Tool("get_movie_production_companies", "Lists the companies that made a film.", _MOVIE, "production_companies."),
-    Tool("get_movie_production_countries", "Lists the countries a film was made in.", _MOVIE, "production_countries."),
+    Tool(
+        "get_search_movie",
+        "Searches a film by title.",
+        (Param("movie_name", "string", "the title to look for"),),
+        "the best match: id, overview, title.",
+    ),
+    Tool(
+        "get_movie_details",
+        "Reads a film's main facts.",
+        _MOVIE,
+        "title, budget, genres, revenue, vote_average, release_date.",
+    ),
+    Tool(
+        "get_movie_production_companies",
+        "Lists the companies that made a film.",
+        _MOVIE,
+        "production_companies.",
+    ),
+    Tool(
+        "get_movie_production_countries",
+        "Lists the countries a film was made in.",
+        _MOVIE,
+        "production_countries.",
+    ),
     Tool("get_movie_cast", "Lists a film's first 10 cast members.", _MOVIE, "cast: id, name, character."),
-    Tool("get_movie_crew", "Lists up to 10 crew members, directors, producers and writers first.", _MOVIE, "crew: id, name, job."),
+    Tool(
+        "get_movie_crew",
+        "Lists up to 10 crew members, directors, producers and writers first.",
+        _MOVIE,
+        "crew: id, name, job.",
+    ),
     Tool("get_movie_keywords", "Lists a film's keywords.", _MOVIE, "keywords."),
-    Tool("get_search_person", "Searches a person by name.", (Param("person_name", "string", "the name to look for"),), "the best match: id, name."),
-    Tool("get_person_details", "Reads a person's biography, birthday and place of birth.", _PERSON, "name, biography, birthday, place_of_birth."),
-    Tool("get_person_cast", "Lists up to 10 of a person's acting roles, newest first.", _PERSON, "cast: id, title, character."),
-    Tool("get_person_crew", "Lists up to 10 of a person's crew jobs, newest first.", _PERSON, "crew: id, title, job."),
-    Tool("get_person_external_ids", "Reads a person's ids on other sites.", _PERSON, "imdb_id, facebook_id, instagram_id, twitter_id."),
+    Tool(
+        "get_search_person",
+        "Searches a person by name.",
+        (Param("person_name", "string", "the name to look for"),),
+        "the best match: id, name.",
+    ),
+    Tool(
+        "get_person_details",
+        "Reads a person's biography, birthday and place of birth.",
+        _PERSON,
+        "name, biography, birthday, place_of_birth.",
+    ),
+    Tool(
+        "get_person_cast",
+        "Lists up to 10 of a person's acting roles, newest first.",
+        _PERSON,
+        "cast: id, title, character.",
+    ),
+    Tool(
+        "get_person_crew",
+        "Lists up to 10 of a person's crew jobs, newest first.",
+        _PERSON,
+        "crew: id, title, job.",
+    ),
+    Tool(
+        "get_person_external_ids",
+        "Reads a person's ids on other sites.",
+        _PERSON,
+        "imdb_id, facebook_id, instagram_id, twitter_id.",
+    ),
     Tool("get_movie_alternative_titles", "Lists a film's titles in other countries.", _MOVIE, "id, titles."),
-    Tool("get_movie_translation", "Lists a film's translations (Dutch, Chinese, English, German, Russian, Japanese).", _MOVIE, "id, translations."),
+    Tool(
+        "get_movie_translation",
+        "Lists a film's translations (Dutch, Chinese, English, German, Russian, Japanese).",
+        _MOVIE,
+        "id, translations.",
+    ),
     CHECK_VALID_ACTIONS,
     FINISH_WITH_ANSWER,
-)  # fmt: skip
+)
 
 
 @dataclass(frozen=True)
@@ -105,14 +160,20 @@ class _Planner:
         return getattr(self.toolkit, tool)(**args)
 
     def movie_id(self, movie: Movie) -> int:
-        return self.add(f"I need the id of {movie.title}.", "get_search_movie", movie_name=movie.title)[0]["id"]
+        return self.add(f"I need the id of {movie.title}.", "get_search_movie", movie_name=movie.title)[0][
+            "id"
+        ]
 
     def director(self, movie: Movie) -> dict:
-        crew = self.add(f"I read the crew of {movie.title}.", "get_movie_crew", movie_id=str(self.movie_id(movie)))["crew"]
+        crew = self.add(
+            f"I read the crew of {movie.title}.", "get_movie_crew", movie_id=str(self.movie_id(movie))
+        )["crew"]
         return next(c for c in crew if c["job"] == "Director")
 
     def details(self, movie: Movie) -> dict:
-        return self.add(f"I read the details of {movie.title}.", "get_movie_details", movie_id=str(self.movie_id(movie)))
+        return self.add(
+            f"I read the details of {movie.title}.", "get_movie_details", movie_id=str(self.movie_id(movie))
+        )
 
     def finish(self, answer: Any, why: str) -> None:
         self.steps.append(PlanStep(why, "finish", {"answer": answer}))
@@ -121,7 +182,11 @@ class _Planner:
 def _q_director_birthplace(p, rng, films):
     movie = films[0]
     director = p.director(movie)
-    place = p.add(f"{director['name']} directed it; I read their details.", "get_person_details", person_id=str(director["id"]))["place_of_birth"]
+    place = p.add(
+        f"{director['name']} directed it; I read their details.",
+        "get_person_details",
+        person_id=str(director["id"]),
+    )["place_of_birth"]
     p.finish(place, f"{director['name']} was born in {place}.")
     return f"Where was the director of {movie.title} born? Please answer me with the birthplace as a string."
 
@@ -131,7 +196,10 @@ def _q_same_director(p, rng, films):
     a, b = p.director(first), p.director(second)
     answer = "Yes" if a["id"] == b["id"] else "No"
     p.finish(answer, f"{first.title} was directed by {a['name']}, {second.title} by {b['name']}.")
-    return f"Is the director of {first.title} the same as the director of {second.title}? Please answer with Yes or No."
+    return (
+        f"Is the director of {first.title} the same as the director of {second.title}? Please answer "
+        "with Yes or No."
+    )
 
 
 def _q_higher_rating(p, rng, films):
@@ -141,7 +209,10 @@ def _q_higher_rating(p, rng, films):
         return None
     answer = first.title if ratings[0] > ratings[1] else second.title
     p.finish(answer, f"Ratings: {first.title} {ratings[0]}, {second.title} {ratings[1]}.")
-    return f"{first.title} versus {second.title}, which has a higher rating? Please answer me with the film name as a string."
+    return (
+        f"{first.title} versus {second.title}, which has a higher rating? Please answer me with the "
+        "film name as a string."
+    )
 
 
 def _q_profit(p, rng, films):
@@ -173,21 +244,44 @@ def _q_who_played(p, rng, films):
     if sum(c["character"] == credit["character"] for c in cast) > 1:
         return None
     p.finish(credit["name"], f"{credit['name']} played {credit['character']}.")
-    return f"Who played {credit['character']} in {movie.title}? Please answer me with the actor's name as a string."
+    return (
+        f"Who played {credit['character']} in {movie.title}? Please answer me with the actor's name "
+        "as a string."
+    )
 
 
 def _q_companies(p, rng, films):
     movie = films[0]
-    names = [c["name"] for c in p.add("I read its production companies.", "get_movie_production_companies", movie_id=str(p.movie_id(movie)))["production_companies"]]
+    names = [
+        c["name"]
+        for c in p.add(
+            "I read its production companies.",
+            "get_movie_production_companies",
+            movie_id=str(p.movie_id(movie)),
+        )["production_companies"]
+    ]
     p.finish(names, "These companies made it.")
-    return f"Which companies produced {movie.title}? Please answer in the form of a list ['company1', 'company2', ...]."
+    return (
+        f"Which companies produced {movie.title}? Please answer in the form of a list ['company1', "
+        "'company2', ...]."
+    )
 
 
 def _q_countries(p, rng, films):
     movie = films[0]
-    names = [c["name"] for c in p.add("I read its production countries.", "get_movie_production_countries", movie_id=str(p.movie_id(movie)))["production_countries"]]
+    names = [
+        c["name"]
+        for c in p.add(
+            "I read its production countries.",
+            "get_movie_production_countries",
+            movie_id=str(p.movie_id(movie)),
+        )["production_countries"]
+    ]
     p.finish(names, "It was made in these countries.")
-    return f"In which countries was {movie.title} produced? Please answer in the form of a list ['country1', ...]."
+    return (
+        f"In which countries was {movie.title} produced? Please answer in the form of a list "
+        "['country1', ...]."
+    )
 
 
 def _q_keyword(p, rng, films):
@@ -205,9 +299,16 @@ def _q_actor_birthday(p, rng, films):
     cast = p.add("I read the cast.", "get_movie_cast", movie_id=str(p.movie_id(movie)))["cast"]
     if sum(c["character"] == credit["character"] for c in cast) > 1:
         return None
-    birthday = p.add(f"{credit['name']} played {credit['character']}; I read their details.", "get_person_details", person_id=str(credit["id"]))["birthday"]
+    birthday = p.add(
+        f"{credit['name']} played {credit['character']}; I read their details.",
+        "get_person_details",
+        person_id=str(credit["id"]),
+    )["birthday"]
     p.finish(birthday, f"{credit['name']} was born on {birthday}.")
-    return f"What is the birthday of the actor who played {credit['character']} in {movie.title}? Please provide the date in the format YYYY-MM-DD."
+    return (
+        f"What is the birthday of the actor who played {credit['character']} in {movie.title}? Please "
+        "provide the date in the format YYYY-MM-DD."
+    )
 
 
 def _q_top_grossing(p, rng, films):
@@ -218,12 +319,20 @@ def _q_top_grossing(p, rng, films):
         return None
     found = p.add(f"I need the id of {director.name}.", "get_search_person", person_name=director.name)[0]
     p.add(f"I list the films {director.name} worked on.", "get_person_crew", person_id=str(found["id"]))
-    revenues = {c["title"]: p.add(f"I read the revenue of {c['title']}.", "get_movie_details", movie_id=str(c["id"]))["revenue"] for c in directed}
+    revenues = {
+        c["title"]: p.add(f"I read the revenue of {c['title']}.", "get_movie_details", movie_id=str(c["id"]))[
+            "revenue"
+        ]
+        for c in directed
+    }
     best = max(revenues, key=revenues.get)
     if sorted(revenues.values())[-1] == sorted(revenues.values())[-2]:
         return None
     p.finish(best, f"{best} earned the most ({revenues[best]}).")
-    return f"Among the movies directed by {director.name}, which one has the highest revenue? Please answer me with the film name as a string."
+    return (
+        f"Among the movies directed by {director.name}, which one has the highest revenue? Please "
+        "answer me with the film name as a string."
+    )
 
 
 def _q_imdb(p, rng, films):
@@ -240,10 +349,15 @@ def _q_alternative_title(p, rng, films):
     if not movie.alternative_titles:
         return None
     item = rng.choice(movie.alternative_titles)
-    titles = p.add("I read its alternative titles.", "get_movie_alternative_titles", movie_id=str(p.movie_id(movie)))["titles"]
+    titles = p.add(
+        "I read its alternative titles.", "get_movie_alternative_titles", movie_id=str(p.movie_id(movie))
+    )["titles"]
     p.finish(item["title"], f"The {item['iso_3166_1']} title is {item['title']}.")
     assert item in titles
-    return f"What is the alternative title of {movie.title} in the country with code {item['iso_3166_1']}? Please answer with the title as a string."
+    return (
+        f"What is the alternative title of {movie.title} in the country with code "
+        f"{item['iso_3166_1']}? Please answer with the title as a string."
+    )
 
 
 QUESTIONS = (

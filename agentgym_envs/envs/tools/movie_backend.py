@@ -18,11 +18,13 @@ from agentgym_envs.envs.tools.base import ToolError
 GENRES = (
     (28, "Action"), (12, "Adventure"), (16, "Animation"), (35, "Comedy"), (80, "Crime"), (99, "Documentary"),
     (18, "Drama"), (10751, "Family"), (14, "Fantasy"), (36, "History"), (27, "Horror"), (10402, "Music"),
-    (9648, "Mystery"), (10749, "Romance"), (878, "Science Fiction"), (53, "Thriller"), (10752, "War"), (37, "Western"),
+    (9648, "Mystery"), (10749, "Romance"), (878, "Science Fiction"), (53, "Thriller"), (10752, "War"),
+    (37, "Western"),
 )  # fmt: skip
 COUNTRIES = (
     ("US", "United States of America"), ("GB", "United Kingdom"), ("FR", "France"), ("DE", "Germany"),
-    ("JP", "Japan"), ("CA", "Canada"), ("AU", "Australia"), ("ES", "Spain"), ("IT", "Italy"), ("KR", "South Korea"),
+    ("JP", "Japan"), ("CA", "Canada"), ("AU", "Australia"), ("ES", "Spain"), ("IT", "Italy"), ("KR",
+    "South Korea"),
     ("NZ", "New Zealand"), ("IE", "Ireland"),
 )  # fmt: skip
 COMPANIES = (
@@ -31,7 +33,11 @@ COMPANIES = (
     "Meridian Screen Works", "Paper Moon Films", "Copperline Studios", "Wildflower Features",
     "Ironwood Entertainment", "Starling House", "Open Field Pictures", "Tidewater Films",
 )  # fmt: skip
-TRANSLATION_LANGS = (("NL", "nl", "Nederlands", "Dutch"), ("CN", "zh", "Mandarin", "Mandarin"), ("US", "en", "English", "English"), ("DE", "de", "Deutsch", "German"), ("RU", "ru", "Russkiy", "Russian"), ("JP", "ja", "Nihongo", "Japanese"))  # fmt: skip
+TRANSLATION_LANGS = (
+    ("NL", "nl", "Nederlands", "Dutch"), ("CN", "zh", "Mandarin", "Mandarin"),
+    ("US", "en", "English", "English"), ("DE", "de", "Deutsch", "German"),
+    ("RU", "ru", "Russkiy", "Russian"), ("JP", "ja", "Nihongo", "Japanese"),
+)  # fmt: skip
 TITLE_FIRST = (
     "Silent", "Midnight", "Golden", "Broken", "Hidden", "Last", "Crimson", "Distant", "Frozen", "Electric",
     "Paper", "Wild", "Quiet", "Burning", "Lonely", "Secret", "Iron", "Velvet", "Endless", "Falling",
@@ -43,7 +49,8 @@ TITLE_SECOND = (
 FIRST_NAMES = (
     "Ava", "Liam", "Maya", "Noah", "Zoe", "Ethan", "Isla", "Lucas", "Nora", "Owen", "Clara", "Felix", "Hana",
     "Jonas", "Leila", "Marco", "Nina", "Oscar", "Priya", "Rafael", "Sofia", "Tomas", "Vera", "Yusuf", "Elena",
-    "Daniel", "Grace", "Henry", "Iris", "Jack", "Kira", "Leo", "Mila", "Nathan", "Olivia", "Paul", "Rosa", "Sam",
+    "Daniel", "Grace", "Henry", "Iris", "Jack", "Kira", "Leo", "Mila", "Nathan", "Olivia", "Paul",
+    "Rosa", "Sam",
 )  # fmt: skip
 LAST_NAMES = (
     "Abbott", "Bennett", "Castillo", "Dubois", "Eriksen", "Fischer", "Gallagher", "Hayes", "Ibarra", "Jensen",
@@ -51,16 +58,31 @@ LAST_NAMES = (
     "Ueda", "Varga", "Whitaker", "Young", "Zimmer", "Alvarez", "Brooks", "Chen", "Duarte", "Ellis",
 )  # fmt: skip
 BIRTHPLACES = (
-    "Tucson, Arizona, USA", "London, England, UK", "Lyon, France", "Toronto, Ontario, Canada", "Sydney, Australia",
+    "Tucson, Arizona, USA", "London, England, UK", "Lyon, France", "Toronto, Ontario, Canada",
+    "Sydney, Australia",
     "Osaka, Japan", "Madrid, Spain", "Chicago, Illinois, USA", "Dublin, Ireland", "Hamburg, Germany",
-    "Seoul, South Korea", "Auckland, New Zealand", "Austin, Texas, USA", "Milan, Italy", "Portland, Oregon, USA",
+    "Seoul, South Korea", "Auckland, New Zealand", "Austin, Texas, USA", "Milan, Italy",
+    "Portland, Oregon, USA",
 )  # fmt: skip
 KEYWORDS = (
-    "revenge", "friendship", "small town", "time travel", "heist", "based on novel", "coming of age", "road trip",
-    "artificial intelligence", "family secret", "survival", "music band", "detective", "island", "war veteran",
+    "revenge", "friendship", "small town", "time travel", "heist", "based on novel", "coming of age",
+    "road trip",
+    "artificial intelligence", "family secret", "survival", "music band", "detective", "island",
+    "war veteran",
     "dystopia", "first love", "rivalry", "haunted house", "space station", "treasure", "kidnapping", "chef",
 )  # fmt: skip
-ROLES = ("Detective", "Captain", "Doctor", "Professor", "Agent", "Mayor", "Sergeant", "Nurse", "Pilot", "Judge")
+ROLES = (
+    "Detective",
+    "Captain",
+    "Doctor",
+    "Professor",
+    "Agent",
+    "Mayor",
+    "Sergeant",
+    "Nurse",
+    "Pilot",
+    "Judge",
+)
 
 
 @dataclass
@@ -175,14 +197,16 @@ def database() -> MovieDatabase:
     by_id = {p.id: p for p in people}
     for movie in sorted(movies.values(), key=lambda m: m.release_date, reverse=True):  # newest credits first
         for credit in movie.cast:
-            by_id[credit["id"]].cast.append({"id": movie.id, "title": movie.title, "character": credit["character"]})
+            by_id[credit["id"]].cast.append(
+                {"id": movie.id, "title": movie.title, "character": credit["character"]}
+            )
         for credit in movie.crew:
             by_id[credit["id"]].crew.append({"id": movie.id, "title": movie.title, "job": credit["job"]})
     return MovieDatabase(movies, by_id)
 
 
 def _people(rng: random.Random) -> list[Person]:
-    names = [f"{f} {l}" for f in FIRST_NAMES for l in LAST_NAMES]
+    names = [f"{first} {last}" for first in FIRST_NAMES for last in LAST_NAMES]
     rng.shuffle(names)
     people = []
     for index, name in enumerate(names[:540]):
@@ -208,7 +232,11 @@ def _people(rng: random.Random) -> list[Person]:
 def _title(rng: random.Random) -> str:
     first, second = rng.choice(TITLE_FIRST), rng.choice(TITLE_SECOND)
     form = rng.randrange(4)
-    return (f"The {first} {second}", f"{first} {second}", f"{second} of the {first}", f"The {second}")[form] if form < 3 or rng.random() < 0.2 else f"{first} {second} II"
+    return (
+        (f"The {first} {second}", f"{first} {second}", f"{second} of the {first}", f"The {second}")[form]
+        if form < 3 or rng.random() < 0.2
+        else f"{first} {second} II"
+    )
 
 
 def _movie(rng: random.Random, movie_id: int, title: str, actors, makers, directors) -> Movie:
@@ -216,7 +244,10 @@ def _movie(rng: random.Random, movie_id: int, title: str, actors, makers, direct
     genres = [{"id": g, "name": n} for g, n in rng.sample(GENRES, rng.randint(1, 3))]
     budget = rng.randrange(2, 250) * 1_000_000
     revenue = int(budget * rng.uniform(0.2, 5.0)) // 1000 * 1000
-    countries = [{"iso_3166_1": c, "name": n} for c, n in rng.sample(COUNTRIES[:6], 1) + rng.sample(COUNTRIES, rng.randint(0, 1))]
+    countries = [
+        {"iso_3166_1": c, "name": n}
+        for c, n in rng.sample(COUNTRIES[:6], 1) + rng.sample(COUNTRIES, rng.randint(0, 1))
+    ]
     countries = list({c["iso_3166_1"]: c for c in countries}.values())
     companies = [
         {"id": 1000 + COMPANIES.index(name) * 13, "name": name, "origin_country": countries[0]["iso_3166_1"]}
@@ -224,7 +255,13 @@ def _movie(rng: random.Random, movie_id: int, title: str, actors, makers, direct
     ]
     cast_people = rng.sample(actors, rng.randint(6, 12))
     cast = [
-        {"id": p.id, "name": p.name, "character": f"{rng.choice(ROLES)} {rng.choice(LAST_NAMES)}" if i % 2 else p.name.split()[0] + " " + rng.choice(LAST_NAMES)}
+        {
+            "id": p.id,
+            "name": p.name,
+            "character": f"{rng.choice(ROLES)} {rng.choice(LAST_NAMES)}"
+            if i % 2
+            else p.name.split()[0] + " " + rng.choice(LAST_NAMES),
+        }
         for i, p in enumerate(cast_people)
     ]
     director = rng.choice(directors)
@@ -234,14 +271,46 @@ def _movie(rng: random.Random, movie_id: int, title: str, actors, makers, direct
         {"id": p.id, "name": p.name, "job": job} for p, job in zip(others, jobs)
     ]
     words = rng.sample(KEYWORDS, rng.randint(2, 5))
-    overview = f"A {genres[0]['name'].lower()} story of {words[0]} and {words[1]}, set in {countries[0]['name']}."
-    alternative = [{"iso_3166_1": c, "title": f"{title} ({c})", "type": ""} for c in rng.sample(("FR", "DE", "JP", "ES", "BR"), rng.randint(0, 3))]
+    overview = (
+        f"A {genres[0]['name'].lower()} story of {words[0]} and {words[1]}, set in {countries[0]['name']}."
+    )
+    alternative = [
+        {"iso_3166_1": c, "title": f"{title} ({c})", "type": ""}
+        for c in rng.sample(("FR", "DE", "JP", "ES", "BR"), rng.randint(0, 3))
+    ]
     translations = [
-        {"iso_3166_1": c, "iso_639_1": l, "name": native, "english_name": english, "data": {"homepage": "", "overview": f"[{english}] {overview}", "runtime": rng.randint(85, 170), "tagline": ""}}
-        for c, l, native, english in TRANSLATION_LANGS
+        {
+            "iso_3166_1": c,
+            "iso_639_1": lang,
+            "name": native,
+            "english_name": english,
+            "data": {
+                "homepage": "",
+                "overview": f"[{english}] {overview}",
+                "runtime": rng.randint(85, 170),
+                "tagline": "",
+            },
+        }
+        for c, lang, native, english in TRANSLATION_LANGS
         if rng.random() < 0.7
     ]
-    return Movie(movie_id, title, overview, released.isoformat(), genres, budget, revenue, round(rng.uniform(4.5, 8.9), 1), companies, countries, words, alternative, translations, cast, crew)
+    return Movie(
+        movie_id,
+        title,
+        overview,
+        released.isoformat(),
+        genres,
+        budget,
+        revenue,
+        round(rng.uniform(4.5, 8.9), 1),
+        companies,
+        countries,
+        words,
+        alternative,
+        translations,
+        cast,
+        crew,
+    )
 
 
 class MovieToolkit:
@@ -256,7 +325,14 @@ class MovieToolkit:
 
     def get_movie_details(self, movie_id: str) -> dict:
         m = self.db.movie(movie_id)
-        return {"title": m.title, "budget": m.budget, "genres": m.genres, "revenue": m.revenue, "vote_average": m.vote_average, "release_date": m.release_date}
+        return {
+            "title": m.title,
+            "budget": m.budget,
+            "genres": m.genres,
+            "revenue": m.revenue,
+            "vote_average": m.vote_average,
+            "release_date": m.release_date,
+        }
 
     def get_movie_production_companies(self, movie_id: str) -> dict:
         return {"production_companies": self.db.movie(movie_id).companies}
@@ -279,7 +355,12 @@ class MovieToolkit:
 
     def get_person_details(self, person_id: str) -> dict:
         p = self.db.person(person_id)
-        return {"name": p.name, "biography": p.biography, "birthday": p.birthday, "place_of_birth": p.place_of_birth}
+        return {
+            "name": p.name,
+            "biography": p.biography,
+            "birthday": p.birthday,
+            "place_of_birth": p.place_of_birth,
+        }
 
     def get_person_cast(self, person_id: str) -> dict:
         return {"cast": self.db.person(person_id).cast[:10]}
@@ -289,7 +370,12 @@ class MovieToolkit:
 
     def get_person_external_ids(self, person_id: str) -> dict:
         p = self.db.person(person_id)
-        return {"imdb_id": p.imdb_id, "facebook_id": p.facebook_id, "instagram_id": p.instagram_id, "twitter_id": p.twitter_id}
+        return {
+            "imdb_id": p.imdb_id,
+            "facebook_id": p.facebook_id,
+            "instagram_id": p.instagram_id,
+            "twitter_id": p.twitter_id,
+        }
 
     def get_movie_alternative_titles(self, movie_id: str) -> dict:
         m = self.db.movie(movie_id)

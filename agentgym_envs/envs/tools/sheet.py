@@ -70,53 +70,119 @@ _OPERATOR = Param("operator", "string", f"one of {', '.join(OPERATORS)}")
 _POSITIONS = Param("position_list", "array", "cells in A1 notation (instead of a range)", required=False)
 _CHANGED = "the sheet's values after the change."
 TOOLS = (
-    Tool("open_sheet", "Opens a worksheet by name; the other tools act on it.", (Param("name", "string", "the worksheet's name"),), "the worksheet."),
-    Tool("del_sheet", "Deletes a worksheet.", (Param("name", "string", "the worksheet's name"),), "whether it worked."),
+    Tool(
+        "open_sheet",
+        "Opens a worksheet by name; the other tools act on it.",
+        (Param("name", "string", "the worksheet's name"),),
+        "the worksheet.",
+    ),
+    Tool(
+        "del_sheet",
+        "Deletes a worksheet.",
+        (Param("name", "string", "the worksheet's name"),),
+        "whether it worked.",
+    ),
     Tool(
         "freeze_data",
         "Freezes the first rows or columns (frozen rows stay in place when sorting).",
         (Param("dimension", "string", "'rows' or 'columns'"), Param("num", "integer", "how many to freeze")),
         "whether it worked.",
     ),
-    Tool("get_A1_annotation", "Turns a (row, col) pair, both from 1, into A1 notation.", (Param("row", "integer", "row number"), Param("col", "integer", "column number")), "the A1 position."),
-    Tool("insert_cols", "Inserts columns at a column index; each inner list is one column, top to bottom.", (_VALUES, Param("col_idx", "integer", "where the first new column goes (1 = A)")), _CHANGED),
-    Tool("insert_rows", "Inserts rows at a row index; each inner list is one row, left to right.", (_VALUES, Param("row_idx", "integer", "where the first new row goes (1 = the top)")), _CHANGED),
+    Tool(
+        "get_A1_annotation",
+        "Turns a (row, col) pair, both from 1, into A1 notation.",
+        (Param("row", "integer", "row number"), Param("col", "integer", "column number")),
+        "the A1 position.",
+    ),
+    Tool(
+        "insert_cols",
+        "Inserts columns at a column index; each inner list is one column, top to bottom.",
+        (_VALUES, Param("col_idx", "integer", "where the first new column goes (1 = A)")),
+        _CHANGED,
+    ),
+    Tool(
+        "insert_rows",
+        "Inserts rows at a row index; each inner list is one row, left to right.",
+        (_VALUES, Param("row_idx", "integer", "where the first new row goes (1 = the top)")),
+        _CHANGED,
+    ),
     Tool(
         "delete_batch_data",
         "Deletes whole rows or columns.",
-        (Param("dimension", "string", "'row' or 'col'"), Param("index_list", "array", "row or column numbers, from 1")),
+        (
+            Param("dimension", "string", "'row' or 'col'"),
+            Param("index_list", "array", "row or column numbers, from 1"),
+        ),
         _CHANGED,
     ),
     Tool("update_cell", "Writes one value into a cell.", (_POS, Param("value", None, "the value")), _CHANGED),
     Tool(
         "update_cell_by_formula",
         "Writes into a cell the result of an operator over a range (start/end) or a list of cells.",
-        (Param("start_position", "string", "range start", required=False), Param("end_position", "string", "range end", required=False), _POSITIONS, Param("result_position", "string", "the cell that gets the result"), _OPERATOR),
+        (
+            Param("start_position", "string", "range start", required=False),
+            Param("end_position", "string", "range end", required=False),
+            _POSITIONS,
+            Param("result_position", "string", "the cell that gets the result"),
+            _OPERATOR,
+        ),
         _CHANGED,
     ),
-    Tool("update_range", "Writes a block of values from start_position to end_position, row by row.", (_START, _END, _VALUES), _CHANGED),
-    Tool("sort_sheet_by_col", "Sorts the rows below the frozen ones by a column.", (Param("col_num", "integer", "the column number, from 1"), Param("order", "string", "'asc' or 'des'")), _CHANGED),
-    Tool("merge_cells", "Merges a block of cells into one (the top-left value stays).", (_START, _END), _CHANGED),
-    Tool("update_note", "Sets the note of a cell.", (_POS, Param("content", "string", "the note's text")), "the note now in the cell."),
+    Tool(
+        "update_range",
+        "Writes a block of values from start_position to end_position, row by row.",
+        (_START, _END, _VALUES),
+        _CHANGED,
+    ),
+    Tool(
+        "sort_sheet_by_col",
+        "Sorts the rows below the frozen ones by a column.",
+        (
+            Param("col_num", "integer", "the column number, from 1"),
+            Param("order", "string", "'asc' or 'des'"),
+        ),
+        _CHANGED,
+    ),
+    Tool(
+        "merge_cells",
+        "Merges a block of cells into one (the top-left value stays).",
+        (_START, _END),
+        _CHANGED,
+    ),
+    Tool(
+        "update_note",
+        "Sets the note of a cell.",
+        (_POS, Param("content", "string", "the note's text")),
+        "the note now in the cell.",
+    ),
     Tool("get_all_values", "Reads every value of the open sheet.", (), "a list of rows of text."),
     Tool("get_range_values", "Reads the values of a range.", (_START, _END), "a list of rows of text."),
     Tool("get_cell_value", "Reads one cell.", (_POS,), "the cell's text."),
     Tool(
         "get_value_by_formula",
         "Computes an operator over a range (start/end) or a list of cells without writing it.",
-        (Param("start_position", "string", "range start", required=False), Param("end_position", "string", "range end", required=False), _POSITIONS, _OPERATOR),
+        (
+            Param("start_position", "string", "range start", required=False),
+            Param("end_position", "string", "range end", required=False),
+            _POSITIONS,
+            _OPERATOR,
+        ),
         "the result.",
     ),
     Tool(
         "filter_cells",
         "Finds the cells whose text matches a regular expression, optionally within one row or column.",
-        (Param("query", "string", "a regular expression (or text)"), Param("in_row", ("integer", "null"), "row to search", required=False), Param("in_column", ("integer", "null"), "column to search", required=False)),
+        (
+            Param("query", "string", "a regular expression (or text)"),
+            Param("in_row", ("integer", "null"), "row to search", required=False),
+            Param("in_column", ("integer", "null"), "column to search", required=False),
+        ),
         "the matching cells in A1 notation.",
     ),
     Tool("get_note", "Reads the note of a cell.", (_POS,), "the note, or '' when there is none."),
     CHECK_VALID_ACTIONS,
     Tool("finish", "Ends the task when the sheet is as the goal asks.", (), "the sheet's values."),
-)  # fmt: skip
+)
 _SHEET_IN_GOAL = re.compile(r'"(Sheet\d{1,2})"')
 
 
@@ -188,10 +254,15 @@ class SheetToolkit:
         grid.set(*parse_a1(position), cell_input(value))
         return self.get_all_values()
 
-    def update_cell_by_formula(self, operator: str, result_position: str, start_position=None, end_position=None, position_list=None) -> list:
+    def update_cell_by_formula(
+        self, operator: str, result_position: str, start_position=None, end_position=None, position_list=None
+    ) -> list:
         grid = self.book.grid()
         target = parse_a1(result_position)
-        grid.set(*target, formula_value(grid, cells_of(start_position, end_position, position_list), _operator(operator)))
+        grid.set(
+            *target,
+            formula_value(grid, cells_of(start_position, end_position, position_list), _operator(operator)),
+        )
         return self.get_all_values()
 
     def update_range(self, start_position: str, end_position: str, values_list: list) -> list:
@@ -234,9 +305,13 @@ class SheetToolkit:
     def get_cell_value(self, position: str) -> str | None:
         return self.book.grid().shown(*parse_a1(position)) or None
 
-    def get_value_by_formula(self, operator: str, start_position=None, end_position=None, position_list=None) -> str:
+    def get_value_by_formula(
+        self, operator: str, start_position=None, end_position=None, position_list=None
+    ) -> str:
         grid = self.book.grid()
-        return display(formula_value(grid, cells_of(start_position, end_position, position_list), _operator(operator)))
+        return display(
+            formula_value(grid, cells_of(start_position, end_position, position_list), _operator(operator))
+        )
 
     def filter_cells(self, query: str, in_row=None, in_column=None) -> list:
         return find_cells(self.book.grid(), query, in_row, in_column)
@@ -283,10 +358,19 @@ class SheetEnv(ToolEnv):
         "stays on top."
     )
 
-    def __init__(self, split: str = "train", render_mode: str | None = None, tasks: str | Path | None = None, workbook: str | Path | None = None):
+    def __init__(
+        self,
+        split: str = "train",
+        render_mode: str | None = None,
+        tasks: str | Path | None = None,
+        workbook: str | Path | None = None,
+    ):
         super().__init__(split=split, render_mode=render_mode)
         if (tasks is None) != (workbook is None):
-            raise ValueError("AgentGym's Sheet tasks run on its workbook: pass both tasks=<sheet.jsonl> and workbook=<the .xlsx>, or neither")
+            raise ValueError(
+                "AgentGym's Sheet tasks run on its workbook: pass both tasks=<sheet.jsonl> and "
+                "workbook=<the .xlsx>, or neither"
+            )
         self._records = _load_records(str(tasks)) if tasks is not None else None
         self._sheets = _load_sheets(str(workbook)) if workbook is not None else None
         self.book: Workbook | None = None
@@ -323,7 +407,10 @@ class SheetEnv(ToolEnv):
     def _agentgym_task(self, task_id: int) -> tuple[SheetTaskSpec, list[PlanStep]]:
         record = self._records.get(task_id)
         if record is None:
-            raise ValueError(f"the Sheet tasks file has no task with id {task_id} (ids {min(self._records)}..{max(self._records)})")
+            raise ValueError(
+                f"the Sheet tasks file has no task with id {task_id} (ids "
+                f"{min(self._records)}..{max(self._records)})"
+            )
         expected = record["additional_info"]["answer"]
         expected = json.loads(expected) if isinstance(expected, str) else expected
         found = _SHEET_IN_GOAL.search(record["goal"])
@@ -382,22 +469,44 @@ def replay_plan(spec: SheetTaskSpec, max_rounds: int) -> list[PlanStep]:
     rows, cols = grid.size()
     if rows > len(want):
         extra = list(range(len(want) + 1, rows + 1))
-        plan.append(PlanStep(f"The result has {len(want)} rows; rows {extra} must go.", "delete_batch_data", {"dimension": "row", "index_list": extra}))
+        plan.append(
+            PlanStep(
+                f"The result has {len(want)} rows; rows {extra} must go.",
+                "delete_batch_data",
+                {"dimension": "row", "index_list": extra},
+            )
+        )
     width = max(len(r) for r in want)
     if cols > width:
         extra = list(range(width + 1, cols + 1))
-        plan.append(PlanStep(f"The result has {width} columns; the rest must go.", "delete_batch_data", {"dimension": "col", "index_list": extra}))
+        plan.append(
+            PlanStep(
+                f"The result has {width} columns; the rest must go.",
+                "delete_batch_data",
+                {"dimension": "col", "index_list": extra},
+            )
+        )
     shown = grid.values(1, 1, len(want), width)
-    differ = [r for r in range(len(want)) if r >= len(shown) or [_norm(x) for x in shown[r][: len(want[r])]] != [_norm(x) for x in want[r]]]
+    differ = [
+        r
+        for r in range(len(want))
+        if r >= len(shown) or [_norm(x) for x in shown[r][: len(want[r])]] != [_norm(x) for x in want[r]]
+    ]
     if differ:
         first, last = differ[0], differ[-1]
-        blocks = [(first, last)] if (first, last) != (0, len(want) - 1) or len(want) == 1 else [(0, 0), (1, last)]
+        blocks = (
+            [(first, last)] if (first, last) != (0, len(want) - 1) or len(want) == 1 else [(0, 0), (1, last)]
+        )
         for top, bottom in blocks:
             plan.append(
                 PlanStep(
                     f"Rows {top + 1} to {bottom + 1} must read as the goal asks; I write them.",
                     "update_range",
-                    {"start_position": a1(top + 1, 1), "end_position": a1(bottom + 1, width), "values_list": [list(r) for r in want[top : bottom + 1]]},
+                    {
+                        "start_position": a1(top + 1, 1),
+                        "end_position": a1(bottom + 1, width),
+                        "values_list": [list(r) for r in want[top : bottom + 1]],
+                    },
                 )
             )
     plan.append(PlanStep("The sheet now holds the requested table.", "finish"))
@@ -435,14 +544,31 @@ def _table(kind: str, rng: random.Random) -> tuple[list[list[Any]], list[str]]:
     if kind == "products":
         items = rng.sample(PRODUCTS, rng.randint(6, 10))
         rows = [[n, c, p, float(rng.randint(1, 90)), rng.choice((0.0, 0.05, 0.1, 0.15))] for n, c, p in items]
-        return [["Product", "Category", "Price", "Quantity", "Discount"]] + rows, ["General", "General", "#,##0.00", "#,##0.00", "0.00"]
+        return [["Product", "Category", "Price", "Quantity", "Discount"]] + rows, [
+            "General",
+            "General",
+            "#,##0.00",
+            "#,##0.00",
+            "0.00",
+        ]
     if kind == "students":
         names = rng.sample(STUDENTS, rng.randint(6, 10))
         rows = [[n, rng.randint(1, 3)] + [rng.randint(55, 100) for _ in range(4)] for n in names]
         return [["Name", "Class", "Math", "English", "Physics", "Chemistry"]] + rows, ["General"] * 6
     tasks = rng.sample(WORK, rng.randint(5, 8))
-    rows = [[t, rng.choice(PEOPLE), rng.choice(STATUSES), rng.choice(("High", "Medium", "Low")), rng.randint(2, 40)] for t in tasks]
-    return [["Task Name", "Responsible Person", "Status", "Priority", "Estimated Hours"]] + rows, ["General"] * 5
+    rows = [
+        [
+            t,
+            rng.choice(PEOPLE),
+            rng.choice(STATUSES),
+            rng.choice(("High", "Medium", "Low")),
+            rng.randint(2, 40),
+        ]
+        for t in tasks
+    ]
+    return [["Task Name", "Responsible Person", "Status", "Priority", "Estimated Hours"]] + rows, [
+        "General"
+    ] * 5
 
 
 def _grid(title: str, rows: list[list[Any]], formats: list[str]) -> Grid:
@@ -486,8 +612,16 @@ def _g_sort(name, rows, kind, rng):
     words = "ascending" if order == "asc" else "descending"
     goal = f'"{name}" holds a table; please sort it in {words} order by "{header}".'
     return goal, [
-        PlanStep("The header row must stay on top, so I freeze it before sorting.", "freeze_data", {"dimension": "rows", "num": 1}),
-        PlanStep(f'"{header}" is column {col + 1}; I sort by it, {words}.', "sort_sheet_by_col", {"col_num": col + 1, "order": order}),
+        PlanStep(
+            "The header row must stay on top, so I freeze it before sorting.",
+            "freeze_data",
+            {"dimension": "rows", "num": 1},
+        ),
+        PlanStep(
+            f'"{header}" is column {col + 1}; I sort by it, {words}.',
+            "sort_sheet_by_col",
+            {"col_num": col + 1, "order": order},
+        ),
     ]
 
 
@@ -501,8 +635,16 @@ def _g_delete(name, rows, kind, rng):
         return None
     goal = f'In "{name}", delete every record whose "{rows[0][col]}" is "{value}".'
     return goal, [
-        PlanStep(f'I look for "{value}" in column {col + 1}.', "filter_cells", {"query": f"^{value}$", "in_column": col + 1}),
-        PlanStep(f"Rows {hits} hold it; I delete them.", "delete_batch_data", {"dimension": "row", "index_list": hits}),
+        PlanStep(
+            f'I look for "{value}" in column {col + 1}.',
+            "filter_cells",
+            {"query": f"^{value}$", "in_column": col + 1},
+        ),
+        PlanStep(
+            f"Rows {hits} hold it; I delete them.",
+            "delete_batch_data",
+            {"dimension": "row", "index_list": hits},
+        ),
     ]
 
 
@@ -510,9 +652,16 @@ def _g_total(name, rows, kind, rng):
     if kind != "students":
         return None
     totals = [sum(r[2:6]) for r in rows[1:]]
-    goal = f'In "{name}", add a column "Total" after the last column with each student\'s total of the four subject scores.'
+    goal = (
+        f'In "{name}", add a column "Total" after the last column with each student\'s total of the '
+        "four subject scores."
+    )
     return goal, [
-        PlanStep(f"The totals of Math to Chemistry per student are {totals}; I add them as column 7.", "insert_cols", {"values_list": [["Total"] + totals], "col_idx": 7}),
+        PlanStep(
+            f"The totals of Math to Chemistry per student are {totals}; I add them as column 7.",
+            "insert_cols",
+            {"values_list": [["Total"] + totals], "col_idx": 7},
+        ),
     ]
 
 
@@ -522,18 +671,35 @@ def _g_update(name, rows, kind, rng):
     old = rows[r][col]
     new = old + rng.randint(1, 9)
     goal = f'In "{name}", the "{rows[0][col]}" of {rows[r][0]} has changed to {new:g}; please update it.'
-    return goal, [PlanStep(f"{rows[r][0]} is in row {r + 1} and \"{rows[0][col]}\" is column {col + 1}.", "update_cell", {"position": a1(r + 1, col + 1), "value": new})]
+    return goal, [
+        PlanStep(
+            f'{rows[r][0]} is in row {r + 1} and "{rows[0][col]}" is column {col + 1}.',
+            "update_cell",
+            {"position": a1(r + 1, col + 1), "value": new},
+        )
+    ]
 
 
 def _g_insert_sort(name, rows, kind, rng):
     if kind != "students":
         return None
-    new_name = rng.choice([n for n in ("Nelson", "Robert", "Quincy", "Yara", "Zoe") if n not in [r[0] for r in rows]])
+    new_name = rng.choice(
+        [n for n in ("Nelson", "Robert", "Quincy", "Yara", "Zoe") if n not in [r[0] for r in rows]]
+    )
     record = [new_name, rng.randint(1, 3)] + [rng.randint(55, 100) for _ in range(4)]
-    goal = f'Insert "{" ".join(map(str, record))}" into "{name}" and sort the table by "Name" in ascending order.'
+    goal = (
+        f'Insert "{" ".join(map(str, record))}" into "{name}" and sort the table by "Name" in '
+        "ascending order."
+    )
     return goal, [
-        PlanStep("I add the new record below the last row.", "insert_rows", {"values_list": [record], "row_idx": len(rows) + 1}),
-        PlanStep("I freeze the header row so that it stays on top.", "freeze_data", {"dimension": "rows", "num": 1}),
+        PlanStep(
+            "I add the new record below the last row.",
+            "insert_rows",
+            {"values_list": [record], "row_idx": len(rows) + 1},
+        ),
+        PlanStep(
+            "I freeze the header row so that it stays on top.", "freeze_data", {"dimension": "rows", "num": 1}
+        ),
         PlanStep("Name is column 1; I sort ascending.", "sort_sheet_by_col", {"col_num": 1, "order": "asc"}),
     ]
 
@@ -543,8 +709,17 @@ def _g_formula(name, rows, kind, rng):
     operator = rng.choice(("SUM", "AVERAGE", "MAX", "MIN"))
     words = {"SUM": "total", "AVERAGE": "average", "MAX": "highest", "MIN": "lowest"}[operator]
     start, end, result = a1(2, col + 1), a1(len(rows), col + 1), a1(len(rows) + 1, col + 1)
-    goal = f'In "{name}", write the {words} "{rows[0][col]}" of all records into the cell just below the last one in that column.'
-    return goal, [PlanStep(f"Column {col + 1} runs from {start} to {end}; {operator} goes in {result}.", "update_cell_by_formula", {"start_position": start, "end_position": end, "result_position": result, "operator": operator})]
+    goal = (
+        f'In "{name}", write the {words} "{rows[0][col]}" of all records into the cell just below the '
+        "last one in that column."
+    )
+    return goal, [
+        PlanStep(
+            f"Column {col + 1} runs from {start} to {end}; {operator} goes in {result}.",
+            "update_cell_by_formula",
+            {"start_position": start, "end_position": end, "result_position": result, "operator": operator},
+        )
+    ]
 
 
 GOALS = (_g_sort, _g_delete, _g_total, _g_update, _g_insert_sort, _g_formula)

@@ -155,7 +155,9 @@ class Grid:
                     break
         return last_row, last_col
 
-    def values(self, top: int = 1, left: int = 1, bottom: int | None = None, right: int | None = None) -> list[list[str]]:
+    def values(
+        self, top: int = 1, left: int = 1, bottom: int | None = None, right: int | None = None
+    ) -> list[list[str]]:
         """Displayed values of a range, merged cells showing their top-left value, trailing
         empty rows left out (as gspread's ``get_values(..., combine_merged_cells=True)``).
         The whole sheet's values are cached until the next change: treat them as read-only."""
@@ -170,7 +172,9 @@ class Grid:
             values = self.rows[r] if r < len(self.rows) else []
             formats = self.formats[r] if r < len(self.formats) else []
             width = len(values)
-            shown.append([display(values[c], formats[c]) if c < width else "" for c in range(left - 1, right)])
+            shown.append(
+                [display(values[c], formats[c]) if c < width else "" for c in range(left - 1, right)]
+            )
         for (r1, c1), (r2, c2) in self.merged:
             head = self.shown(r1, c1)
             for r in range(max(r1, top), min(r2, bottom) + 1):
@@ -233,7 +237,12 @@ class Grid:
         for (r, c), text in self.notes.items():
             r2 = r + rows if rows and r >= at_row else r
             c2 = c + cols if cols and c >= at_col else c
-            if r2 >= 1 and c2 >= 1 and not (rows < 0 and r == at_row - 1) and not (cols < 0 and c == at_col - 1):
+            if (
+                r2 >= 1
+                and c2 >= 1
+                and not (rows < 0 and r == at_row - 1)
+                and not (cols < 0 and c == at_col - 1)
+            ):
                 moved[(r2, c2)] = text
         self.notes = moved
 
@@ -244,12 +253,16 @@ class Grid:
         rows, _ = self.size()
         first = self.frozen_rows
         body = list(zip(self.rows[first:rows], self.formats[first:rows]))
+
         def key(item):
             value = item[0][col - 1] if col <= len(item[0]) else None
             if isinstance(value, (int, float)) and not isinstance(value, bool):
                 return (0, float(value), "")
             return (1, 0.0, str(value).casefold())
-        filled = [item for item in body if (item[0][col - 1] if col <= len(item[0]) else None) not in (None, "")]
+
+        filled = [
+            item for item in body if (item[0][col - 1] if col <= len(item[0]) else None) not in (None, "")
+        ]
         empty = [item for item in body if item not in filled]
         filled.sort(key=key, reverse=descending)
         ordered = filled + empty

@@ -40,7 +40,6 @@ from agentgym_envs.envs.tools.base import (
     PlanStep,
     Tool,
     ToolEnv,
-    ToolError,
     answers_match,
     observe,
 )
@@ -68,7 +67,7 @@ TOOLS = (
         "get_tasks",
         "Lists the open tasks of one project.",
         (Param("project_id", "string", "the id of the project"),),
-        returns="a list of tasks: id, order, content, is_completed, priority (1 normal .. 4 urgent), due_date.",
+        returns="a list of tasks: id, order, content, is_completed, priority (1 normal, 4 urgent), due_date.",
     ),
     Tool(
         "get_task_description",
@@ -166,7 +165,9 @@ class TodoListEnv(ToolEnv):
     def _agentgym_task(self, task_id: int) -> tuple[TodoTaskSpec, list[PlanStep]]:
         record = self._records.get(task_id)
         if record is None:
-            raise ValueError(f"the TODO tasks file has no task with id {task_id} (task ids: {_id_range(self._records)})")
+            raise ValueError(
+                f"the TODO tasks file has no task with id {task_id} (task ids: {_id_range(self._records)})"
+            )
         info = record["additional_info"]
         config = info.get("init_config") or {}
         spec = TodoTaskSpec(
@@ -213,7 +214,9 @@ def _generated(task_id: int) -> tuple[TodoTaskSpec, tuple[PlanStep, ...]]:
     """A generated task with its expected final state (kept: making one runs the whole plan)."""
     spec, plan = generated_task(task_id)
     final = _state_after(spec, plan)
-    return TodoTaskSpec(spec.goal, spec.projects, spec.current_date, spec.current_location, spec.answer, final), tuple(plan)
+    return TodoTaskSpec(
+        spec.goal, spec.projects, spec.current_date, spec.current_location, spec.answer, final
+    ), tuple(plan)
 
 
 def _state_after(spec: TodoTaskSpec, plan: list[PlanStep]) -> dict[str, Any]:
@@ -234,7 +237,11 @@ def _look_at(store: TodoStore, projects: list, why: str) -> list[PlanStep]:
         if project in projects and project.id not in seen:
             seen.add(project.id)
             steps.append(
-                PlanStep(f"Project {project.name} has id {project.id}; I list its tasks.", "get_tasks", {"project_id": project.id})
+                PlanStep(
+                    f"Project {project.name} has id {project.id}; I list its tasks.",
+                    "get_tasks",
+                    {"project_id": project.id},
+                )
             )
     return steps
 
@@ -246,7 +253,9 @@ def replay_plan(store: TodoStore, spec: TodoTaskSpec, max_rounds: int) -> list[P
     changes = _changes_to(store, spec.final_state, spec.goal)
     lookups = [PlanStep("I check today's date first.", "get_user_current_date")] if changes else []
     lookups += _look_at(store, store.projects, "I need to see the projects and their tasks.")
-    finish = PlanStep(f"I have what the task asks for, so I finish with {spec.answer!r}.", "finish", {"answer": spec.answer})
+    finish = PlanStep(
+        f"I have what the task asks for, so I finish with {spec.answer!r}.", "finish", {"answer": spec.answer}
+    )
     if len(lookups) + len(changes) + 1 > max_rounds:
         lookups = lookups[: max(1, max_rounds - len(changes) - 1)]
     return lookups + changes + [finish]
@@ -258,18 +267,34 @@ def _changes_to(store: TodoStore, expected: dict[str, Any], goal: str) -> list[P
         if project.is_favorite != want["is_favorite"]:
             flag = "True" if want["is_favorite"] else "False"
             steps.append(
-                PlanStep(f"The goal asks to change the favourite mark of {project.name}.", "update_project", {"project_id": project.id, "is_favorite": flag})
+                PlanStep(
+                    f"The goal asks to change the favourite mark of {project.name}.",
+                    "update_project",
+                    {"project_id": project.id, "is_favorite": flag},
+                )
             )
     wanted = {t["content"]: t for t in expected["tasks"]}
-    removes = "delete_task" if any(w in goal.lower() for w in ("delete", "remove", "clear")) else "complete_task"
+    removes = (
+        "delete_task" if any(w in goal.lower() for w in ("delete", "remove", "clear")) else "complete_task"
+    )
     for task in store.active_tasks():
         want = wanted.get(task.content)
         if want is None:
             verb = "delete" if removes == "delete_task" else "mark as completed"
-            steps.append(PlanStep(f"{task.content} (id {task.id}) is one the goal asks me to {verb}.", removes, {"task_id": task.id}))
+            steps.append(
+                PlanStep(
+                    f"{task.content} (id {task.id}) is one the goal asks me to {verb}.",
+                    removes,
+                    {"task_id": task.id},
+                )
+            )
         elif want["due_date"] != task.due_date:
             steps.append(
-                PlanStep(f"{task.content} must now be due on {want['due_date']}.", "update_task", {"task_id": task.id, "due_date": want["due_date"]})
+                PlanStep(
+                    f"{task.content} must now be due on {want['due_date']}.",
+                    "update_task",
+                    {"task_id": task.id, "due_date": want["due_date"]},
+                )
             )
     return steps
 
@@ -375,7 +400,10 @@ def _pick_task(store: TodoStore, rng: random.Random):
 
 def _q_due_date(store, rng, today):
     task, project = _pick_task(store, rng)
-    goal = f"When is the due date of {task.content} in {project.name}? Please provide the answer in the YYYY-MM-DD format."
+    goal = (
+        f"When is the due date of {task.content} in {project.name}? Please provide the answer in the "
+        "YYYY-MM-DD format."
+    )
     plan = _look_at(store, [project], f"I need the due date of {task.content}.")
     return goal, task.due_date, plan + [_finish(task.due_date, f"{task.content} is due on {task.due_date}.")]
 
@@ -384,7 +412,11 @@ def _q_complete(store, rng, today):
     task, project = _pick_task(store, rng)
     goal = f"I have finished the task {task.content}, please mark it as completed."
     plan = _look_at(store, [project], f"I need the id of {task.content}.")
-    plan.append(PlanStep(f"{task.content} has id {task.id}; I mark it completed.", "complete_task", {"task_id": task.id}))
+    plan.append(
+        PlanStep(
+            f"{task.content} has id {task.id}; I mark it completed.", "complete_task", {"task_id": task.id}
+        )
+    )
     return goal, "done", plan + [_finish("done", "The task is completed.")]
 
 
@@ -392,9 +424,18 @@ def _q_extend(store, rng, today):
     task, project = _pick_task(store, rng)
     days = rng.randint(1, 5)
     new = (dt.date.fromisoformat(task.due_date) + dt.timedelta(days=days)).isoformat()
-    goal = f"I cannot finish {task.content} in time, please extend its due date by {days} day{'s' if days > 1 else ''}."
+    goal = (
+        f"I cannot finish {task.content} in time, please extend its due date by {days} "
+        f"day{'s' if days > 1 else ''}."
+    )
     plan = _look_at(store, [project], f"I need the id and due date of {task.content}.")
-    plan.append(PlanStep(f"It is due on {task.due_date}; {days} days later is {new}.", "update_task", {"task_id": task.id, "due_date": new}))
+    plan.append(
+        PlanStep(
+            f"It is due on {task.due_date}; {days} days later is {new}.",
+            "update_task",
+            {"task_id": task.id, "due_date": new},
+        )
+    )
     return goal, "done", plan + [_finish("done", "The due date is moved.")]
 
 
@@ -406,7 +447,11 @@ def _q_which_first(store, rng, today):
     goal = f"Which task should I do first to avoid missing the deadline? {first.content} or {second.content}?"
     projects = [store.project(first.project_id), store.project(second.project_id)]
     plan = _look_at(store, projects, "I compare the two due dates.")
-    return goal, earlier.content, plan + [_finish(earlier.content, f"{earlier.content} is due first ({earlier.due_date}).")]
+    return (
+        goal,
+        earlier.content,
+        plan + [_finish(earlier.content, f"{earlier.content} is due first ({earlier.due_date}).")],
+    )
 
 
 def _q_before_date(store, rng, today):
@@ -415,7 +460,10 @@ def _q_before_date(store, rng, today):
     names = sorted(t.content for t in store.active_tasks(project) if t.due_date < cutoff)
     if not names:
         return None
-    goal = f"What tasks in the {project.name} project are due before {cutoff}? Please answer in the form of a list ['task1', 'task2', ...]."
+    goal = (
+        f"What tasks in the {project.name} project are due before {cutoff}? Please answer in the form "
+        "of a list ['task1', 'task2', ...]."
+    )
     plan = _look_at(store, [project], f"I need the due dates in {project.name}.")
     return goal, names, plan + [_finish(names, f"These are due before {cutoff}.")]
 
@@ -431,9 +479,13 @@ def _q_overdue_count(store, rng, today):
 def _q_duration(store, rng, today):
     task, project = _pick_task(store, rng)
     answer = f"{task.duration}({task.duration_unit})"
-    goal = f"How long is the task {task.content} expected to take? Please answer in the format 'number(unit)'."
+    goal = (
+        f"How long is the task {task.content} expected to take? Please answer in the format 'number(unit)'."
+    )
     plan = _look_at(store, [project], f"I need the id of {task.content}.")
-    plan.append(PlanStep(f"I read the duration of task {task.id}.", "get_task_duration", {"task_id": task.id}))
+    plan.append(
+        PlanStep(f"I read the duration of task {task.id}.", "get_task_duration", {"task_id": task.id})
+    )
     return goal, answer, plan + [_finish(answer, f"It takes {answer}.")]
 
 
@@ -442,7 +494,13 @@ def _q_place(store, rng, today):
     place = task.description.split("\n")[0].removeprefix("- Place: ")
     goal = f"Where do I need to go for the task {task.content}? Please answer with the place as a string."
     plan = _look_at(store, [project], f"I need the id of {task.content}.")
-    plan.append(PlanStep(f"The place is in the description of task {task.id}.", "get_task_description", {"task_id": task.id}))
+    plan.append(
+        PlanStep(
+            f"The place is in the description of task {task.id}.",
+            "get_task_description",
+            {"task_id": task.id},
+        )
+    )
     return goal, place, plan + [_finish(place, f"The description gives the place: {place}.")]
 
 
@@ -451,7 +509,13 @@ def _q_favorite(store, rng, today):
     goal = f"Please mark the project that includes the task {task.content} as a favorite."
     upto = store.projects[: store.projects.index(project) + 1]
     plan = _look_at(store, upto, f"I look for the project that holds {task.content}.")
-    plan.append(PlanStep(f"{task.content} is in {project.name}; I mark it favourite.", "update_project", {"project_id": project.id, "is_favorite": "True"}))
+    plan.append(
+        PlanStep(
+            f"{task.content} is in {project.name}; I mark it favourite.",
+            "update_project",
+            {"project_id": project.id, "is_favorite": "True"},
+        )
+    )
     return goal, "done", plan + [_finish("done", "The project is a favourite now.")]
 
 
@@ -469,7 +533,12 @@ def _q_clear_expired(store, rng, today):
     goal = "Until today, some tasks have expired. Please help me delete all expired tasks."
     plan = [PlanStep("I need today's date to tell which tasks expired.", "get_user_current_date")]
     plan += _look_at(store, store.projects, "Then every task's due date.")
-    plan += [PlanStep(f"{t.content} was due {t.due_date}, before today; I delete it.", "delete_task", {"task_id": t.id}) for t in expired]
+    plan += [
+        PlanStep(
+            f"{t.content} was due {t.due_date}, before today; I delete it.", "delete_task", {"task_id": t.id}
+        )
+        for t in expired
+    ]
     return goal, "done", plan + [_finish("done", "Every expired task is deleted.")]
 
 
@@ -477,15 +546,24 @@ def _q_total_minutes(store, rng, today):
     project = rng.choice(store.projects)
     tasks = store.active_tasks(project)
     total = sum(t.duration for t in tasks)
-    goal = f"How many minutes in total are required to complete all tasks in the {project.name} project? Please answer with a number."
+    goal = (
+        f"How many minutes in total are required to complete all tasks in the {project.name} project? "
+        "Please answer with a number."
+    )
     plan = _look_at(store, [project], f"I need the tasks of {project.name}.")
-    plan += [PlanStep(f"I read the duration of {t.content}.", "get_task_duration", {"task_id": t.id}) for t in tasks]
+    plan += [
+        PlanStep(f"I read the duration of {t.content}.", "get_task_duration", {"task_id": t.id})
+        for t in tasks
+    ]
     return goal, total, plan + [_finish(total, f"Together they take {total} minutes.")]
 
 
 def _q_priority(store, rng, today):
     task, project = _pick_task(store, rng)
-    goal = f"What is the priority level of the task {task.content} in the {project.name} project? Please answer with a number."
+    goal = (
+        f"What is the priority level of the task {task.content} in the {project.name} project? Please "
+        "answer with a number."
+    )
     plan = _look_at(store, [project], f"I need the tasks of {project.name}.")
     return goal, task.priority, plan + [_finish(task.priority, f"Its priority is {task.priority}.")]
 
@@ -494,12 +572,27 @@ def _q_urgent(store, rng, today):
     names = sorted(t.content for t in store.active_tasks() if t.priority == 4)
     if not names:
         return None
-    goal = "Which tasks have priority level 4 (urgent)? Please answer in the form of a list ['task1', 'task2', ...]."
+    goal = (
+        "Which tasks have priority level 4 (urgent)? Please answer in the form of a list ['task1', "
+        "'task2', ...]."
+    )
     plan = _look_at(store, store.projects, "I check the priority of every task.")
     return goal, names, plan + [_finish(names, "These are the urgent ones.")]
 
 
 QUESTIONS = (
-    _q_due_date, _q_complete, _q_extend, _q_which_first, _q_before_date, _q_overdue_count, _q_duration,
-    _q_place, _q_favorite, _q_count, _q_clear_expired, _q_total_minutes, _q_priority, _q_urgent,
-)  # fmt: skip
+    _q_due_date,
+    _q_complete,
+    _q_extend,
+    _q_which_first,
+    _q_before_date,
+    _q_overdue_count,
+    _q_duration,
+    _q_place,
+    _q_favorite,
+    _q_count,
+    _q_clear_expired,
+    _q_total_minutes,
+    _q_priority,
+    _q_urgent,
+)

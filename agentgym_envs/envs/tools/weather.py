@@ -43,35 +43,72 @@ from agentgym_envs.envs.tools.base import (
 
 _LAT = Param("latitude", "number", "latitude of the place")
 _LON = Param("longitude", "number", "longitude of the place")
-_RANGE = (_LAT, _LON, Param("start_date", "string", "first day, YYYY-MM-DD"), Param("end_date", "string", "last day, YYYY-MM-DD"))
+_RANGE = (
+    _LAT,
+    _LON,
+    Param("start_date", "string", "first day, YYYY-MM-DD"),
+    Param("end_date", "string", "last day, YYYY-MM-DD"),
+)
 _DAY = (_LAT, _LON, Param("current_date", "string", "the day, YYYY-MM-DD"))
 _DAILY = "open-meteo's daily record: latitude, longitude, daily_units, daily (time and values)."
 TOOLS = (
     Tool("get_user_current_date", "Tells you today's date for the user.", returns="a date 'YYYY-MM-DD'."),
     Tool("get_user_current_location", "Tells you which city the user is in.", returns="a city name."),
-    Tool("get_historical_temp", "Daily maximum, minimum and mean temperature (C) for past days.", _RANGE, _DAILY),
+    Tool(
+        "get_historical_temp",
+        "Daily maximum, minimum and mean temperature (C) for past days.",
+        _RANGE,
+        _DAILY,
+    ),
     Tool("get_historical_rain", "Daily rain (mm) for past days.", _RANGE, _DAILY),
     Tool("get_historical_snow", "Daily snowfall (cm) for past days.", _RANGE, _DAILY),
     Tool("get_snow_forecast", "Daily snowfall (cm) forecast for coming days.", _RANGE, _DAILY),
     Tool("get_current_snow", "Snowfall (cm) on one day, e.g. today.", _DAY, _DAILY),
-    Tool("get_current_temp", "Maximum, minimum and mean temperature (C) on one day, e.g. today.", _DAY, _DAILY),
-    Tool("get_latitude_longitude", "Finds places by name.", (Param("name", "string", "a place name, e.g. a city"),), "up to 3 matches: name, latitude, longitude, country_code."),
+    Tool(
+        "get_current_temp", "Maximum, minimum and mean temperature (C) on one day, e.g. today.", _DAY, _DAILY
+    ),
+    Tool(
+        "get_latitude_longitude",
+        "Finds places by name.",
+        (Param("name", "string", "a place name, e.g. a city"),),
+        "up to 3 matches: name, latitude, longitude, country_code.",
+    ),
     Tool("get_elevation", "Elevation of a place in metres.", (_LAT, _LON), "{'elevation': [metres]}."),
-    Tool("get_temp_forecast", "Daily maximum, minimum and mean temperature (C) forecast for coming days.", _RANGE, _DAILY),
+    Tool(
+        "get_temp_forecast",
+        "Daily maximum, minimum and mean temperature (C) forecast for coming days.",
+        _RANGE,
+        _DAILY,
+    ),
     Tool("get_rain_forecast", "Daily rain (mm) forecast for coming days.", _RANGE, _DAILY),
     Tool("get_current_rain", "Rain (mm) on one day, e.g. today.", _DAY, _DAILY),
     Tool(
         "get_distance",
         "Distance between two places in kilometres.",
-        (Param("latitude1", "number", "first place"), Param("longitude1", "number", "first place"), Param("latitude2", "number", "second place"), Param("longitude2", "number", "second place")),
+        (
+            Param("latitude1", "number", "first place"),
+            Param("longitude1", "number", "first place"),
+            Param("latitude2", "number", "second place"),
+            Param("longitude2", "number", "second place"),
+        ),
         "the distance in km.",
     ),
-    Tool("get_historical_air_quality_index", "Daily European air-quality index (PM2.5) for past days.", _RANGE, _DAILY),
+    Tool(
+        "get_historical_air_quality_index",
+        "Daily European air-quality index (PM2.5) for past days.",
+        _RANGE,
+        _DAILY,
+    ),
     Tool("get_current_air_quality_index", "European air-quality index (PM2.5) on one day.", _DAY, _DAILY),
-    Tool("get_air_quality_level", "Names the level of an air-quality index value.", (Param("air_quality_index", "number", "the index"),), "good, fair, moderate, poor, very poor or extremely poor."),
+    Tool(
+        "get_air_quality_level",
+        "Names the level of an air-quality index value.",
+        (Param("air_quality_index", "number", "the index"),),
+        "good, fair, moderate, poor, very poor or extremely poor.",
+    ),
     CHECK_VALID_ACTIONS,
     FINISH_WITH_ANSWER,
-)  # fmt: skip
+)
 
 
 @dataclass(frozen=True)
@@ -97,7 +134,11 @@ class WeatherToolkit:
     def _past(self, kind, latitude, longitude, start_date, end_date):
         days = wb.dates(start_date, end_date)
         if days[-1] >= self.today:
-            raise ToolError("end_date should be earlier than current_date" if days[0] < self.today else "start_date should be earlier than current_date")
+            raise ToolError(
+                "end_date should be earlier than current_date"
+                if days[0] < self.today
+                else "start_date should be earlier than current_date"
+            )
         return wb.daily(kind, latitude, longitude, days)
 
     def _future(self, kind, latitude, longitude, start_date, end_date):
@@ -205,7 +246,9 @@ class _Planner:
         if city is None:
             self.add("I need to know where the user is.", "get_user_current_location")
             city = self.home
-        found = self.add(f"I look up the coordinates of {city.name}.", "get_latitude_longitude", name=city.name)
+        found = self.add(
+            f"I look up the coordinates of {city.name}.", "get_latitude_longitude", name=city.name
+        )
         first = found["results"][0]
         return first["latitude"], first["longitude"]
 
@@ -221,7 +264,14 @@ def _q_yesterday_mean(p: _Planner, rng: random.Random):
     p.date()
     lat, lon = p.locate()
     day = _iso(p.today - dt.timedelta(days=1))
-    value = p.add(f"Yesterday was {day}.", "get_historical_temp", latitude=lat, longitude=lon, start_date=day, end_date=day)["daily"]["temperature_2m_mean"][0]
+    value = p.add(
+        f"Yesterday was {day}.",
+        "get_historical_temp",
+        latitude=lat,
+        longitude=lon,
+        start_date=day,
+        end_date=day,
+    )["daily"]["temperature_2m_mean"][0]
     p.finish(value, f"The mean temperature yesterday was {value}.")
     return "What was the average temperature in Celsius yesterday? Please provide the answer as a number."
 
@@ -230,7 +280,14 @@ def _q_last_year_max(p: _Planner, rng: random.Random):
     p.date()
     lat, lon = p.locate()
     day = _iso(p.today.replace(year=p.today.year - 1))
-    value = p.add(f"This day last year was {day}.", "get_historical_temp", latitude=lat, longitude=lon, start_date=day, end_date=day)["daily"]["temperature_2m_max"][0]
+    value = p.add(
+        f"This day last year was {day}.",
+        "get_historical_temp",
+        latitude=lat,
+        longitude=lon,
+        start_date=day,
+        end_date=day,
+    )["daily"]["temperature_2m_max"][0]
     p.finish(value, f"The highest temperature then was {value}.")
     return "What was the highest temperature on this day last year? Please provide the answer as a number."
 
@@ -238,7 +295,13 @@ def _q_last_year_max(p: _Planner, rng: random.Random):
 def _q_today_min(p: _Planner, rng: random.Random):
     p.date()
     lat, lon = p.locate()
-    value = p.add("I read today's temperatures.", "get_current_temp", latitude=lat, longitude=lon, current_date=_iso(p.today))["daily"]["temperature_2m_min"][0]
+    value = p.add(
+        "I read today's temperatures.",
+        "get_current_temp",
+        latitude=lat,
+        longitude=lon,
+        current_date=_iso(p.today),
+    )["daily"]["temperature_2m_min"][0]
     p.finish(value, f"The lowest temperature today is {value}.")
     return "What is the lowest temperature today? Please provide the answer as a number."
 
@@ -247,20 +310,36 @@ def _q_tomorrow_mean(p: _Planner, rng: random.Random):
     p.date()
     lat, lon = p.locate()
     day = _iso(p.today + dt.timedelta(days=1))
-    value = p.add(f"Tomorrow is {day}.", "get_temp_forecast", latitude=lat, longitude=lon, start_date=day, end_date=day)["daily"]["temperature_2m_mean"][0]
+    value = p.add(
+        f"Tomorrow is {day}.", "get_temp_forecast", latitude=lat, longitude=lon, start_date=day, end_date=day
+    )["daily"]["temperature_2m_mean"][0]
     p.finish(value, f"The forecast mean for tomorrow is {value}.")
-    return "What is the average temperature tomorrow according to the weather forecast? Please provide the answer as a number."
+    return (
+        "What is the average temperature tomorrow according to the weather forecast? Please provide "
+        "the answer as a number."
+    )
 
 
 def _q_warmer_than_yesterday(p: _Planner, rng: random.Random):
     p.date()
     lat, lon = p.locate()
-    today = p.add("I read today's temperatures.", "get_current_temp", latitude=lat, longitude=lon, current_date=_iso(p.today))["daily"]["temperature_2m_mean"][0]
+    today = p.add(
+        "I read today's temperatures.",
+        "get_current_temp",
+        latitude=lat,
+        longitude=lon,
+        current_date=_iso(p.today),
+    )["daily"]["temperature_2m_mean"][0]
     day = _iso(p.today - dt.timedelta(days=1))
-    before = p.add("And yesterday's.", "get_historical_temp", latitude=lat, longitude=lon, start_date=day, end_date=day)["daily"]["temperature_2m_mean"][0]
+    before = p.add(
+        "And yesterday's.", "get_historical_temp", latitude=lat, longitude=lon, start_date=day, end_date=day
+    )["daily"]["temperature_2m_mean"][0]
     answer = "Yes" if today > before else "No"
     p.finish(answer, f"Today's mean is {today}, yesterday's {before}.")
-    return "Is the average temperature today higher than yesterday? Please provide the answer with 'Yes' or 'No'."
+    return (
+        "Is the average temperature today higher than yesterday? Please provide the answer with "
+        "'Yes' or 'No'."
+    )
 
 
 def _q_past_rain(p: _Planner, rng: random.Random):
@@ -268,10 +347,20 @@ def _q_past_rain(p: _Planner, rng: random.Random):
     p.date()
     lat, lon = p.locate()
     start, end = _iso(p.today - dt.timedelta(days=days)), _iso(p.today - dt.timedelta(days=1))
-    rain = p.add(f"The past {days} days run from {start} to {end}.", "get_historical_rain", latitude=lat, longitude=lon, start_date=start, end_date=end)["daily"]["rain_sum"]
+    rain = p.add(
+        f"The past {days} days run from {start} to {end}.",
+        "get_historical_rain",
+        latitude=lat,
+        longitude=lon,
+        start_date=start,
+        end_date=end,
+    )["daily"]["rain_sum"]
     total = round(sum(rain), 2)
     p.finish(total, f"Adding up {rain} gives {total} mm.")
-    return f"What is the total rainfall for the past {days} days? Please provide the answer in millimeters as a number."
+    return (
+        f"What is the total rainfall for the past {days} days? Please provide the answer in "
+        "millimeters as a number."
+    )
 
 
 def _q_snow_forecast(p: _Planner, rng: random.Random):
@@ -279,10 +368,20 @@ def _q_snow_forecast(p: _Planner, rng: random.Random):
     p.date()
     lat, lon = p.locate()
     start, end = _iso(p.today + dt.timedelta(days=1)), _iso(p.today + dt.timedelta(days=days))
-    snow = p.add(f"The next {days} days run from {start} to {end}.", "get_snow_forecast", latitude=lat, longitude=lon, start_date=start, end_date=end)["daily"]["snowfall_sum"]
+    snow = p.add(
+        f"The next {days} days run from {start} to {end}.",
+        "get_snow_forecast",
+        latitude=lat,
+        longitude=lon,
+        start_date=start,
+        end_date=end,
+    )["daily"]["snowfall_sum"]
     total = round(sum(snow), 2)
     p.finish(total, f"Adding up {snow} gives {total} cm.")
-    return f"What is the total snowfall expected in the next {days} days? Please provide the answer in centimeters as a number."
+    return (
+        f"What is the total snowfall expected in the next {days} days? Please provide the answer in "
+        "centimeters as a number."
+    )
 
 
 def _q_warmer_city(p: _Planner, rng: random.Random):
@@ -292,21 +391,43 @@ def _q_warmer_city(p: _Planner, rng: random.Random):
     temps = []
     for city in (first, second):
         lat, lon = p.locate(city)
-        temps.append(p.add(f"Tomorrow's forecast for {city.name}.", "get_temp_forecast", latitude=lat, longitude=lon, start_date=day, end_date=day)["daily"]["temperature_2m_max"][0])
+        temps.append(
+            p.add(
+                f"Tomorrow's forecast for {city.name}.",
+                "get_temp_forecast",
+                latitude=lat,
+                longitude=lon,
+                start_date=day,
+                end_date=day,
+            )["daily"]["temperature_2m_max"][0]
+        )
     if temps[0] == temps[1]:
         return None
     answer = first.name if temps[0] > temps[1] else second.name
     p.finish(answer, f"Highest temperatures tomorrow: {first.name} {temps[0]}, {second.name} {temps[1]}.")
-    return f"Which city will have a higher maximum temperature tomorrow, {first.name} or {second.name}? Please provide the city name."
+    return (
+        f"Which city will have a higher maximum temperature tomorrow, {first.name} or {second.name}? "
+        "Please provide the city name."
+    )
 
 
 def _q_distance(p: _Planner, rng: random.Random):
     target = rng.choice([c for c in big_pool() if c.name != p.home.name])
     lat1, lon1 = p.locate()
     lat2, lon2 = p.locate(target)
-    km = p.add("I measure the distance between the two.", "get_distance", latitude1=lat1, longitude1=lon1, latitude2=lat2, longitude2=lon2)
+    km = p.add(
+        "I measure the distance between the two.",
+        "get_distance",
+        latitude1=lat1,
+        longitude1=lon1,
+        latitude2=lat2,
+        longitude2=lon2,
+    )
     p.finish(km, f"They are {km} km apart.")
-    return f"I am planning a trip to {target.name}. How far is it from my current location? Please provide the distance in kilometers as a number."
+    return (
+        f"I am planning a trip to {target.name}. How far is it from my current location? Please "
+        "provide the distance in kilometers as a number."
+    )
 
 
 def _q_elevation(p: _Planner, rng: random.Random):
@@ -314,17 +435,30 @@ def _q_elevation(p: _Planner, rng: random.Random):
     lat1, lon1 = p.locate()
     here = p.add("I read the elevation here.", "get_elevation", latitude=lat1, longitude=lon1)["elevation"][0]
     lat2, lon2 = p.locate(target)
-    there = p.add(f"And the elevation of {target.name}.", "get_elevation", latitude=lat2, longitude=lon2)["elevation"][0]
+    there = p.add(f"And the elevation of {target.name}.", "get_elevation", latitude=lat2, longitude=lon2)[
+        "elevation"
+    ][0]
     diff = round(there - here, 1)
     p.finish(diff, f"{there} - {here} = {diff} m.")
-    return f"How much higher is {target.name} than my current location? Please provide the elevation difference in meters as a number (negative if it is lower)."
+    return (
+        f"How much higher is {target.name} than my current location? Please provide the elevation "
+        "difference in meters as a number (negative if it is lower)."
+    )
 
 
 def _q_air_quality(p: _Planner, rng: random.Random):
     p.date()
     lat, lon = p.locate()
-    index = p.add("I read today's air-quality index.", "get_current_air_quality_index", latitude=lat, longitude=lon, current_date=_iso(p.today))["daily"]["european_aqi_pm2_5"][0]
-    level = p.add(f"The index is {index}; I look up its level.", "get_air_quality_level", air_quality_index=index)
+    index = p.add(
+        "I read today's air-quality index.",
+        "get_current_air_quality_index",
+        latitude=lat,
+        longitude=lon,
+        current_date=_iso(p.today),
+    )["daily"]["european_aqi_pm2_5"][0]
+    level = p.add(
+        f"The index is {index}; I look up its level.", "get_air_quality_level", air_quality_index=index
+    )
     p.finish(level, f"The air quality is {level}.")
     return "How is the air quality level in my city today?"
 
@@ -333,14 +467,24 @@ def _q_rain_tomorrow(p: _Planner, rng: random.Random):
     p.date()
     lat, lon = p.locate()
     day = _iso(p.today + dt.timedelta(days=1))
-    rain = p.add("I read tomorrow's rain forecast.", "get_rain_forecast", latitude=lat, longitude=lon, start_date=day, end_date=day)["daily"]["rain_sum"][0]
+    rain = p.add(
+        "I read tomorrow's rain forecast.",
+        "get_rain_forecast",
+        latitude=lat,
+        longitude=lon,
+        start_date=day,
+        end_date=day,
+    )["daily"]["rain_sum"][0]
     answer = "Yes" if rain > 0 else "No"
     p.finish(answer, f"{rain} mm of rain is forecast.")
-    return "If it rains tomorrow, the picnic will be cancelled. Will it be cancelled? Answer with 'Yes' or 'No'."
+    return (
+        "If it rains tomorrow, the picnic will be cancelled. Will it be cancelled? Answer with 'Yes' or 'No'."
+    )
 
 
 QUESTIONS = (
-    _q_yesterday_mean, _q_last_year_max, _q_today_min, _q_tomorrow_mean, _q_warmer_than_yesterday, _q_past_rain,
+    _q_yesterday_mean, _q_last_year_max, _q_today_min, _q_tomorrow_mean, _q_warmer_than_yesterday,
+    _q_past_rain,
     _q_snow_forecast, _q_warmer_city, _q_distance, _q_elevation, _q_air_quality, _q_rain_tomorrow,
 )  # fmt: skip
 

