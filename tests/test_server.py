@@ -293,16 +293,17 @@ def test_a_server_beyond_loopback_needs_the_token():
     running = ServerProcess(["maze"], "--token", token, host="0.0.0.0")
     try:
         assert httpx.post(f"{running.url}/create").status_code == 401
-        assert httpx.post(f"{running.url}/create", headers={"Authorization": "Bearer wrong"}).status_code == 401
+        assert (
+            httpx.post(f"{running.url}/create", headers={"Authorization": "Bearer wrong"}).status_code == 401
+        )
         ok = httpx.post(f"{running.url}/create", headers={"Authorization": f"Bearer {token}"})
         assert ok.status_code == 200
         assert httpx.get(f"{running.url}/health").status_code == 200
     finally:
         running.stop()
-    refused = subprocess.run(
-        [sys.executable, "-m", "agentgym_envs.server", "--host", "0.0.0.0", "--port", str(_free_port())],
-        capture_output=True, text=True, timeout=60, env={k: v for k, v in os.environ.items() if k != "AGENTGYM_SERVER_TOKEN"},
-    )  # fmt: skip
+    no_token = {k: v for k, v in os.environ.items() if k != "AGENTGYM_SERVER_TOKEN"}
+    command = [sys.executable, "-m", "agentgym_envs.server", "--host", "0.0.0.0", "--port", str(_free_port())]
+    refused = subprocess.run(command, capture_output=True, text=True, timeout=60, env=no_token)
     assert refused.returncode == 2 and "give a token" in refused.stderr
 
 

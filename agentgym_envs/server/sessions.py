@@ -64,7 +64,9 @@ class SessionStore:
         """Claim a slot and an id before the (slow) env is made, so concurrent creates cannot
         overshoot the capacity."""
         if len(self._sessions) + self._reserved >= self.capacity:
-            raise AtCapacity(f"the server holds its maximum of {self.capacity} envs; close one or retry later")
+            raise AtCapacity(
+                f"the server holds its maximum of {self.capacity} envs; close one or retry later"
+            )
         self._reserved += 1
         return next(self._ids)
 
@@ -94,7 +96,9 @@ class SessionStore:
         """Sessions untouched for longer than the idle timeout and not busy right now."""
         now = time.monotonic() if now is None else now
         return [
-            s for s in self._sessions.values() if now - s.last_used > self.idle_timeout and not s.lock.locked()
+            s
+            for s in self._sessions.values()
+            if now - s.last_used > self.idle_timeout and not s.lock.locked()
         ]
 
     def all(self) -> list[Session]:
@@ -143,13 +147,18 @@ class Metrics:
             ("agentgym_envs_reaped_total", self.reaped, "Envs closed after going idle."),
         ):
             lines += [f"# HELP {name} {text}", f"# TYPE {name} counter", f"{name} {value}"]
-        lines += ["# HELP agentgym_errors_total Error responses by HTTP status.", "# TYPE agentgym_errors_total counter"]
+        lines += [
+            "# HELP agentgym_errors_total Error responses by HTTP status.",
+            "# TYPE agentgym_errors_total counter",
+        ]
         lines += [f'agentgym_errors_total{{status="{code}"}} {n}' for code, n in sorted(self.errors.items())]
         lines += [
             "# HELP agentgym_request_seconds Time to serve a request.",
             "# TYPE agentgym_request_seconds histogram",
         ]
-        lines += [f'agentgym_request_seconds_bucket{{le="{b}"}} {n}' for b, n in zip(BUCKETS, self.bucket_counts)]
+        lines += [
+            f'agentgym_request_seconds_bucket{{le="{b}"}} {n}' for b, n in zip(BUCKETS, self.bucket_counts)
+        ]
         lines += [
             f'agentgym_request_seconds_bucket{{le="+Inf"}} {self.latency_count}',
             f"agentgym_request_seconds_sum {self.latency_sum:.6f}",

@@ -1,0 +1,157 @@
+"""Env server speed: steps/s and latency at 1, 8 and 64 concurrent clients, against the env in
+process.
+
+The server (``python -m agentgym_envs.server``) runs in a child process on loopback; clients speak
+AgentGym's protocol (``/create``, ``/reset``, ``/step``) from asyncio tasks, one keep-alive
+connection each, replaying expert episodes. The in-process reference replays the same actions on
+``gym.make`` envs in this process. Every loop is bounded by a step count and a time limit.
+
+Usage: python benchmarks/server_speed.py [--env maze] [--steps 4000] [--clients 1 8 64]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+
+import gymnasium as gym
+import httpx
+from common import print_header
+
+import agentgym_envs  # noqa: F401 - registers the ids
+from agentgym_envs import family
+
+TARGETS = {"steps/s at 8 clients": 2_000, "p99 ms at 64 clients": 50.0}
+TIME_LIMIT_S = 120
+
+
+def expert_episodes(env_id: str, task_ids, count: int) -> list[tuple[int, list[str]]]:
+    env = gym.make(env_id)
+    episodes = []
+    for task_id in list(task_ids)[:count]:
+        env.reset(options={"task_id": task_id})
+        actions, done = [], False
+        while not done:
+            action = env.unwrapped.expert()[1]
+            actions.append(action)
+            _, _, terminated, truncated, _ = env.step(action)
+            done = terminated or truncated
+        episodes.append((task_id, actions))
+    env.close()
+    return episodes
+
+
+def in_process_steps_per_s(env_id: str, episodes, steps: int) -> float:
+    env = gym.make(env_id)
+    done_steps, started = 0, time.perf_counter()
+    while done_steps < steps:
+        for task_id, actions in episodes:
+            env.reset(options={"task_id": task_id})
+            for action in actions:
+                env.step(action)
+            done_steps += len(actions)
+    return done_steps / (time.perf_counter() - started)
+
+
+def start_server(env: str) -> tuple[subprocess.Popen, str]:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command = [sys.executable, "-m", "agentgym_envs.server", "--env", env, "--port", str(port)]
+    process = subprocess.Popen(command, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                return process, url
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    process.kill()
+    raise TimeoutError("the server did not start")
+
+
+async def client(url: str, fam, episodes, steps: int, latencies: list[float]) -> int:
+    """One AgentGym-style client: create an env, then replay episodes until ``steps`` steps."""
+    async with httpx.AsyncClient(base_url=url, timeout=60) as http:
+        created = (await http.post("/create")).json()
+        env_id = created if fam.id_key == "env_idx" else created[fam.id_key]
+        done_steps = 0
+        while done_steps < steps:
+            for task_id, actions in episodes:
+                await http.post("/reset", json={fam.id_key: env_id, fam.reset_field: task_id})
+                for action in actions:
+                    started = time.perf_counter()
+                    reply = await http.post("/step", json={fam.id_key: env_id, "action": action})
+                    latencies.append(time.perf_counter() - started)
+                    if reply.status_code != 200:
+                        raise RuntimeError(f"step failed: {reply.status_code} {reply.text[:200]}")
+                    done_steps += 1
+                    if done_steps >= steps:
+                        break
+                if done_steps >= steps:
+                    break
+        await http.post("/close", json={fam.id_key: env_id})
+        return done_steps
+
+
+async def over_http(url: str, fam, episodes, clients: int, steps: int) -> tuple[float, list[float]]:
+    latencies: list[float] = []
+    per_client = max(1, steps // clients)
+    started = time.perf_counter()
+    jobs = [
+        client(url, fam, episodes[i % len(episodes) :] + episodes[: i % len(episodes)], per_client, latencies)
+        for i in range(clients)
+    ]
+    total = sum(await asyncio.wait_for(asyncio.gather(*jobs), TIME_LIMIT_S))
+    return total / (time.perf_counter() - started), latencies
+
+
+def percentile(values: list[float], q: float) -> float:
+    return statistics.quantiles(values, n=100)[q - 1] if len(values) > 1 else values[0]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--env", default="maze", help="family to serve (a cheap env measures the server)")
+    parser.add_argument("--steps", type=int, default=4000, help="steps per row")
+    parser.add_argument("--clients", type=int, nargs="+", default=[1, 8, 64], help="concurrent clients")
+    args = parser.parse_args()
+    print_header()
+    fam = family(args.env)
+    episodes = expert_episodes(fam.env_id, fam.splits.train, 40)
+    reference = in_process_steps_per_s(fam.env_id, episodes, args.steps)
+    process, url = start_server(args.env)
+    rows = []
+    try:
+        for clients in args.clients:
+            rate, latencies = asyncio.run(over_http(url, fam, episodes, clients, args.steps))
+            ms = [x * 1000 for x in latencies]
+            rows.append((clients, rate, percentile(ms, 50), percentile(ms, 99)))
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+    print(f"{fam.env_id}, expert actions replayed; in process: {reference:,.0f} steps/s (one env)\n")
+    print("| clients | steps/s over HTTP | p50 ms | p99 ms | HTTP / in process |")
+    print("|---:|---:|---:|---:|---:|")
+    for clients, rate, p50, p99 in rows:
+        print(f"| {clients} | {rate:,.0f} | {p50:.2f} | {p99:.2f} | {rate / reference:.3f}x |")
+    by_clients = {r[0]: r for r in rows}
+    print()
+    if 8 in by_clients:
+        ok = by_clients[8][1] >= TARGETS["steps/s at 8 clients"]
+        print(f"target >= 2,000 steps/s at 8 clients: {'ok' if ok else 'MISSED'} ({by_clients[8][1]:,.0f})")
+    if 64 in by_clients:
+        ok = by_clients[64][3] <= TARGETS["p99 ms at 64 clients"]
+        print(f"target p99 <= 50 ms at 64 clients: {'ok' if ok else 'MISSED'} ({by_clients[64][3]:.1f} ms)")
+    print(f"load average after: {os.getloadavg()[0]:.2f}")
+
+
+if __name__ == "__main__":
+    main()
