@@ -49,8 +49,10 @@ class ActionFormatError(ValueError):
 def parse_react(reply: str) -> tuple[str, str]:
     """Split a ReAct reply into ``(thought, action)``.
 
-    The action is the first non-empty line after the last ``Action:`` marker; a thought is
-    optional. Raises :class:`ActionFormatError` with a message meant for the model."""
+    The action is the first non-empty line after the last ``Action:`` marker, or, when that line
+    opens a fenced block (AgentGym's SQL replies: an sql-fenced query over several lines), the
+    whole block with its fences. A thought is optional. Raises :class:`ActionFormatError` with a
+    message meant for the model."""
     if not isinstance(reply, str):
         raise ActionFormatError(f"the reply must be text, got {type(reply).__name__}.")
     markers = list(_ACTION.finditer(reply))
@@ -58,11 +60,20 @@ def parse_react(reply: str) -> tuple[str, str]:
         raise ActionFormatError(f"no 'Action:' line was found. {REACT_FORMAT_HELP}")
     last = markers[-1]
     after = reply[last.end() :].strip()
-    action = after.splitlines()[0].strip() if after else ""
+    action = (
+        _fenced_block(after) if after.startswith("```") else (after.splitlines()[0].strip() if after else "")
+    )
     if not action:
         raise ActionFormatError(f"'Action:' is followed by nothing. {REACT_FORMAT_HELP}")
     thought = _THOUGHT.sub("", reply[: last.start()]).strip()
     return thought, action
+
+
+def _fenced_block(text: str) -> str:
+    """``text`` up to and including the fence that closes its opening fence (all of it if none
+    does)."""
+    closing = text.find("```", 3)
+    return text if closing == -1 else text[: closing + 3]
 
 
 def to_command(reply: str) -> str:

@@ -15,6 +15,8 @@ def test_parse_react_round_trips_format_react():
         ("thought:\nx\n\naction: craft 1 stick using 2 planks", "craft 1 stick using 2 planks"),
         ("**Thought:** hm\n**Action:** look", "look"),
         ("Action: first\nThought: wait\nAction: second", "second"),
+        ("Thought: q\n\nAction: ```sql\nSELECT a\nFROM t;\n```\nthanks", "```sql\nSELECT a\nFROM t;\n```"),
+        ("Action:\n```sql\nSELECT 1", "```sql\nSELECT 1"),
     ],
 )
 def test_parse_react_finds_the_last_action(reply, action):
