@@ -1,66 +1,59 @@
 """AgentEvol: behavioural cloning, then M iterations of exploration and reward-weighted learning.
 
-The loop, as in AgentGym (arXiv 2406.04151, section 4):
+The method, as in AgentGym (arXiv 2406.04151, section 4):
 
 1. AgentTraj: the env experts' trajectories (``agentgym_envs.data``) are the BC data D_s.
-2. BC-base: train the base model on D_s; AgentEval it.
-3. For m = 1..M: sample K trajectories per instruction of the instruction set with the last
-   model (temperature T); turn their rewards into training weights (``filter`` keeps those
-   above the env's threshold, one per item, as AgentGym's released code; ``rwr`` weights each
-   by exp((r - 1) / beta), the paper's reward-weighted regression); merge with D_s; retrain
-   (from the base model, as the paper, or from the last model); AgentEval.
+2. Stage ``bc-base``: train the base model on D_s; AgentEval it.
+3. Stage ``iter{m}``, m = 1..M: sample K trajectories per instruction of the instruction set with
+   the last model (temperature T); turn their rewards into training weights (``filter`` keeps
+   those above the env's keep threshold, one per item, as AgentGym's released code; ``rwr``
+   weights each by exp((r - 1) / beta), the paper's reward-weighted regression); merge with D_s;
+   retrain (from the base model, as the paper, or from the last model); AgentEval.
 
-Every stage writes its output atomically into the run folder and is skipped when rerun, and
-exploration saves each episode as it ends, so an interrupted run continues where it stopped and
-loses no trajectories. The folder::
+``agentevol(AgentEvolConfig())`` trains exactly what ``agentgym evolve`` trains: the command only
+parses these configs into flags. Every stage is skipped when its output exists and exploration
+keeps each episode as it ends (:mod:`agentgym_rl.run_dir`), so an interrupted run continues where
+it stopped. The run folder::
 
     config.json  metrics.jsonl  summary.md  success.png
-    data/agenttraj.json  trajectories/explore_iter{m}.jsonl  eval/{stage}.json  eval/{stage}_episodes.jsonl
-    checkpoints/bc-base/  checkpoints/iter{m}/
+    data/agenttraj.json            trajectories/explore_iter{m}.jsonl
+    checkpoints/{stage}/           eval/{stage}.json (.md, .episodes.jsonl)
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import shutil
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Literal
 
-from agentgym_envs import parse_item_id, require_engine, resolve_env_id
+from agentgym_envs import family, parse_item_id, require_engine, resolve_env_id, short_name
 from agentgym_envs.data import atomic_write_text, expert_trajectories, load_trajectories, save_trajectories
 from agentgym_envs.formats import format_react, parse_react
 from agentgym_rl.bc import RESUME_FREE, BCConfig, train_bc
-from agentgym_rl.evaluate import EnvResult, evaluate, load_results, results_table, save_results
-from agentgym_rl.models import ModelConfig
-from agentgym_rl.rollout import RolloutConfig, make_jobs, rollout
+from agentgym_rl.evaluate import EnvResult, evaluate, load_results, results_table, save_eval
+from agentgym_rl.models import ModelConfig, with_lora
+from agentgym_rl.rollout import Job, RolloutConfig, RolloutStats, make_jobs, rollout
+from agentgym_rl.run_dir import EpisodeLog, RunDir
 
-# AgentGym's released code keeps reward > 0.99 (SciWorld > 99 on its 0-100 scale), BabyAI > 0.
-DEFAULT_THRESHOLD = 0.99
-THRESHOLDS = {"AgentGym/BabyAI-v0": 0.0}
+BC_BASE = "bc-base"
 
 
+def stage_names(iterations: int) -> list[str]:
+    """The one spelling of every stage, in file names, metrics, results and the summary."""
+    return [BC_BASE] + [f"iter{m}" for m in range(1, iterations + 1)]
+
+
+# ------------------------------------------------------------------------------ configs
 @dataclass
 class AgentEvolConfig:
-    """Settings of an AgentEvol run. BC settings are a separate :class:`BCConfig`, whose
-    ``seed`` also seeds the model build and exploration sampling."""
+    """Settings of an AgentEvol run. BC settings are an :class:`EvolveBCConfig` (whose ``seed``
+    also seeds the model build and exploration sampling); the model is a ``ModelConfig``."""
 
     envs: list[str] = field(default_factory=lambda: ["maze"], metadata={"help": "envs to learn (multi-task)"})
-    model: str = field(
-        default="tiny", metadata={"help": "base model: tiny, tiny-5m, tiny-20m, smollm2-135m or a path"}
-    )
-    lora: bool = field(
-        default=False,
-        metadata={
-            "help": "train a fresh LoRA adapter each stage (merged into the saved model) instead of "
-            "every weight"
-        },
-    )
-    lora_rank: int = field(default=16, metadata={"help": "LoRA rank with --lora"})
     run_dir: str | None = field(default=None, metadata={"help": "run folder (default runs/evolve-<envs>)"})
     iterations: int = field(default=4, metadata={"help": "M: exploration + learning iterations"})
     samples: int = field(default=1, metadata={"help": "K: trajectories sampled per instruction"})
@@ -74,19 +67,16 @@ class AgentEvolConfig:
     weighting: Literal["filter", "rwr"] = field(
         default="filter",
         metadata={
-            "help": "filter: keep reward above the env threshold, one per item; "
+            "help": "filter: keep reward above the env's keep threshold, one per item; "
             "rwr: weight by exp((r-1)/beta)"
         },
     )
-    reward_threshold: float = field(
-        default=DEFAULT_THRESHOLD,
-        metadata={
-            "help": "filter keeps reward above this (AgentGym's released code: > 0.99; SciWorld > 99 of 100)"
-        },
-    )
     env_thresholds: list[str] = field(
-        default_factory=lambda: [f"{env.split('/')[1][:-3]}={value:g}" for env, value in THRESHOLDS.items()],
-        metadata={"help": "per-env thresholds as ENV=VALUE (AgentGym keeps any BabyAI reward above 0)"},
+        default_factory=list,
+        metadata={
+            "help": "override an env's registered keep threshold as ENV=VALUE (registered: reward "
+            "> 0.99, BabyAI > 0, as AgentGym's released code)"
+        },
     )
     rwr_beta: float = field(
         default=0.25, metadata={"help": "rwr temperature: small keeps only the best, large is plain BC"}
@@ -135,43 +125,79 @@ class AgentEvolConfig:
         if isinstance(self.envs, str):
             self.envs = [self.envs]
         self.envs = [require_engine(env) for env in self.envs]
-        if self.iterations < 0 or self.samples < 1 or self.lora_rank < 1:
-            raise ValueError("iterations must be >= 0, samples and lora_rank >= 1")
+        if self.iterations < 0 or self.samples < 1:
+            raise ValueError("iterations must be >= 0 and samples >= 1")
         if self.temperature <= 0:
             raise ValueError("exploration samples: temperature must be > 0")
         if self.iteration_epochs < 0 or self.max_new_tokens < 0 or self.thought_words < -1:
             raise ValueError("iteration_epochs and max_new_tokens must be >= 0, thought_words >= -1")
         self.thresholds()  # a malformed ENV=VALUE fails here, not after an hour of training
         if self.run_dir is None:
-            names = "-".join(env.removeprefix("AgentGym/").removesuffix("-v0").lower() for env in self.envs)
-            self.run_dir = f"runs/evolve-{names}"
+            self.run_dir = "runs/evolve-" + "-".join(short_name(env).lower() for env in self.envs)
 
     def thresholds(self) -> dict[str, float]:
-        """Env id -> the reward a kept trajectory must beat (``reward_threshold`` elsewhere)."""
-        thresholds = {}
+        """Env id -> the reward a kept trajectory must beat: the env's registered keep threshold
+        (Gymnasium's ``reward_threshold``) unless ``env_thresholds`` overrides it."""
+        thresholds = {env: family(env).keep_threshold for env in self.envs}
         for entry in self.env_thresholds:
             name, _, value = entry.partition("=")
             try:
-                number = float(value)
+                thresholds[resolve_env_id(name.strip())] = float(value)
             except ValueError:
                 raise ValueError(f"env_thresholds: expected ENV=VALUE like BabyAI=0, got {entry!r}") from None
-            thresholds[resolve_env_id(name.strip())] = number
         return thresholds
+
+
+@dataclass
+class EvolveBCConfig(BCConfig):
+    """BC settings of AgentEvol (``agentgym evolve``, ``agentevol()``), tuned for the built-in
+    tiny model, which trains from scratch; ``agentgym bc`` keeps :class:`BCConfig`'s defaults.
+
+    Changed defaults, tuned on Maze: the tiny model's action choice stays at chance for a few
+    hundred small steps, then jumps; 20 epochs of 1-2 episodes a step at 1e-3 get it there (3e-3,
+    or 4096-token batches, stall), and bf16 autocast trains faster on the CPU:
+
+    ==============  =======  ======
+    setting         BCConfig evolve
+    ==============  =======  ======
+    learning_rate   5e-4     1e-3
+    epochs          3        20
+    batch_tokens    4096     1024
+    bf16            False    True
+    ==============  =======  ======
+
+    ``save_dir`` must stay unset: every stage saves under the run folder."""
+
+    learning_rate: float = field(
+        default=1e-3,
+        metadata={"help": "peak AdamW learning rate (evolve: 1e-3, for the tiny model from scratch)"},
+    )
+    epochs: float = field(
+        default=20.0, metadata={"help": "BC-base epochs (evolve: 20; the tiny model learns late, then fast)"}
+    )
+    batch_tokens: int = field(
+        default=1024,
+        metadata={"help": "most padded tokens in one micro-batch (evolve: 1024, 1-2 episodes a step)"},
+    )
+    bf16: bool = field(default=True, metadata={"help": "bfloat16 autocast (evolve: on)"})
+    save_dir: str | None = field(
+        default=None, metadata={"help": "not used by evolve: every stage saves under --run_dir"}
+    )
 
 
 # ------------------------------------------------------------------------------ weighting
 def filter_by_reward(
-    records: Sequence[dict[str, Any]],
-    thresholds: dict[str, float] | None = None,
-    default: float = DEFAULT_THRESHOLD,
+    records: Sequence[dict[str, Any]], thresholds: dict[str, float] | None = None
 ) -> list[dict]:
-    """AgentGym's filter: keep trajectories whose reward beats their env's threshold, and of
-    several samples of one item only the best (the first among equals)."""
-    thresholds = THRESHOLDS if thresholds is None else thresholds
+    """AgentGym's filter: keep trajectories whose reward beats their env's threshold (given, or
+    the env's registered keep threshold), and of several samples of one item only the best (the
+    first among equals)."""
+    thresholds = thresholds or {}
     best: dict[str, dict[str, Any]] = {}
     for record in records:
         env_id = parse_item_id(record["item_id"])[0]
-        if record["reward"] <= thresholds.get(env_id, default):
+        threshold = thresholds[env_id] if env_id in thresholds else family(env_id).keep_threshold
+        if record["reward"] <= threshold:
             continue
         kept = best.get(record["item_id"])
         if kept is None or record["reward"] > kept["reward"]:
@@ -193,108 +219,94 @@ def training_set(
     """Expert data (weight 1) merged with explored trajectories weighted by the chosen scheme.
     ``rwr`` leaves out trajectories whose weight is below 1e-3: they would teach nothing."""
     if config.weighting == "filter":
-        kept = filter_by_reward(explored, config.thresholds(), config.reward_threshold)
+        kept = filter_by_reward(explored, config.thresholds())
         return expert + kept, [1.0] * (len(expert) + len(kept))
     weights = rwr_weights([r["reward"] for r in explored], config.rwr_beta)
     kept = [(record, weight) for record, weight in zip(explored, weights) if weight >= 1e-3]
     return expert + [r for r, _ in kept], [1.0] * len(expert) + [w for _, w in kept]
 
 
-# ------------------------------------------------------------------------------ the run
+# ------------------------------------------------------------------------------ the loop
+@dataclass
 class Run:
-    """The run folder: where each stage's output lives and whether it is done."""
+    """One AgentEvol run: its settings and its folder."""
 
-    def __init__(self, config: AgentEvolConfig, bc_config: BCConfig, model_config: ModelConfig):
-        self.dir = Path(config.run_dir)
-        self.config, self.bc_config, self.model_config = config, bc_config, model_config
-        self.started = time.perf_counter()
-        self.max_new_tokens = config.max_new_tokens  # the reply budget, set once BC-base exists
+    config: AgentEvolConfig
+    bc: BCConfig
+    model: ModelConfig
+    folder: RunDir
+    max_new_tokens: int = 0  # the reply budget, set once the base model is loaded
 
-    def path(self, *parts: str) -> Path:
-        return self.dir.joinpath(*parts)
-
-    def checkpoint(self, stage: str) -> Path:
-        return self.path("checkpoints", stage)
-
-    def has_checkpoint(self, stage: str) -> bool:
-        return self.checkpoint(stage).joinpath("DONE").is_file()
-
-    def open(self) -> None:
-        """Create the folder, or check that an existing one was made with the same settings."""
-        saved = {"agentevol": dataclasses.asdict(self.config), "bc": dataclasses.asdict(self.bc_config)}
-        saved["agentevol"].pop("progress", None)
-        for key in RESUME_FREE:  # checkpointing and logging do not change what is learned
-            saved["bc"].pop(key, None)
-        config_file = self.path("config.json")
-        if config_file.is_file():
-            before = json.loads(config_file.read_text())
-            # A setting added to the code after the run began held its default value then.
-            for group, config in (("agentevol", AgentEvolConfig(run_dir="-")), ("bc", BCConfig())):
-                defaults = json.loads(json.dumps(dataclasses.asdict(config)))
-                for key in saved[group].keys() - before.get(group, {}).keys():
-                    before.setdefault(group, {})[key] = defaults[key]
-            if before != json.loads(json.dumps(saved)):
-                changed = sorted(
-                    f"{group}.{key}"
-                    for group in saved
-                    for key in saved[group]
-                    if before.get(group, {}).get(key) != json.loads(json.dumps(saved[group][key]))
-                )
-                raise ValueError(
-                    f"{self.dir} holds a run with other settings ({', '.join(changed)}); "
-                    "use another --run_dir or the same flags to resume it"
-                )
-            self.log(f"resuming {self.dir}")
-        self.dir.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(config_file, json.dumps(saved, indent=1) + "\n")
-
-    def log(self, message: str) -> None:
-        print(f"[agentevol {time.perf_counter() - self.started:7.1f}s] {message}", flush=True)
-
-    def record_metrics(self, stage: str, **values: Any) -> None:
-        line = {"stage": stage, "time": round(time.time(), 1), **values}
-        with self.path("metrics.jsonl").open("a", encoding="utf-8") as file:
-            file.write(json.dumps(line) + "\n")
+    def checkpoint(self, stage: str):
+        return self.folder.path("checkpoints", stage)
 
 
 def agentevol(
-    config: AgentEvolConfig, bc_config: BCConfig, model_config: ModelConfig | None = None
+    config: AgentEvolConfig | None = None,
+    bc_config: BCConfig | None = None,
+    model_config: ModelConfig | None = None,
 ) -> dict[str, dict[str, EnvResult]]:
-    """Run (or resume) AgentEvol; returns AgentEval results per stage: ``BC-base``, ``iter 1``, ..."""
-    run = Run(config, bc_config, model_config or ModelConfig())
-    run.open()
+    """Run (or resume) AgentEvol; returns AgentEval results per stage (``bc-base``, ``iter1``, ...).
+    Without arguments: ``agentgym evolve``'s defaults (the tiny model on Maze)."""
+    run = open_run(config or AgentEvolConfig(), bc_config or EvolveBCConfig(), model_config or ModelConfig())
     expert = expert_data(run)
-    policy = trained(run, "bc-base", expert, [1.0] * len(expert), start_from=None)
-    run.max_new_tokens = reply_budget(policy, expert, config.max_new_tokens)
-    results = {"BC-base": evaluated(run, "bc-base", policy)}
-    explored_so_far: list[dict[str, Any]] = []
-    for iteration in range(1, config.iterations + 1):
-        stage = f"iter{iteration}"
-        explored = explore(run, iteration, policy)
-        explored_so_far = explored_so_far + explored if config.accumulate else explored
-        records, weights = training_set(expert, explored_so_far, config)
-        start_from = None if config.retrain_from == "base" else policy
-        policy = trained(run, stage, records, weights, start_from=start_from)
-        results[f"iter {iteration}"] = evaluated(run, stage, policy)
+    results: dict[str, dict[str, EnvResult]] = {}
+    policy, explored = None, []
+    for iteration, stage in enumerate(stage_names(run.config.iterations)):
+        if stage == BC_BASE:
+            records, weights, start_from = expert, [1.0] * len(expert), None
+        else:
+            new = explore(run, stage, policy, seed=run.bc.seed * 1000 + iteration)
+            explored = explored + new if run.config.accumulate else new
+            records, weights = training_set(expert, explored, run.config)
+            start_from = policy if run.config.retrain_from == "last" else None
+        policy = trained(run, stage, records, weights, start_from)
+        run.max_new_tokens = run.max_new_tokens or reply_budget(policy, expert, run.config.max_new_tokens)
+        results[stage] = evaluated(run, stage, policy)
         write_summary(run, results)
-    write_summary(run, results)
     return results
 
 
+def open_run(config: AgentEvolConfig, bc_config: BCConfig, model_config: ModelConfig) -> Run:
+    """The run folder, checked against the settings that decide what is learned."""
+    if bc_config.save_dir:
+        raise ValueError("save_dir is for 'agentgym bc'; AgentEvol saves every stage under run_dir")
+    folder = RunDir(config.run_dir, name="agentevol")
+
+    def learned(evolve: AgentEvolConfig, bc: BCConfig, model: ModelConfig) -> dict[str, dict]:
+        settings = {
+            "agentevol": dataclasses.asdict(evolve),
+            "bc": dataclasses.asdict(bc),
+            "model": model.identity(),
+        }
+        settings["agentevol"].pop("progress")
+        for name in RESUME_FREE:  # checkpointing and logging do not change what is learned
+            settings["bc"].pop(name)
+        return settings
+
+    folder.open(
+        learned(config, bc_config, model_config),
+        defaults=learned(AgentEvolConfig(run_dir="-"), EvolveBCConfig(), ModelConfig()),
+    )
+    return Run(config, bc_config, model_config, folder)
+
+
+# ------------------------------------------------------------------------------ the stages
 def expert_data(run: Run) -> list[dict[str, Any]]:
     """AgentTraj for every env (the expert's successful episodes), built once per run."""
-    path = run.path("data", f"{run.config.bc_split}.json")
+    path = run.folder.path("data", f"{run.config.bc_split}.json")
     if path.is_file():
         return load_trajectories(path)
     records, started = [], time.perf_counter()
     for env_id in run.config.envs:
         solved, failed = expert_trajectories(env_id, run.config.bc_split, progress=run.config.progress)
         records += solved
-        run.log(f"{env_id}: {len(solved)} expert trajectories ({len(failed)} unsolved left out)")
+        run.folder.log(f"{env_id}: {len(solved)} expert trajectories ({len(failed)} unsolved left out)")
     records = shorten_thoughts(records, run.config.thought_words)
     save_trajectories(records, path)
-    run.record_metrics(
+    run.folder.record(
         "data",
+        BC_BASE,
         trajectories=len(records),
         thought_words=run.config.thought_words,
         seconds=round(time.perf_counter() - started, 1),
@@ -334,36 +346,31 @@ def reply_budget(policy, expert: list[dict[str, Any]], max_new_tokens: int) -> i
 
 
 def trained(run: Run, stage: str, records: list[dict], weights: list[float], start_from):
-    """The model of ``stage``: loaded if already trained, else trained on weighted records."""
-    from agentgym_rl.models import load_model, with_lora
-
-    if run.has_checkpoint(stage):
-        return load_model(str(run.checkpoint(stage)), **run.model_config.load_kwargs())
-    if start_from is not None:
-        policy = start_from
-    else:
-        policy = load_model(run.config.model, seed=run.bc_config.seed, **run.model_config.load_kwargs())
-    if run.config.lora:
+    """The model of ``stage``: loaded if already trained, else trained on weighted records
+    (from ``start_from``, or from the base model when it is None)."""
+    checkpoint = run.checkpoint(stage)
+    if run.folder.is_done(checkpoint):
+        return run.model.load(name=str(checkpoint), lora=False)
+    policy = start_from or run.model.load(seed=run.bc.seed, lora=False)
+    if run.model.lora:
         # A fresh adapter on the merged starting weights, so a resumed run (which loads the
         # merged checkpoint) trains exactly what an uninterrupted one does.
         if hasattr(policy.model, "merge_and_unload"):
             policy.model = policy.model.merge_and_unload()
-        policy.model = with_lora(policy.model, run.config.lora_rank, run.bc_config.seed)
-    run.log(f"{stage}: training on {len(records)} trajectories (weight sum {sum(weights):.1f})")
-    # With --save_every a stage checkpoints into a scratch folder, so a killed stage resumes mid-way.
-    scratch = run.path("checkpoints", f"{stage}.partial")
-    bc_config = dataclasses.replace(
-        run.bc_config, save_dir=str(scratch) if run.bc_config.save_every else None
-    )
-    continuing = stage != "bc-base" and run.config.retrain_from == "last"
-    if continuing and run.config.iteration_epochs > 0:
+        policy.model = with_lora(policy.model, run.model.lora_rank, run.bc.seed)
+    run.folder.log(f"{stage}: training on {len(records)} trajectories (weight sum {sum(weights):.1f})")
+    # With save_every a stage checkpoints into a scratch folder, so a killed stage resumes mid-way.
+    scratch = run.folder.path("checkpoints", f"{stage}.partial")
+    bc_config = dataclasses.replace(run.bc, save_dir=str(scratch) if run.bc.save_every else None)
+    if stage != BC_BASE and run.config.retrain_from == "last" and run.config.iteration_epochs > 0:
         bc_config = dataclasses.replace(bc_config, epochs=run.config.iteration_epochs)
     metrics = train_bc(policy, records, bc_config, weights=weights, progress=run.config.progress)
-    policy.save(run.checkpoint(stage))
-    atomic_write_text(run.checkpoint(stage) / "DONE", "")
+    policy.save(checkpoint)
+    run.folder.mark_done(checkpoint)
     shutil.rmtree(scratch, ignore_errors=True)
-    run.record_metrics(
-        f"train-{stage}",
+    run.folder.record(
+        "train",
+        stage,
         trajectories=len(records),
         weight_sum=round(sum(weights), 3),
         steps=metrics["steps"],
@@ -372,89 +379,102 @@ def trained(run: Run, stage: str, records: list[dict], weights: list[float], sta
         tokens_per_second=round(metrics["tokens_per_second"]),
         seconds=round(metrics["seconds"], 1),
     )
-    run.log(f"{stage}: loss {metrics['final_loss']:.4f}, {metrics['tokens_per_second']:.0f} tok/s")
+    run.folder.log(f"{stage}: loss {metrics['final_loss']:.4f}, {metrics['tokens_per_second']:.0f} tok/s")
     return policy
 
 
 def evaluated(run: Run, stage: str, policy) -> dict[str, EnvResult]:
     """AgentEval of ``stage``'s model on every env's test split (loaded if already done)."""
-    path = run.path("eval", f"{stage}.json")
+    path = run.folder.path("eval", f"{stage}.json")
     if path.is_file():
         return load_results(path)
-    rollout_config = RolloutConfig(concurrency=run.config.concurrency, max_new_tokens=run.max_new_tokens)
-    started = time.perf_counter()
+    stats = RolloutStats()
     results, records = evaluate(
         policy,
         run.config.envs,
         limit=run.config.eval_limit,
-        config=rollout_config,
+        config=RolloutConfig(concurrency=run.config.concurrency, max_new_tokens=run.max_new_tokens),
         progress=run.config.progress,
+        stats=stats,
     )
-    save_trajectories(records, run.path("eval", f"{stage}_episodes.jsonl"))
-    save_results(results, path)
+    save_eval(results, records, path, label=stage)
     for env_id, result in results.items():
-        run.log(
-            f"{stage} AgentEval {env_id}: success {100 * result.success_rate:.1f}%, "
+        run.folder.log(
+            f"{stage} AgentEval {short_name(env_id)}: success {100 * result.success_rate:.1f}%, "
             f"score {result.mean_score:.3f}"
         )
-    run.record_metrics(
-        f"eval-{stage}",
-        seconds=round(time.perf_counter() - started, 1),
-        **{env: result.as_dict() for env, result in results.items()},
-    )
+    record_speed(run, "eval", stage, stats, **{env: result.as_dict() for env, result in results.items()})
     return results
 
 
-def explore(run: Run, iteration: int, policy) -> list[dict[str, Any]]:
-    """K sampled trajectories per instruction. Each episode is appended to a partial file as it
-    ends; a rerun replays only the jobs that file does not hold."""
-    final = run.path("trajectories", f"explore_iter{iteration}.jsonl")
+def explore(run: Run, stage: str, policy, seed: int) -> list[dict[str, Any]]:
+    """K sampled trajectories per instruction with ``policy`` (the previous stage's model), for
+    ``stage``'s training. A rerun replays only the episodes not saved yet."""
+    final = run.folder.path("trajectories", f"explore_{stage}.jsonl")
     if final.is_file():
         return load_trajectories(final)
-    partial = final.with_suffix(".partial.jsonl")
-    done = read_partial(partial)
-    ids = {env: explore_ids(env, run.config) for env in run.config.envs}
+    episodes = EpisodeLog(final, key=lambda record: (record["item_id"], record.get("sample", 0)))
+    ids = {
+        env: family(env).splits.ids(run.config.explore_split)[: run.config.explore_limit]
+        for env in run.config.envs
+    }
     jobs = make_jobs(run.config.envs, ids, samples=run.config.samples)
-    todo = [job for job in jobs if (job_key(job)) not in done]
-    run.log(f"iter{iteration}: exploring {len(todo)} episodes ({len(jobs) - len(todo)} already saved)")
+    saved = episodes.saved()
+    todo = [job for job in jobs if job_key(job) not in saved]
+    run.folder.log(f"{stage}: exploring {len(todo)} episodes ({len(jobs) - len(todo)} already saved)")
     rollout_config = RolloutConfig(
         concurrency=run.config.concurrency,
         temperature=run.config.temperature,
         top_p=run.config.top_p,
         max_new_tokens=run.max_new_tokens,
-        seed=run.bc_config.seed * 1000 + iteration,
+        seed=seed,
     )
-    partial.parent.mkdir(parents=True, exist_ok=True)
-    started = time.perf_counter()
-    with partial.open("a", encoding="utf-8") as sink:
-
-        def keep(index: int, record: dict[str, Any]) -> None:
-            sink.write(json.dumps(record) + "\n")
-            sink.flush()
-
+    stats = RolloutStats()
+    with episodes.appending() as keep:
         rollout(
             policy,
             todo,
             rollout_config,
             progress=run.config.progress,
-            desc=f"explore {iteration}",
+            desc=f"explore {stage}",
             on_episode=keep,
+            stats=stats,
         )
-    records = list(read_partial(partial).values())
-    order = {job_key(job): n for n, job in enumerate(jobs)}
-    records.sort(key=lambda record: order[(record["item_id"], record.get("sample", 0))])
-    save_trajectories(records, final)
-    partial.unlink()
+    records = episodes.finish([job_key(job) for job in jobs])
     rewards = [record["reward"] for record in records]
-    run.record_metrics(
-        f"explore-iter{iteration}",
+    record_speed(
+        run,
+        "explore",
+        stage,
+        stats,
         episodes=len(records),
         success_rate=success_rate(records),
         mean_reward=round(sum(rewards) / max(1, len(rewards)), 4),
         success_rate_per_env={env: success_rate(group) for env, group in by_env(records).items()},
-        seconds=round(time.perf_counter() - started, 1),
     )
     return records
+
+
+def record_speed(run: Run, event: str, stage: str, stats: RolloutStats, **values: Any) -> None:
+    """A rollout stage's metrics line with its speed, as CleanRL logs SPS: generated tokens/s and
+    episodes/min of this invocation's episodes (a resumed exploration counts only the new ones)."""
+    run.folder.record(
+        event,
+        stage,
+        **values,
+        generated_tokens=stats.generated_tokens,
+        tokens_per_second=round(stats.tokens_per_second, 1),
+        episodes_per_minute=round(stats.episodes_per_minute, 1),
+        seconds=round(stats.wall_seconds, 1),
+    )
+    run.folder.log(
+        f"{stage} {event}: {stats.episodes} episodes, {stats.tokens_per_second:.0f} generated tok/s, "
+        f"{stats.episodes_per_minute:.0f} episodes/min"
+    )
+
+
+def job_key(job: Job) -> tuple[str, int]:
+    return f"{family(job.env_id).item_prefix}_{job.task_id}", job.sample
 
 
 def success_rate(records: list[dict[str, Any]]) -> float:
@@ -468,100 +488,66 @@ def by_env(records: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
     return groups
 
 
-def explore_ids(env_id: str, config: AgentEvolConfig) -> list[int]:
-    import agentgym_envs
-
-    return list(agentgym_envs.env_class(env_id).task_ids(config.explore_split))[: config.explore_limit]
-
-
-def job_key(job) -> tuple[str, int]:
-    import agentgym_envs
-
-    return agentgym_envs.env_class(job.env_id).item_id(job.task_id), job.sample
-
-
-def read_partial(path: Path) -> dict[tuple[str, int], dict[str, Any]]:
-    """Episodes saved so far; a line cut short by a crash is dropped (its episode reruns)."""
-    if not path.is_file():
-        return {}
-    done = {}
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        done[(record["item_id"], record.get("sample", 0))] = record
-    return done
-
-
 # ------------------------------------------------------------------------------ reporting
 def write_summary(run: Run, results: dict[str, dict[str, EnvResult]]) -> str:
-    """summary.md (BC-base against each iteration, with the time each took) and success.png;
-    returns the table."""
-    table = summary_table(results, run.dir)
-    minutes = (time.perf_counter() - run.started) / 60
+    """summary.md (bc-base against each iteration, with speeds and the time each took) and
+    success.png; returns the table."""
+    config, model = run.config, run.model
+    table = summary_table(results, run.folder)
     text = (
-        f"# AgentEvol: {', '.join(run.config.envs)}\n\n"
-        f"Model `{run.config.model}`, M={run.config.iterations}, K={run.config.samples}, "
-        f"weighting `{run.config.weighting}`, exploration temperature {run.config.temperature}, "
-        f"each iteration trains the {run.config.retrain_from} model.\n\n"
+        f"# AgentEvol: {', '.join(config.envs)}\n\n"
+        f"Model `{model.model}`{' + LoRA' if model.lora else ''}, M={config.iterations}, K={config.samples}, "
+        f"weighting `{config.weighting}`, exploration temperature {config.temperature}, "
+        f"each iteration trains the {config.retrain_from} model.\n\n"
         "AgentEval (test split), each cell: success % [95% Wilson interval] / mean score. Below: "
         "the share of the instruction set each column's model solved while exploring (sampled, all "
-        "envs together: the next iteration's data), and the wall time of the stages up to that "
-        "column (data, training, exploration, AgentEval), summed over every invocation of the run.\n\n"
-        f"{table}\n\nWall time of this invocation: {minutes:.1f} min.\n"
+        "envs together: the next iteration's data), the rollout speed of its AgentEval and of that "
+        "exploration (generated tokens/s / episodes per minute), and the wall time of the stages up to "
+        "that column (data, training, exploration, AgentEval), summed over every invocation of the run.\n\n"
+        f"{table}\n\nWall time of this invocation: {run.folder.minutes():.1f} min.\n"
     )
-    atomic_write_text(run.path("summary.md"), text)
-    plot_success(results, run.path("success.png"))
+    atomic_write_text(run.folder.path("summary.md"), text)
+    plot_success(results, run.folder.path("success.png"))
     return table
 
 
-def summary_table(results: dict[str, dict[str, EnvResult]], run_dir: str | Path) -> str:
-    """The AgentEval table plus two rows from metrics.jsonl: how much of the instruction set each
-    column's model solved while exploring (the next iteration's data; 240+ tasks, so a less noisy
-    view of progress than the test split, though sampled rather than greedy) and the cumulative
-    wall time."""
-    entries = stage_entries(Path(run_dir))
+def summary_table(results: dict[str, dict[str, EnvResult]], folder: RunDir) -> str:
+    """The AgentEval table plus rows from metrics.jsonl, per column (stage): how much of the
+    instruction set its model solved while exploring for the next stage (240+ tasks, so a less
+    noisy view of progress than the test split, though sampled rather than greedy), the speed of
+    its AgentEval and of that exploration, and the cumulative wall time."""
+    metrics = folder.metrics()
+    stages = list(results)
     envs = sorted({env for columns in results.values() for env in columns})
-    total, minutes, explored = 0.0, [], {env: [] for env in envs}
-    for number, column in enumerate(results):
-        key = "bc-base" if column == "BC-base" else column.replace(" ", "")
-        total += sum(entry["seconds"] for stage, entry in entries.items() if stage.endswith(key))
-        total += entries.get("data", {}).get("seconds", 0.0) if column == "BC-base" else 0.0
-        minutes.append(f"{total / 60:.1f}")
-        exploration = entries.get(f"explore-iter{number + 1}", {})
-        rates = exploration.get("success_rate_per_env", {})
-        if not rates and len(envs) == 1 and "success_rate" in exploration:  # runs logged before per-env rates
-            rates = {envs[0]: exploration["success_rate"]}
-        for env in envs:
-            explored[env].append(f"{100 * rates[env]:.1f}" if env in rates else "-")
+    # The exploration for iter{m+1} is done by the m-th column's model: it goes in that column.
+    explored = [metrics.get(("explore", f"iter{m + 1}"), {}) for m in range(len(stages))]
     rows = [results_table(results)]
     for env in envs:
-        label = "" if len(envs) == 1 else f" ({env.removeprefix('AgentGym/').removesuffix('-v0')})"
-        rows.append(
-            f"| instruction set solved while exploring, %{label} | " + " | ".join(explored[env]) + " |"
-        )
+        label = "" if len(envs) == 1 else f" ({short_name(env)})"
+        rates = [entry.get("success_rate_per_env", {}) for entry in explored]
+        cells = [f"{100 * rate[env]:.1f}" if env in rate else "-" for rate in rates]
+        rows.append(f"| instruction set solved while exploring, %{label} | " + " | ".join(cells) + " |")
+    rows.append(
+        speed_row("AgentEval speed, tok/s / episodes/min", [metrics.get(("eval", s), {}) for s in stages])
+    )
+    rows.append(speed_row("exploration speed, tok/s / episodes/min", explored))
+    total, minutes = 0.0, []
+    for stage in stages:
+        total += sum(entry["seconds"] for (_, at), entry in metrics.items() if at == stage)
+        minutes.append(f"{total / 60:.1f}")
     rows.append("| minutes, cumulative | " + " | ".join(minutes) + " |")
     return "\n".join(rows)
 
 
-def stage_entries(run_dir: Path) -> dict[str, dict[str, Any]]:
-    """Each finished stage's metrics.jsonl line (e.g. ``train-iter2``), with ``seconds``
-    summed over the invocations that ran it."""
-    path = run_dir / "metrics.jsonl"
-    entries: dict[str, dict[str, Any]] = {}
-    if path.is_file():
-        for line in path.read_text(encoding="utf-8").splitlines():
-            try:
-                entry = json.loads(line)
-            except json.JSONDecodeError:
-                continue  # a line cut short by a crash: its stage reruns and is logged again
-            seconds = entries.get(entry["stage"], {}).get("seconds", 0.0) + float(entry.get("seconds", 0.0))
-            entries[entry["stage"]] = {**entry, "seconds": seconds}
-    return entries
+def speed_row(label: str, entries: list[dict[str, Any]]) -> str:
+    cells = [
+        f"{e['tokens_per_second']:,.0f} / {e['episodes_per_minute']:.0f}" if "tokens_per_second" in e else "-"
+        for e in entries
+    ]
+    return f"| {label} | " + " | ".join(cells) + " |"
 
 
-def plot_success(results: dict[str, dict[str, EnvResult]], path: Path) -> None:
+def plot_success(results: dict[str, dict[str, EnvResult]], path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -577,11 +563,11 @@ def plot_success(results: dict[str, dict[str, EnvResult]], path: Path) -> None:
             [100 * (r.success_rate - r.success_low) for _, r in points],
             [100 * (r.success_high - r.success_rate) for _, r in points],
         ]
-        axes.errorbar(xs, ys, yerr=errors, marker="o", capsize=3, label=env_id.removeprefix("AgentGym/"))
+        axes.errorbar(xs, ys, yerr=errors, marker="o", capsize=3, label=short_name(env_id))
     axes.set_xticks(range(len(stages)), stages)
     axes.set_ylabel("AgentEval success % (95% CI)")
     axes.set_ylim(0, 100)
-    axes.set_title("AgentEvol: success per iteration")
+    axes.set_title("AgentEvol: success per stage")
     axes.legend()
     figure.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -589,3 +575,15 @@ def plot_success(results: dict[str, dict[str, EnvResult]], path: Path) -> None:
     figure.savefig(temporary, dpi=100)
     plt.close(figure)
     temporary.replace(path)
+
+
+__all__ = [
+    "AgentEvolConfig",
+    "EvolveBCConfig",
+    "agentevol",
+    "filter_by_reward",
+    "rwr_weights",
+    "stage_names",
+    "summary_table",
+    "training_set",
+]

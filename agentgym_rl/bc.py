@@ -38,7 +38,7 @@ import torch
 import torch.nn.functional as F
 
 from agentgym_rl.policy import LLMPolicy, pad_right
-from agentgym_rl.trajectory import IGNORE_INDEX, TokenizedRecord, tokenize_records
+from agentgym_rl.trajectory import IGNORE_INDEX, TokenizedRecord, pack_by_length, tokenize_records
 
 BUCKET_BATCHES = 16  # micro-batches per length bucket: sorting within it trims padding
 
@@ -121,19 +121,8 @@ def plan_epoch(lengths: dict[int, int], batch_tokens: int, rng: random.Random) -
     batches: list[list[int]] = []
     for start in range(0, len(ids), bucket_size):
         bucket = sorted(ids[start : start + bucket_size], key=lengths.__getitem__)
-        batches += pack(bucket, lengths, batch_tokens)
+        batches += pack_by_length(bucket, lengths, batch_tokens)
     rng.shuffle(batches)
-    return batches
-
-
-def pack(sorted_ids: list[int], lengths: dict[int, int], batch_tokens: int) -> list[list[int]]:
-    """Consecutive ids into batches whose padded size (count x longest) stays in budget."""
-    batches: list[list[int]] = []
-    for example in sorted_ids:
-        if batches and lengths[example] * (len(batches[-1]) + 1) <= batch_tokens:
-            batches[-1].append(example)
-        else:
-            batches.append([example])
     return batches
 
 

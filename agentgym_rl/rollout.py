@@ -233,6 +233,7 @@ class RoundGenerator:
         self.config = config
         self.cached = None
         if config.prefix_cache and hasattr(policy, "encode_prompt") and hasattr(policy, "model"):
+            # Imported here: it needs transformers, which scripted policies do not.
             from agentgym_rl.prefix_cache import PrefixCachedGenerator, supports_prefix_cache
 
             if supports_prefix_cache(policy.model):
@@ -283,8 +284,8 @@ def step_episode(episode: Episode, reply: str, stats: RolloutStats) -> bool:
 
 
 class EnvPool:
-    """Envs made with ``gym.make`` and reused across episodes of the same env id (making a
-    BabyAI or JVM-backed env costs far more than resetting one)."""
+    """Envs made with ``gym.make`` and reused across episodes of the same env id (making an env,
+    e.g. BabyAI's minigrid world, costs far more than resetting one)."""
 
     def __init__(self, max_rounds: int | None = None):
         self.max_rounds = max_rounds

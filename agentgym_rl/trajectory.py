@@ -19,6 +19,7 @@ as ``dropped``. :class:`TokenizeReport` carries the counts and the dropped item 
 from __future__ import annotations
 
 from bisect import bisect_left
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,7 +28,6 @@ from agentgym_envs.data import load_trajectories, save_trajectories
 IGNORE_INDEX = -100  # the label torch's cross-entropy skips
 
 ROLE_OF = {"human": "user", "gpt": "assistant"}
-SPEAKER_OF = {"user": "human", "assistant": "gpt"}
 
 
 def to_messages(conversations: list[dict[str, Any]]) -> list[dict[str, str]]:
@@ -156,13 +156,29 @@ def render(tokenizer, messages: list[dict[str, str]], generation_prompt: bool) -
     return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=generation_prompt)
 
 
+# ------------------------------------------------------------------------------ batching
+def pack_by_length(
+    ids: list[int], lengths: Mapping[int, int] | Sequence[int], max_tokens: int
+) -> list[list[int]]:
+    """Consecutive ``ids`` (sorted by length by the caller) into batches whose padded size
+    (count x longest) stays within ``max_tokens``; a longer sequence gets a batch of its own.
+    The one length-batching rule of BC and of log-probs."""
+    batches: list[list[int]] = []
+    for example in ids:
+        if batches and lengths[example] * (len(batches[-1]) + 1) <= max_tokens:
+            batches[-1].append(example)
+        else:
+            batches.append([example])
+    return batches
+
+
 __all__ = [
     "IGNORE_INDEX",
     "ROLE_OF",
-    "SPEAKER_OF",
     "TokenizeReport",
     "TokenizedRecord",
     "load_trajectories",
+    "pack_by_length",
     "save_trajectories",
     "to_messages",
     "tokenize_record",

@@ -12,7 +12,8 @@ import pytest
 # threads that wait on each other run 10x slower than one.
 os.environ.setdefault("AGENTGYM_THREADS", "1")
 
-# A micro Llama (~60k parameters): every test that needs a model runs in well under a second.
+# A micro Llama (~170k parameters, most in the shipped tokenizer's 2,362-token embeddings):
+# every test that needs a model runs in well under a second.
 MICRO_MODEL = dict(
     hidden_size=32,
     num_hidden_layers=2,
@@ -20,9 +21,6 @@ MICRO_MODEL = dict(
     num_key_value_heads=1,
     intermediate_size=64,
     max_position_embeddings=512,
-    vocab_size=400,
-    corpus_limit=20,
-    corpus_envs=["Maze"],
 )
 TAUGHT_ANSWER = "Thought:\nThe goal is near.\n\nAction:\nmove up"
 

@@ -6,13 +6,16 @@ import pytest
 import agentgym_rl.agentevol as agentevol_module
 from agentgym_rl.agentevol import (
     AgentEvolConfig,
+    EvolveBCConfig,
     agentevol,
     filter_by_reward,
     rwr_weights,
     training_set,
 )
 from agentgym_rl.bc import BCConfig
-from agentgym_rl.cli import main
+from agentgym_rl.cli import main, parse
+from agentgym_rl.models import ModelConfig
+from agentgym_rl.run_dir import RunDir
 
 
 def record(item_id: str, reward: float, sample: int = 0) -> dict:
@@ -25,12 +28,12 @@ def record(item_id: str, reward: float, sample: int = 0) -> dict:
     }
 
 
-def test_filter_keeps_rewards_above_the_env_threshold_one_per_item():
+def test_filter_keeps_rewards_above_the_registered_keep_threshold_one_per_item():
     records = [
         record("lmrlgym_maze_1", 1.0, 0),
         record("lmrlgym_maze_1", 1.0, 1),  # a second success of the same item: dropped
         record("lmrlgym_maze_2", 0.99),  # not above 0.99
-        record("babyai_3", 0.4),  # BabyAI keeps any reward above 0
+        record("babyai_3", 0.4),  # BabyAI is registered with 0: any reward above it is kept
         record("babyai_3", 0.7, 1),  # ... and the best sample of an item
         record("babyai_4", 0.0),
     ]
@@ -58,10 +61,9 @@ def test_training_set_merges_expert_data_with_weighted_exploration():
     assert len(records) == 2  # exp(-10) < 1e-3 teaches nothing: left out
 
 
-def small_run(run_dir, model_dir, **overrides) -> tuple[AgentEvolConfig, BCConfig]:
+def small_run(run_dir, model_dir, lora=False, **overrides) -> tuple[AgentEvolConfig, BCConfig, ModelConfig]:
     settings = dict(
         envs=["maze"],
-        model=str(model_dir),
         run_dir=str(run_dir),
         iterations=2,
         samples=1,
@@ -73,35 +75,44 @@ def small_run(run_dir, model_dir, **overrides) -> tuple[AgentEvolConfig, BCConfi
         progress=False,
     )
     settings.update(overrides)
-    return AgentEvolConfig(**settings), BCConfig(epochs=0.1, batch_tokens=4096, learning_rate=1e-3)
+    bc_config = BCConfig(epochs=0.1, batch_tokens=4096, learning_rate=1e-3)
+    return AgentEvolConfig(**settings), bc_config, ModelConfig(model=str(model_dir), lora=lora, lora_rank=2)
 
 
 def test_agentevol_writes_the_run_folder(tmp_path, tiny_policy_dir):
-    config, bc_config = small_run(tmp_path / "run", tiny_policy_dir)
-    results = agentevol(config, bc_config)
-    assert list(results) == ["BC-base", "iter 1", "iter 2"]
+    results = agentevol(*small_run(tmp_path / "run", tiny_policy_dir))
+    assert list(results) == ["bc-base", "iter1", "iter2"]
     run = tmp_path / "run"
     for name in ("config.json", "metrics.jsonl", "summary.md", "success.png", "data/agenttraj.json"):
         assert (run / name).is_file(), name
-    stages = [json.loads(line)["stage"] for line in (run / "metrics.jsonl").read_text().splitlines()]
-    assert stages == [
-        "data",
-        "train-bc-base",
-        "eval-bc-base",
-        "explore-iter1",
-        "train-iter1",
-        "eval-iter1",
-        "explore-iter2",
-        "train-iter2",
-        "eval-iter2",
+    for stage in results:  # the stage's one name in every file
+        assert (run / "checkpoints" / stage / "DONE").is_file()
+        for suffix in (".json", ".md", ".episodes.jsonl"):
+            assert (run / "eval" / f"{stage}{suffix}").is_file()
+    lines = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [(line["event"], line["stage"]) for line in lines] == [
+        ("data", "bc-base"),
+        ("train", "bc-base"),
+        ("eval", "bc-base"),
+        ("explore", "iter1"),
+        ("train", "iter1"),
+        ("eval", "iter1"),
+        ("explore", "iter2"),
+        ("train", "iter2"),
+        ("eval", "iter2"),
     ]
+    for line in lines:  # rollout speed, as CleanRL logs SPS
+        if line["event"] in ("explore", "eval"):
+            assert line["tokens_per_second"] > 0 and line["episodes_per_minute"] > 0
     explored = [
         json.loads(line) for line in (run / "trajectories/explore_iter1.jsonl").read_text().splitlines()
     ]
     assert [r["item_id"] for r in explored] == [f"lmrlgym_maze_{i}" for i in range(25, 29)]
     assert all("reward" in r and "success" in r for r in explored)
     summary = (run / "summary.md").read_text()
+    assert "| env | bc-base | iter1 | iter2 |" in summary
     assert "| Maze |" in summary and "| minutes, cumulative |" in summary
+    assert "| AgentEval speed, tok/s / episodes/min |" in summary
     solved = 100 * sum(r["success"] for r in explored) / len(explored)
     row = next(line for line in summary.splitlines() if line.startswith("| instruction set solved"))
     cells = [cell.strip() for cell in row.split("|")[2:-1]]  # BC-base explored for iter 1, ...
@@ -109,7 +120,7 @@ def test_agentevol_writes_the_run_folder(tmp_path, tiny_policy_dir):
 
 
 def test_an_interrupted_run_resumes_and_loses_no_trajectories(tmp_path, tiny_policy_dir, monkeypatch):
-    config, bc_config = small_run(tmp_path / "run", tiny_policy_dir, iterations=1)
+    config, bc_config, model_config = small_run(tmp_path / "run", tiny_policy_dir, iterations=1)
     real_rollout = agentevol_module.rollout
 
     def crash_after_two_episodes(policy, jobs, rollout_config, **kwargs):
@@ -120,7 +131,7 @@ def test_an_interrupted_run_resumes_and_loses_no_trajectories(tmp_path, tiny_pol
 
     monkeypatch.setattr(agentevol_module, "rollout", crash_after_two_episodes)
     with pytest.raises(KeyboardInterrupt):
-        agentevol(config, bc_config)
+        agentevol(config, bc_config, model_config)
     partial = tmp_path / "run/trajectories/explore_iter1.partial.jsonl"
     saved_before = [json.loads(line) for line in partial.read_text().splitlines()]
     assert len(saved_before) == 2
@@ -135,8 +146,8 @@ def test_an_interrupted_run_resumes_and_loses_no_trajectories(tmp_path, tiny_pol
             trained_stages.append(len(records)) or real_train(policy, records, cfg, **kw)
         ),
     )
-    results = agentevol(config, bc_config)
-    assert list(results) == ["BC-base", "iter 1"]
+    results = agentevol(config, bc_config, model_config)
+    assert list(results) == ["bc-base", "iter1"]
     assert len(trained_stages) == 1  # BC-base was not trained again
     explored = [
         json.loads(line)
@@ -149,7 +160,7 @@ def test_an_interrupted_run_resumes_and_loses_no_trajectories(tmp_path, tiny_pol
 def test_a_stage_killed_mid_training_resumes_from_its_checkpoint(tmp_path, tiny_policy_dir, monkeypatch):
     import agentgym_rl.bc as bc_module
 
-    config, _ = small_run(tmp_path / "run", tiny_policy_dir, iterations=0)
+    config, _, model_config = small_run(tmp_path / "run", tiny_policy_dir, iterations=0)
     bc_config = BCConfig(epochs=1, batch_tokens=2048, learning_rate=1e-3, save_every=2)
     real_lr_factor = bc_module.lr_factor
 
@@ -160,14 +171,14 @@ def test_a_stage_killed_mid_training_resumes_from_its_checkpoint(tmp_path, tiny_
 
     monkeypatch.setattr(bc_module, "lr_factor", crash_at_step_5)
     with pytest.raises(KeyboardInterrupt):
-        agentevol(config, bc_config)
+        agentevol(config, bc_config, model_config)
     scratch = tmp_path / "run/checkpoints/bc-base.partial"
     assert (scratch / "checkpoint-4").is_dir()
 
     monkeypatch.setattr(bc_module, "lr_factor", real_lr_factor)
-    agentevol(config, bc_config)
+    agentevol(config, bc_config, model_config)
     lines = [json.loads(line) for line in (tmp_path / "run/metrics.jsonl").read_text().splitlines()]
-    trained = next(line for line in lines if line["stage"] == "train-bc-base")
+    trained = next(line for line in lines if (line["event"], line["stage"]) == ("train", "bc-base"))
     assert trained["resumed_at_step"] == 4 and trained["steps"] > 5
     assert (tmp_path / "run/checkpoints/bc-base/DONE").is_file() and not scratch.exists()
 
@@ -176,8 +187,8 @@ def test_lora_stages_save_plain_merged_models(tmp_path, tiny_policy_dir):
     pytest.importorskip("peft")
     from agentgym_rl.policy import LLMPolicy
 
-    config, bc_config = small_run(tmp_path / "run", tiny_policy_dir, iterations=1, lora=True, lora_rank=2)
-    assert list(agentevol(config, bc_config)) == ["BC-base", "iter 1"]
+    configs = small_run(tmp_path / "run", tiny_policy_dir, iterations=1, lora=True)
+    assert list(agentevol(*configs)) == ["bc-base", "iter1"]
     base = LLMPolicy.load(tiny_policy_dir).model.state_dict()
     for stage in ("bc-base", "iter1"):
         trained = LLMPolicy.load(tmp_path / "run/checkpoints" / stage).model.state_dict()
@@ -192,25 +203,53 @@ def torch_equal_all(first: dict, second: dict) -> bool:
 
 
 def test_resuming_with_other_settings_is_refused(tmp_path, tiny_policy_dir):
-    config, bc_config = small_run(tmp_path / "run", tiny_policy_dir, iterations=0)
-    agentevol(config, bc_config)
-    changed, _ = small_run(tmp_path / "run", tiny_policy_dir, iterations=0, weighting="rwr")
+    config, bc_config, model_config = small_run(tmp_path / "run", tiny_policy_dir, iterations=0)
+    agentevol(config, bc_config, model_config)
+    changed, _, _ = small_run(tmp_path / "run", tiny_policy_dir, iterations=0, weighting="rwr")
     with pytest.raises(ValueError, match="agentevol.weighting"):
-        agentevol(changed, bc_config)
+        agentevol(changed, bc_config, model_config)
+    with pytest.raises(ValueError, match="model.lora"):
+        agentevol(config, bc_config, ModelConfig(model=model_config.model, lora=True))
+    # Where and how fast it runs is not what is learned: a run resumes on another device or dtype.
+    assert list(agentevol(config, bc_config, ModelConfig(model=model_config.model, dtype="float32"))) == [
+        "bc-base"
+    ]
 
 
 def test_a_run_from_before_a_setting_existed_still_resumes(tmp_path, tiny_policy_dir):
-    config, bc_config = small_run(tmp_path / "run", tiny_policy_dir, iterations=0)
-    agentevol(config, bc_config)
+    config, bc_config, model_config = small_run(tmp_path / "run", tiny_policy_dir, iterations=0)
+    agentevol(config, bc_config, model_config)
     config_file = tmp_path / "run/config.json"
     saved = json.loads(config_file.read_text())
-    del saved["agentevol"]["lora"], saved["bc"]["max_grad_norm"]  # as written by an older version
+    del saved["agentevol"]["accumulate"], saved["bc"]["max_grad_norm"]  # as written by an older version
     config_file.write_text(json.dumps(saved))
-    assert list(agentevol(config, bc_config)) == ["BC-base"]
+    assert list(agentevol(config, bc_config, model_config)) == ["bc-base"]
     changed = BCConfig(epochs=0.1, batch_tokens=4096, learning_rate=1e-3, max_grad_norm=0.5)
     config_file.write_text(json.dumps(saved))
     with pytest.raises(ValueError, match="bc.max_grad_norm"):
-        agentevol(config, changed)
+        agentevol(config, changed, model_config)
+
+
+def test_a_run_folder_of_the_previous_layout_resumes(tmp_path, tiny_policy_dir):
+    """Before ModelConfig, the model settings sat in the agentevol group and the keep thresholds
+    were a global 0.99 plus BabyAI=0 (what the registry says now); metrics lines named
+    "train-bc-base" instead of an event and a stage."""
+    config, bc_config, model_config = small_run(tmp_path / "run", tiny_policy_dir, iterations=0)
+    agentevol(config, bc_config, model_config)
+    config_file, metrics_file = tmp_path / "run/config.json", tmp_path / "run/metrics.jsonl"
+    saved = json.loads(config_file.read_text())
+    model = saved.pop("model")
+    saved["agentevol"].update(model, reward_threshold=0.99, env_thresholds=["BabyAI=0"])
+    config_file.write_text(json.dumps(saved))
+    old_lines = []
+    for line in map(json.loads, metrics_file.read_text().splitlines()):
+        event, stage = line.pop("event"), line.pop("stage")
+        old_lines.append({"stage": "data" if event == "data" else f"{event}-{stage}", **line})
+    cut_short = '{"stage": "eval-bc'  # a line a crash cut short
+    metrics_file.write_text("".join(json.dumps(line) + "\n" for line in old_lines) + cut_short)
+    assert list(agentevol(config, bc_config, model_config)) == ["bc-base"]
+    events = RunDir(tmp_path / "run").metrics()
+    assert set(events) == {("data", "bc-base"), ("train", "bc-base"), ("eval", "bc-base")}
 
 
 @pytest.mark.parametrize(
@@ -253,21 +292,43 @@ def test_shorten_thoughts_keeps_the_action_and_the_first_words():
     assert records[0]["conversations"][1]["value"] == reply  # the input is not modified
 
 
-def test_thresholds_come_from_the_config():
-    config = AgentEvolConfig(run_dir="x", reward_threshold=0.5, env_thresholds=["maze=0.2"])
+def test_keep_thresholds_come_from_the_registry_unless_overridden():
+    import gymnasium as gym
+
+    config = AgentEvolConfig(run_dir="x", envs=["maze", "wordle"])
+    assert config.thresholds() == {env: gym.spec(env).reward_threshold for env in config.envs}
+    assert config.thresholds()["AgentGym/Maze-v0"] == 0.99  # AgentGym's released code
+    config = AgentEvolConfig(run_dir="x", env_thresholds=["maze=0.2"])
     assert config.thresholds() == {"AgentGym/Maze-v0": 0.2}
-    records = [record("lmrlgym_maze_1", 0.3), record("babyai_2", 0.4), record("babyai_3", 0.6)]
+    records = [record("lmrlgym_maze_1", 0.3), record("babyai_2", 0.0), record("babyai_3", 0.1)]
     kept, _ = training_set([], records, config)
-    assert [r["item_id"] for r in kept] == ["lmrlgym_maze_1", "babyai_3"]  # Maze > 0.2, others > 0.5
-    assert AgentEvolConfig(run_dir="x").thresholds() == {"AgentGym/BabyAI-v0": 0.0}  # AgentGym's rule
+    assert [r["item_id"] for r in kept] == ["lmrlgym_maze_1", "babyai_3"]  # Maze > 0.2, BabyAI > 0
     with pytest.raises(ValueError, match="ENV=VALUE"):
         AgentEvolConfig(run_dir="x", env_thresholds=["maze"])
 
 
+def test_the_command_trains_what_the_library_default_trains():
+    description = "agentgym evolve"
+    assert parse("evolve", description, [AgentEvolConfig, EvolveBCConfig, ModelConfig], []) == [
+        AgentEvolConfig(),
+        EvolveBCConfig(),
+        ModelConfig(),
+    ]
+    changed = EvolveBCConfig()
+    assert (changed.epochs, changed.learning_rate, changed.batch_tokens, changed.bf16) == (
+        20.0,
+        1e-3,
+        1024,
+        True,
+    )
+    assert BCConfig().epochs == 3.0  # agentgym bc keeps its own defaults
+    with pytest.raises(ValueError, match="run_dir"):
+        agentevol(AgentEvolConfig(run_dir="x"), EvolveBCConfig(save_dir="elsewhere"))
+
+
 def test_several_envs_explore_train_and_evaluate_together(tmp_path, tiny_policy_dir):
-    config, bc_config = small_run(tmp_path / "run", tiny_policy_dir, envs=["maze", "wordle"], iterations=1)
-    results = agentevol(config, bc_config)
-    assert list(results) == ["BC-base", "iter 1"]
+    results = agentevol(*small_run(tmp_path / "run", tiny_policy_dir, envs=["maze", "wordle"], iterations=1))
+    assert list(results) == ["bc-base", "iter1"]
     run = tmp_path / "run"
     expert = json.loads((run / "data/agenttraj.json").read_text())
     assert {r["item_id"].rsplit("_", 1)[0] for r in expert} == {"lmrlgym_maze", "lmrlgym_wordle"}

@@ -25,7 +25,7 @@ def test_tiny_build_is_deterministic_and_cached(tmp_path, monkeypatch):
         weights.append(policy.model.state_dict())
         folder = next((tmp_path / run / "models").iterdir())
         build = json.loads((folder / "build.json").read_text())
-        assert build["seed"] == 3 and build["envs"] == {"Maze": MICRO_MODEL["corpus_limit"]}
+        assert build["seed"] == 3 and build["tokenizer_sha256"] == models.tokenizer_digest()
     assert weights[0].keys() == weights[1].keys()
     assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
 
