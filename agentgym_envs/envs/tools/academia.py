@@ -27,17 +27,15 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from agentgym_envs.core import Outcome
 from agentgym_envs.envs.tools.academia_backend import AcademiaToolkit, graph
 from agentgym_envs.envs.tools.base import (
     CHECK_VALID_ACTIONS,
     FINISH_WITH_ANSWER,
+    AnswerToolEnv,
     Param,
+    Planner,
     PlanStep,
     Tool,
-    ToolEnv,
-    answers_match,
-    observe,
 )
 
 TOOLS = (
@@ -96,7 +94,7 @@ class AcademiaTaskSpec:
     answer: Any
 
 
-class AcademiaEnv(ToolEnv):
+class AcademiaEnv(AnswerToolEnv):
     """Questions over a citation network and a co-authorship network."""
 
     tools = TOOLS
@@ -109,39 +107,21 @@ class AcademiaEnv(ToolEnv):
     def __init__(self, split: str = "train", render_mode: str | None = None):
         super().__init__(split=split, render_mode=render_mode)
         graph()  # build the networks now (once per process), not in a reset
-        self.toolkit: AcademiaToolkit | None = None
-        self._answer: Any = None
 
-    def _new_task(self, task_id: int) -> tuple[str, list[PlanStep]]:
+    def _question(self, task_id: int) -> tuple[str, Any, tuple[PlanStep, ...]]:
         spec, plan = generated_task(task_id)
         self.toolkit = AcademiaToolkit(graph())  # both nets start unloaded
-        self._answer = spec.answer
-        return spec.goal, list(plan)
-
-    def _call(self, tool: str, args: dict[str, Any]) -> Any:
-        return getattr(self.toolkit, tool)(**args)
-
-    def _finish(self, args: dict[str, Any]) -> Outcome:
-        answer = args["answer"]
-        return Outcome(observe(answer), 1.0 if answers_match(answer, self._answer) else 0.0, done=True)
+        return spec.goal, spec.answer, plan
 
 
 # ------------------------------------------------------------------------------ generated tasks
-class _Planner:
+class _Planner(Planner):
     def __init__(self):
-        self.toolkit = AcademiaToolkit(graph())
-        self.steps: list[PlanStep] = []
-
-    def add(self, thought: str, tool: str, **args) -> Any:
-        self.steps.append(PlanStep(thought, tool, args))
-        return getattr(self.toolkit, tool)(**args)
+        super().__init__(AcademiaToolkit(graph()))
 
     def load(self, net: str) -> None:
         if not getattr(self.toolkit, "paper_net" if net == "PaperNet" else "author_net"):
             self.add(f"I need {net}, so I load it first.", f"load{net}")
-
-    def finish(self, answer: Any, why: str) -> None:
-        self.steps.append(PlanStep(why, "finish", {"answer": answer}))
 
 
 def _unique_max(scores: dict) -> Any:
@@ -149,12 +129,15 @@ def _unique_max(scores: dict) -> Any:
     return ranked[0][0] if len(ranked) == 1 or ranked[0][1] != ranked[1][1] else None
 
 
+def _a_collaborator(rng: random.Random, author: str) -> str | None:
+    friends = graph().collaborators(author)
+    return rng.choice(friends) if friends else None
+
+
 def _q_mutual(p, rng, author):
-    g = graph()
-    friends = g.collaborators(author)
-    if not friends:
+    other = _a_collaborator(rng, author)
+    if other is None:
         return None
-    other = rng.choice(friends)
     p.load("AuthorNet")
     mine = p.add(f"I list the collaborators of {author}.", "neighbourCheck", graph="AuthorNet", node=author)
     theirs = p.add(f"And those of {other}.", "neighbourCheck", graph="AuthorNet", node=other)
@@ -211,11 +194,9 @@ def _q_top_venue(p, rng, author):
 
 
 def _q_joint_citations(p, rng, author):
-    g = graph()
-    friends = g.collaborators(author)
-    if not friends:
+    other = _a_collaborator(rng, author)
+    if other is None:
         return None
-    other = rng.choice(friends)
     p.load("AuthorNet")
     joint = p.add(
         f"I read the joint papers of {author} and {other}.", "authorEdgeCheck", node1=author, node2=other
@@ -325,4 +306,4 @@ def generated_task(task_id: int) -> tuple[AcademiaTaskSpec, tuple[PlanStep, ...]
         planner = _Planner()
         goal = QUESTIONS[rng.randrange(len(QUESTIONS))](planner, rng, rng.choice(names))
         if goal is not None and len(planner.steps) <= 11:
-            return AcademiaTaskSpec(goal, planner.steps[-1].args["answer"]), tuple(planner.steps)
+            return AcademiaTaskSpec(goal, planner.answer), tuple(planner.steps)

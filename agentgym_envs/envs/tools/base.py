@@ -319,13 +319,15 @@ class ToolEnv(TextEnv):
         self._plan: list[PlanStep] = []
         self._plan_pos = 0
         self._tools = {tool.name: tool for tool in self.tools}
+        self.toolkit: Any = None  # the episode's backend: one method per tool
 
     # ------------------------------------------------------------- hooks for families
     def _new_task(self, task_id: int) -> tuple[str, list[PlanStep]]:
         raise NotImplementedError
 
     def _call(self, tool: str, args: dict[str, Any]) -> Any:
-        raise NotImplementedError
+        """Run one tool: by default the ``toolkit`` method of the same name."""
+        return getattr(self.toolkit, tool)(**args)
 
     def _finish(self, args: dict[str, Any]) -> Outcome:
         raise NotImplementedError
@@ -380,6 +382,55 @@ class ToolEnv(TextEnv):
             step = self._plan[self._plan_pos]
             if step.tool == name and step.args == args:
                 self._plan_pos += 1
+
+
+class AnswerToolEnv(ToolEnv):
+    """A tool env whose tasks are questions: ``finish(answer)`` scores 1 when the answer matches.
+
+    Subclasses implement ``_question(task_id) -> (goal, answer, plan)``, setting ``toolkit``."""
+
+    def __init__(self, split: str = "train", render_mode: str | None = None):
+        super().__init__(split=split, render_mode=render_mode)
+        self._answer: Any = None
+
+    def _question(self, task_id: int) -> tuple[str, Any, list[PlanStep]]:
+        raise NotImplementedError
+
+    def _new_task(self, task_id: int) -> tuple[str, list[PlanStep]]:
+        goal, self._answer, plan = self._question(task_id)
+        return goal, list(plan)
+
+    def _finish(self, args: dict[str, Any]) -> Outcome:
+        answer = args["answer"]
+        return Outcome(observe(answer), 1.0 if answers_match(answer, self._answer) else 0.0, done=True)
+
+
+class Planner:
+    """Writes an expert's plan for a generated task: each step calls the tool on ``toolkit`` (a
+    private copy of the backend) so the task's answer comes from the same replies the agent
+    will see."""
+
+    def __init__(self, toolkit: Any):
+        self.toolkit = toolkit
+        self.steps: list[PlanStep] = []
+
+    def add(self, thought: str, tool: str, **args) -> Any:
+        self.steps.append(PlanStep(thought, tool, args))
+        return getattr(self.toolkit, tool)(**args)
+
+    def finish(self, answer: Any, why: str) -> None:
+        self.steps.append(PlanStep(why, "finish", {"answer": answer}))
+
+    @property
+    def answer(self) -> Any:
+        return self.steps[-1].args["answer"]
+
+
+@lru_cache(maxsize=8)
+def load_records(path: str) -> dict[int, dict[str, Any]]:
+    """AgentGym's task file (``<env>.jsonl``) as ``{id: line}``."""
+    with open(path, encoding="utf-8") as handle:
+        return {int(r["id"]): r for r in (json.loads(line) for line in handle if line.strip())}
 
 
 @lru_cache(maxsize=None)

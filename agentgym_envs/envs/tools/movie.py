@@ -25,16 +25,14 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from agentgym_envs.core import Outcome
 from agentgym_envs.envs.tools.base import (
     CHECK_VALID_ACTIONS,
     FINISH_WITH_ANSWER,
+    AnswerToolEnv,
     Param,
+    Planner,
     PlanStep,
     Tool,
-    ToolEnv,
-    answers_match,
-    observe,
 )
 from agentgym_envs.envs.tools.movie_backend import Movie, MovieToolkit, database
 
@@ -121,7 +119,7 @@ class MovieTaskSpec:
     answer: Any
 
 
-class MovieEnv(ToolEnv):
+class MovieEnv(AnswerToolEnv):
     """Film questions answered with AgentGym's TMDB tools over a generated film database."""
 
     tools = TOOLS
@@ -133,31 +131,17 @@ class MovieEnv(ToolEnv):
 
     def __init__(self, split: str = "train", render_mode: str | None = None):
         super().__init__(split=split, render_mode=render_mode)
-        self.toolkit = MovieToolkit(database())
-        self._answer: Any = None
+        self.toolkit = MovieToolkit(database())  # read-only: one for every episode
 
-    def _new_task(self, task_id: int) -> tuple[str, list[PlanStep]]:
+    def _question(self, task_id: int) -> tuple[str, Any, tuple[PlanStep, ...]]:
         spec, plan = generated_task(task_id)
-        self._answer = spec.answer
-        return spec.goal, list(plan)
-
-    def _call(self, tool: str, args: dict[str, Any]) -> Any:
-        return getattr(self.toolkit, tool)(**args)
-
-    def _finish(self, args: dict[str, Any]) -> Outcome:
-        answer = args["answer"]
-        return Outcome(observe(answer), 1.0 if answers_match(answer, self._answer) else 0.0, done=True)
+        return spec.goal, spec.answer, plan
 
 
 # ------------------------------------------------------------------------------ generated tasks
-class _Planner:
+class _Planner(Planner):
     def __init__(self):
-        self.toolkit = MovieToolkit(database())
-        self.steps: list[PlanStep] = []
-
-    def add(self, thought: str, tool: str, **args) -> Any:
-        self.steps.append(PlanStep(thought, tool, args))
-        return getattr(self.toolkit, tool)(**args)
+        super().__init__(MovieToolkit(database()))
 
     def movie_id(self, movie: Movie) -> int:
         return self.add(f"I need the id of {movie.title}.", "get_search_movie", movie_name=movie.title)[0][
@@ -174,9 +158,6 @@ class _Planner:
         return self.add(
             f"I read the details of {movie.title}.", "get_movie_details", movie_id=str(self.movie_id(movie))
         )
-
-    def finish(self, answer: Any, why: str) -> None:
-        self.steps.append(PlanStep(why, "finish", {"answer": answer}))
 
 
 def _q_director_birthplace(p, rng, films):
@@ -250,36 +231,28 @@ def _q_who_played(p, rng, films):
     )
 
 
+def _names_of(p: _Planner, movie: Movie, what: str) -> list[str]:
+    """The names in a film's production companies or countries."""
+    reply = p.add(
+        f"I read its production {what}.", f"get_movie_production_{what}", movie_id=str(p.movie_id(movie))
+    )
+    return [entry["name"] for entry in reply[f"production_{what}"]]
+
+
 def _q_companies(p, rng, films):
-    movie = films[0]
-    names = [
-        c["name"]
-        for c in p.add(
-            "I read its production companies.",
-            "get_movie_production_companies",
-            movie_id=str(p.movie_id(movie)),
-        )["production_companies"]
-    ]
+    names = _names_of(p, films[0], "companies")
     p.finish(names, "These companies made it.")
     return (
-        f"Which companies produced {movie.title}? Please answer in the form of a list ['company1', "
+        f"Which companies produced {films[0].title}? Please answer in the form of a list ['company1', "
         "'company2', ...]."
     )
 
 
 def _q_countries(p, rng, films):
-    movie = films[0]
-    names = [
-        c["name"]
-        for c in p.add(
-            "I read its production countries.",
-            "get_movie_production_countries",
-            movie_id=str(p.movie_id(movie)),
-        )["production_countries"]
-    ]
+    names = _names_of(p, films[0], "countries")
     p.finish(names, "It was made in these countries.")
     return (
-        f"In which countries was {movie.title} produced? Please answer in the form of a list "
+        f"In which countries was {films[0].title} produced? Please answer in the form of a list "
         "['country1', ...]."
     )
 
@@ -377,4 +350,4 @@ def generated_task(task_id: int) -> tuple[MovieTaskSpec, tuple[PlanStep, ...]]:
         planner = _Planner()
         goal = QUESTIONS[rng.randrange(len(QUESTIONS))](planner, rng, chosen)
         if goal is not None:
-            return MovieTaskSpec(goal, planner.steps[-1].args["answer"]), tuple(planner.steps)
+            return MovieTaskSpec(goal, planner.answer), tuple(planner.steps)

@@ -44,6 +44,7 @@ from agentgym_envs.envs.tools.base import (
     Tool,
     ToolEnv,
     ToolError,
+    load_records,
     observe,
 )
 from agentgym_envs.envs.tools.sheet_backend import (
@@ -371,7 +372,7 @@ class SheetEnv(ToolEnv):
                 "AgentGym's Sheet tasks run on its workbook: pass both tasks=<sheet.jsonl> and "
                 "workbook=<the .xlsx>, or neither"
             )
-        self._records = _load_records(str(tasks)) if tasks is not None else None
+        self._records = load_records(str(tasks)) if tasks is not None else None
         self._sheets = _load_sheets(str(workbook)) if workbook is not None else None
         self.book: Workbook | None = None
         self.toolkit: SheetToolkit | None = None
@@ -386,9 +387,6 @@ class SheetEnv(ToolEnv):
         self._expected = spec.expected
         self._scored, self._match = None, 0.0
         return spec.goal, list(plan)
-
-    def _call(self, tool: str, args: dict[str, Any]) -> Any:
-        return getattr(self.toolkit, tool)(**args)
 
     def _progress(self) -> float:
         if self.book.open is None:
@@ -417,12 +415,6 @@ class SheetEnv(ToolEnv):
         target = found.group(1) if found else "Sheet1"
         spec = SheetTaskSpec(record["goal"].strip(), self._sheets, expected, target)
         return spec, _replay_plan(spec, self.max_rounds, task_id, id(self._records))
-
-
-@lru_cache(maxsize=4)
-def _load_records(path: str) -> dict[int, dict[str, Any]]:
-    with open(path, encoding="utf-8") as handle:
-        return {int(r["id"]): r for r in (json.loads(line) for line in handle if line.strip())}
 
 
 @lru_cache(maxsize=4)

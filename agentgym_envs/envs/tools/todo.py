@@ -41,6 +41,7 @@ from agentgym_envs.envs.tools.base import (
     Tool,
     ToolEnv,
     answers_match,
+    load_records,
     observe,
 )
 from agentgym_envs.envs.tools.todo_backend import TodoStore
@@ -134,7 +135,7 @@ class TodoListEnv(ToolEnv):
                 "AgentGym's TODO tasks start from its projects.json: pass both tasks=<todo.jsonl> "
                 "and start_state=<projects.json>, or neither for generated tasks"
             )
-        self._records = _load_records(str(tasks)) if tasks is not None else None
+        self._records = load_records(str(tasks)) if tasks is not None else None
         self._start_projects = _load_json(str(start_state)) if start_state is not None else None
         self.store: TodoStore | None = None
         self._spec: TodoTaskSpec | None = None
@@ -144,12 +145,9 @@ class TodoListEnv(ToolEnv):
     def _new_task(self, task_id: int) -> tuple[str, list[PlanStep]]:
         spec, plan = _generated(task_id) if self._records is None else self._agentgym_task(task_id)
         self._spec = spec
-        self.store = _store(spec)
+        self.store = self.toolkit = _store(spec)
         self._expected_state = spec.final_state
         return spec.goal, list(plan)
-
-    def _call(self, tool: str, args: dict[str, Any]) -> Any:
-        return getattr(self.store, tool)(**args)
 
     def _finish(self, args: dict[str, Any]) -> Outcome:
         answer = args.get("answer", "")
@@ -185,13 +183,6 @@ class TodoListEnv(ToolEnv):
 
 
 # ------------------------------------------------------------------------------ files
-@lru_cache(maxsize=8)
-def _load_records(path: str) -> dict[int, dict[str, Any]]:
-    with open(path, encoding="utf-8") as handle:
-        records = [json.loads(line) for line in handle if line.strip()]
-    return {int(r["id"]): r for r in records}
-
-
 @lru_cache(maxsize=8)
 def _load_json(path: str) -> Any:
     with open(path, encoding="utf-8") as handle:

@@ -27,18 +27,16 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from agentgym_envs.core import Outcome
 from agentgym_envs.envs.tools import weather_backend as wb
 from agentgym_envs.envs.tools.base import (
     CHECK_VALID_ACTIONS,
     FINISH_WITH_ANSWER,
+    AnswerToolEnv,
     Param,
+    Planner,
     PlanStep,
     Tool,
-    ToolEnv,
     ToolError,
-    answers_match,
-    observe,
 )
 
 _LAT = Param("latitude", "number", "latitude of the place")
@@ -150,39 +148,6 @@ class WeatherToolkit:
     def _one_day(self, kind, latitude, longitude, current_date):
         return wb.daily(kind, latitude, longitude, [wb.parse_date(current_date, "current_date")])
 
-    def get_historical_temp(self, **args):
-        return self._past("temp", **args)
-
-    def get_historical_rain(self, **args):
-        return self._past("rain", **args)
-
-    def get_historical_snow(self, **args):
-        return self._past("snow", **args)
-
-    def get_historical_air_quality_index(self, **args):
-        return self._past("aqi", **args)
-
-    def get_temp_forecast(self, **args):
-        return self._future("temp", **args)
-
-    def get_rain_forecast(self, **args):
-        return self._future("rain", **args)
-
-    def get_snow_forecast(self, **args):
-        return self._future("snow", **args)
-
-    def get_current_temp(self, **args):
-        return self._one_day("temp", **args)
-
-    def get_current_rain(self, **args):
-        return self._one_day("rain", **args)
-
-    def get_current_snow(self, **args):
-        return self._one_day("snow", **args)
-
-    def get_current_air_quality_index(self, **args):
-        return self._one_day("aqi", **args)
-
     def get_latitude_longitude(self, name: str) -> dict:
         return wb.geocode(name)
 
@@ -197,7 +162,34 @@ class WeatherToolkit:
         return wb.aqi_level(air_quality_index)
 
 
-class WeatherEnv(ToolEnv):
+# Tools that read a daily series: name -> (which days they accept, which series).
+SERIES_TOOLS = {
+    "get_historical_temp": ("_past", "temp"),
+    "get_historical_rain": ("_past", "rain"),
+    "get_historical_snow": ("_past", "snow"),
+    "get_historical_air_quality_index": ("_past", "aqi"),
+    "get_temp_forecast": ("_future", "temp"),
+    "get_rain_forecast": ("_future", "rain"),
+    "get_snow_forecast": ("_future", "snow"),
+    "get_current_temp": ("_one_day", "temp"),
+    "get_current_rain": ("_one_day", "rain"),
+    "get_current_snow": ("_one_day", "snow"),
+    "get_current_air_quality_index": ("_one_day", "aqi"),
+}
+
+
+def _series_tool(days: str, kind: str):
+    def tool(self: WeatherToolkit, **args) -> dict:
+        return getattr(self, days)(kind, **args)
+
+    return tool
+
+
+for _name, (_days, _kind) in SERIES_TOOLS.items():
+    setattr(WeatherToolkit, _name, _series_tool(_days, _kind))
+
+
+class WeatherEnv(AnswerToolEnv):
     """Weather questions answered with AgentGym's weather tools over real cities."""
 
     tools = TOOLS
@@ -210,34 +202,18 @@ class WeatherEnv(ToolEnv):
     def __init__(self, split: str = "train", render_mode: str | None = None):
         super().__init__(split=split, render_mode=render_mode)
         wb.big_cities()  # load GeoNames' cities now (a few seconds, once per process), not in a reset
-        self.toolkit: WeatherToolkit | None = None
-        self._answer: Any = None
 
-    def _new_task(self, task_id: int) -> tuple[str, list[PlanStep]]:
+    def _question(self, task_id: int) -> tuple[str, Any, tuple[PlanStep, ...]]:
         spec, plan = generated_task(task_id)
         self.toolkit = WeatherToolkit(spec.today, spec.city)
-        self._answer = spec.answer
-        return spec.goal, list(plan)
-
-    def _call(self, tool: str, args: dict[str, Any]) -> Any:
-        return getattr(self.toolkit, tool)(**args)
-
-    def _finish(self, args: dict[str, Any]) -> Outcome:
-        answer = args["answer"]
-        return Outcome(observe(answer), 1.0 if answers_match(answer, self._answer) else 0.0, done=True)
+        return spec.goal, spec.answer, plan
 
 
 # ------------------------------------------------------------------------------ generated tasks
-class _Planner:
-    """Builds an expert's calls while computing the answer from the same backend."""
-
+class _Planner(Planner):
     def __init__(self, today: dt.date, home: wb.City):
-        self.today, self.home, self.steps = today, home, []
-        self.toolkit = WeatherToolkit(today, home.name)
-
-    def add(self, thought: str, tool: str, **args) -> Any:
-        self.steps.append(PlanStep(thought, tool, args))
-        return getattr(self.toolkit, tool)(**args)
+        super().__init__(WeatherToolkit(today, home.name))
+        self.today, self.home = today, home
 
     def date(self) -> None:
         self.add("I need today's date first.", "get_user_current_date")
@@ -252,67 +228,56 @@ class _Planner:
         first = found["results"][0]
         return first["latitude"], first["longitude"]
 
-    def finish(self, answer: Any, why: str) -> None:
-        self.steps.append(PlanStep(why, "finish", {"answer": answer}))
-
-
-def _iso(day: dt.date) -> str:
-    return day.isoformat()
+    def series(self, thought: str, tool: str, field: str, place: tuple, first: int, last: int | None = None):
+        """One daily series for days ``first``..``last`` counted from today (-1 is yesterday);
+        the one-day tools (``get_current_*``) take ``first`` alone."""
+        lat, lon = place
+        day = self.today + dt.timedelta(days=first)
+        if last is None:
+            reply = self.add(thought, tool, latitude=lat, longitude=lon, current_date=day.isoformat())
+        else:
+            end = (self.today + dt.timedelta(days=last)).isoformat()
+            reply = self.add(
+                thought, tool, latitude=lat, longitude=lon, start_date=day.isoformat(), end_date=end
+            )
+        return reply["daily"][field]
 
 
 def _q_yesterday_mean(p: _Planner, rng: random.Random):
     p.date()
-    lat, lon = p.locate()
-    day = _iso(p.today - dt.timedelta(days=1))
-    value = p.add(
-        f"Yesterday was {day}.",
-        "get_historical_temp",
-        latitude=lat,
-        longitude=lon,
-        start_date=day,
-        end_date=day,
-    )["daily"]["temperature_2m_mean"][0]
+    here = p.locate()
+    value = p.series(
+        "I read yesterday's temperatures.", "get_historical_temp", "temperature_2m_mean", here, -1, -1
+    )[0]
     p.finish(value, f"The mean temperature yesterday was {value}.")
     return "What was the average temperature in Celsius yesterday? Please provide the answer as a number."
 
 
 def _q_last_year_max(p: _Planner, rng: random.Random):
     p.date()
-    lat, lon = p.locate()
-    day = _iso(p.today.replace(year=p.today.year - 1))
-    value = p.add(
-        f"This day last year was {day}.",
-        "get_historical_temp",
-        latitude=lat,
-        longitude=lon,
-        start_date=day,
-        end_date=day,
-    )["daily"]["temperature_2m_max"][0]
+    here = p.locate()
+    back = (p.today.replace(year=p.today.year - 1) - p.today).days
+    value = p.series(
+        "I read this day last year.", "get_historical_temp", "temperature_2m_max", here, back, back
+    )[0]
     p.finish(value, f"The highest temperature then was {value}.")
     return "What was the highest temperature on this day last year? Please provide the answer as a number."
 
 
 def _q_today_min(p: _Planner, rng: random.Random):
     p.date()
-    lat, lon = p.locate()
-    value = p.add(
-        "I read today's temperatures.",
-        "get_current_temp",
-        latitude=lat,
-        longitude=lon,
-        current_date=_iso(p.today),
-    )["daily"]["temperature_2m_min"][0]
+    value = p.series("I read today's temperatures.", "get_current_temp", "temperature_2m_min", p.locate(), 0)[
+        0
+    ]
     p.finish(value, f"The lowest temperature today is {value}.")
     return "What is the lowest temperature today? Please provide the answer as a number."
 
 
 def _q_tomorrow_mean(p: _Planner, rng: random.Random):
     p.date()
-    lat, lon = p.locate()
-    day = _iso(p.today + dt.timedelta(days=1))
-    value = p.add(
-        f"Tomorrow is {day}.", "get_temp_forecast", latitude=lat, longitude=lon, start_date=day, end_date=day
-    )["daily"]["temperature_2m_mean"][0]
+    value = p.series(
+        "I read tomorrow's forecast.", "get_temp_forecast", "temperature_2m_mean", p.locate(), 1, 1
+    )[0]
     p.finish(value, f"The forecast mean for tomorrow is {value}.")
     return (
         "What is the average temperature tomorrow according to the weather forecast? Please provide "
@@ -322,85 +287,55 @@ def _q_tomorrow_mean(p: _Planner, rng: random.Random):
 
 def _q_warmer_than_yesterday(p: _Planner, rng: random.Random):
     p.date()
-    lat, lon = p.locate()
-    today = p.add(
-        "I read today's temperatures.",
-        "get_current_temp",
-        latitude=lat,
-        longitude=lon,
-        current_date=_iso(p.today),
-    )["daily"]["temperature_2m_mean"][0]
-    day = _iso(p.today - dt.timedelta(days=1))
-    before = p.add(
-        "And yesterday's.", "get_historical_temp", latitude=lat, longitude=lon, start_date=day, end_date=day
-    )["daily"]["temperature_2m_mean"][0]
+    here = p.locate()
+    today = p.series("I read today's temperatures.", "get_current_temp", "temperature_2m_mean", here, 0)[0]
+    before = p.series("And yesterday's.", "get_historical_temp", "temperature_2m_mean", here, -1, -1)[0]
     answer = "Yes" if today > before else "No"
     p.finish(answer, f"Today's mean is {today}, yesterday's {before}.")
-    return (
-        "Is the average temperature today higher than yesterday? Please provide the answer with "
-        "'Yes' or 'No'."
-    )
+    return "Is the average temperature today higher than yesterday? Please answer with 'Yes' or 'No'."
 
 
 def _q_past_rain(p: _Planner, rng: random.Random):
     days = rng.randint(3, 7)
     p.date()
-    lat, lon = p.locate()
-    start, end = _iso(p.today - dt.timedelta(days=days)), _iso(p.today - dt.timedelta(days=1))
-    rain = p.add(
-        f"The past {days} days run from {start} to {end}.",
-        "get_historical_rain",
-        latitude=lat,
-        longitude=lon,
-        start_date=start,
-        end_date=end,
-    )["daily"]["rain_sum"]
+    rain = p.series(
+        f"I read the rain of the past {days} days.", "get_historical_rain", "rain_sum", p.locate(), -days, -1
+    )
     total = round(sum(rain), 2)
     p.finish(total, f"Adding up {rain} gives {total} mm.")
-    return (
-        f"What is the total rainfall for the past {days} days? Please provide the answer in "
-        "millimeters as a number."
-    )
+    return f"What is the total rainfall for the past {days} days? Please answer in millimeters as a number."
 
 
 def _q_snow_forecast(p: _Planner, rng: random.Random):
     days = rng.randint(2, 7)
     p.date()
-    lat, lon = p.locate()
-    start, end = _iso(p.today + dt.timedelta(days=1)), _iso(p.today + dt.timedelta(days=days))
-    snow = p.add(
-        f"The next {days} days run from {start} to {end}.",
+    snow = p.series(
+        f"I read the snow forecast of the next {days} days.",
         "get_snow_forecast",
-        latitude=lat,
-        longitude=lon,
-        start_date=start,
-        end_date=end,
-    )["daily"]["snowfall_sum"]
+        "snowfall_sum",
+        p.locate(),
+        1,
+        days,
+    )
     total = round(sum(snow), 2)
     p.finish(total, f"Adding up {snow} gives {total} cm.")
-    return (
-        f"What is the total snowfall expected in the next {days} days? Please provide the answer in "
-        "centimeters as a number."
-    )
+    return f"How much snow is expected in the next {days} days? Please answer in centimeters as a number."
 
 
 def _q_warmer_city(p: _Planner, rng: random.Random):
     first, second = rng.sample(big_pool(), 2)
     p.date()
-    day = _iso(p.today + dt.timedelta(days=1))
-    temps = []
-    for city in (first, second):
-        lat, lon = p.locate(city)
-        temps.append(
-            p.add(
-                f"Tomorrow's forecast for {city.name}.",
-                "get_temp_forecast",
-                latitude=lat,
-                longitude=lon,
-                start_date=day,
-                end_date=day,
-            )["daily"]["temperature_2m_max"][0]
-        )
+    temps = [
+        p.series(
+            f"Tomorrow's forecast for {city.name}.",
+            "get_temp_forecast",
+            "temperature_2m_max",
+            p.locate(city),
+            1,
+            1,
+        )[0]
+        for city in (first, second)
+    ]
     if temps[0] == temps[1]:
         return None
     answer = first.name if temps[0] > temps[1] else second.name
@@ -413,10 +348,9 @@ def _q_warmer_city(p: _Planner, rng: random.Random):
 
 def _q_distance(p: _Planner, rng: random.Random):
     target = rng.choice([c for c in big_pool() if c.name != p.home.name])
-    lat1, lon1 = p.locate()
-    lat2, lon2 = p.locate(target)
+    (lat1, lon1), (lat2, lon2) = p.locate(), p.locate(target)
     km = p.add(
-        "I measure the distance between the two.",
+        "I measure the distance.",
         "get_distance",
         latitude1=lat1,
         longitude1=lon1,
@@ -432,10 +366,10 @@ def _q_distance(p: _Planner, rng: random.Random):
 
 def _q_elevation(p: _Planner, rng: random.Random):
     target = rng.choice([c for c in big_pool() if c.name != p.home.name])
-    lat1, lon1 = p.locate()
-    here = p.add("I read the elevation here.", "get_elevation", latitude=lat1, longitude=lon1)["elevation"][0]
-    lat2, lon2 = p.locate(target)
-    there = p.add(f"And the elevation of {target.name}.", "get_elevation", latitude=lat2, longitude=lon2)[
+    lat, lon = p.locate()
+    here = p.add("I read the elevation here.", "get_elevation", latitude=lat, longitude=lon)["elevation"][0]
+    lat, lon = p.locate(target)
+    there = p.add(f"And the elevation of {target.name}.", "get_elevation", latitude=lat, longitude=lon)[
         "elevation"
     ][0]
     diff = round(there - here, 1)
@@ -448,33 +382,17 @@ def _q_elevation(p: _Planner, rng: random.Random):
 
 def _q_air_quality(p: _Planner, rng: random.Random):
     p.date()
-    lat, lon = p.locate()
-    index = p.add(
-        "I read today's air-quality index.",
-        "get_current_air_quality_index",
-        latitude=lat,
-        longitude=lon,
-        current_date=_iso(p.today),
-    )["daily"]["european_aqi_pm2_5"][0]
-    level = p.add(
-        f"The index is {index}; I look up its level.", "get_air_quality_level", air_quality_index=index
-    )
+    aqi = p.series(
+        "I read today's air quality.", "get_current_air_quality_index", "european_aqi_pm2_5", p.locate(), 0
+    )[0]
+    level = p.add(f"The index is {aqi}; I look up its level.", "get_air_quality_level", air_quality_index=aqi)
     p.finish(level, f"The air quality is {level}.")
     return "How is the air quality level in my city today?"
 
 
 def _q_rain_tomorrow(p: _Planner, rng: random.Random):
     p.date()
-    lat, lon = p.locate()
-    day = _iso(p.today + dt.timedelta(days=1))
-    rain = p.add(
-        "I read tomorrow's rain forecast.",
-        "get_rain_forecast",
-        latitude=lat,
-        longitude=lon,
-        start_date=day,
-        end_date=day,
-    )["daily"]["rain_sum"][0]
+    rain = p.series("I read tomorrow's rain forecast.", "get_rain_forecast", "rain_sum", p.locate(), 1, 1)[0]
     answer = "Yes" if rain > 0 else "No"
     p.finish(answer, f"{rain} mm of rain is forecast.")
     return (
@@ -503,5 +421,5 @@ def generated_task(task_id: int) -> tuple[WeatherTaskSpec, tuple[PlanStep, ...]]
         planner = _Planner(today, home)
         goal = QUESTIONS[rng.randrange(len(QUESTIONS))](planner, rng)
         if goal is not None:
-            answer = planner.steps[-1].args["answer"]
+            answer = planner.answer
             return WeatherTaskSpec(goal, today, home.name, answer), tuple(planner.steps)
