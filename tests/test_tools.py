@@ -438,3 +438,17 @@ def test_academia_nets_must_be_loaded_and_agree_with_each_other():
             paper.title
             in eval_observation(call(env, "authorEdgeCheck", node1=a, node2=b)[0])["collaborative_papers"]
         )
+
+
+def test_sheet_refuses_positions_that_would_allocate_millions_of_cells():
+    env = sheet_env()
+    env.reset(options={"task_id": 0})
+    call(env, "open_sheet", name="Sheet1")
+    assert "not a cell position" in call(env, "update_cell", position="A99999999", value=1)[0]
+    assert "not a row or column number" in call(env, "insert_rows", values_list=[["x"]], row_idx=10**9)[0]
+    rows = env.unwrapped.book.open.values()
+    assert call(env, "get_range_values", start_position="A1", end_position="ZZ10000")[0] == (
+        f"Observation: {rows}\nGive me one action."
+    )  # cut to the used range
+    obs = call(env, "get_value_by_formula", start_position="A1", end_position="ZZ10000", operator="COUNT")[0]
+    assert obs.startswith("Observation: ")

@@ -15,9 +15,11 @@ actions to accomplish the goal: <goal>\\nGive me one action.`` and every tool re
 ``Observation: <result>\\nGive me one action.``, the result printed as Python prints it (as
 AgentGym's servers do with ``str(...)``).
 
-A family subclasses :class:`ToolEnv`, lists its :class:`Tool` schemas, runs the tools in
-``_call`` and scores ``finish`` in ``_finish``. Its expert is a plan of tool calls made when the
-task starts (:class:`PlanStep`); ``expert()`` returns the next step not yet taken.
+A family subclasses :class:`ToolEnv` (or :class:`AnswerToolEnv` when ``finish`` is scored on the
+answer alone), lists its :class:`Tool` schemas, gives each episode a ``toolkit`` with one method
+per tool, and scores ``finish``. Its expert is a plan of tool calls made when the task starts
+(:class:`PlanStep`, written with a :class:`Planner` for generated tasks); ``expert()`` returns the
+next step not yet taken.
 """
 
 from __future__ import annotations
@@ -303,8 +305,8 @@ class ToolEnv(TextEnv):
     """Base of the tool-calling envs: a goal, a set of tools, ``finish`` to end.
 
     Subclasses set ``tools`` (including ``check_valid_actions`` and ``finish``) and
-    ``system_message``, and implement ``_new_task`` (start task ``task_id``: set up the backend,
-    return the goal and the expert's plan), ``_call`` (run one tool) and ``_finish``.
+    ``system_message``, and implement ``_new_task`` (start task ``task_id``: set up ``toolkit``,
+    return the goal and the expert's plan) and ``_finish``; ``_call`` runs a tool on ``toolkit``.
     """
 
     tools: ClassVar[tuple[Tool, ...]] = ()
@@ -355,7 +357,6 @@ class ToolEnv(TextEnv):
             if tool is None:
                 raise ToolError(f"{name!r} is not a valid action here. Valid actions: {self.tool_names()}.")
             args = check_arguments(tool, args)
-            self._advance_plan(name, args)
             if name == "finish":
                 return self._finish(args)
             if name == "check_valid_actions":
@@ -364,6 +365,10 @@ class ToolEnv(TextEnv):
                 result = self._call(name, args)
         except ToolError as err:
             return Outcome(observe(f"ERROR | {err}"), self.score)
+        except (ValueError, TypeError, OverflowError, KeyError, IndexError) as err:
+            # A value the schema allows but the tool cannot use (AgentGym reports these the same way).
+            return Outcome(observe(f"ERROR | {name} could not run with these arguments: {err!r}"), self.score)
+        self._advance_plan(name, args)
         return Outcome(observe(result), self._progress())
 
     def available_actions(self) -> None:

@@ -48,6 +48,7 @@ from agentgym_envs.envs.tools.base import (
     observe,
 )
 from agentgym_envs.envs.tools.sheet_backend import (
+    MAX_ROWS,
     OPERATORS,
     Grid,
     Workbook,
@@ -262,7 +263,9 @@ class SheetToolkit:
         target = parse_a1(result_position)
         grid.set(
             *target,
-            formula_value(grid, cells_of(start_position, end_position, position_list), _operator(operator)),
+            formula_value(
+                grid, cells_of(grid, start_position, end_position, position_list), _operator(operator)
+            ),
         )
         return self.get_all_values()
 
@@ -300,8 +303,10 @@ class SheetToolkit:
         return self.book.grid().values()
 
     def get_range_values(self, start_position: str, end_position: str) -> list:
+        grid = self.book.grid()
         (r1, c1), (r2, c2) = parse_a1(start_position), parse_a1(end_position)
-        return self.book.grid().values(min(r1, r2), min(c1, c2), max(r1, r2), max(c1, c2))
+        rows, cols = grid.size()  # nothing is shown past the used range (trailing empties are trimmed)
+        return grid.values(min(r1, r2), min(c1, c2), min(max(r1, r2), rows), min(max(c1, c2), max(cols, 1)))
 
     def get_cell_value(self, position: str) -> str | None:
         return self.book.grid().shown(*parse_a1(position)) or None
@@ -311,7 +316,9 @@ class SheetToolkit:
     ) -> str:
         grid = self.book.grid()
         return display(
-            formula_value(grid, cells_of(start_position, end_position, position_list), _operator(operator))
+            formula_value(
+                grid, cells_of(grid, start_position, end_position, position_list), _operator(operator)
+            )
         )
 
     def filter_cells(self, query: str, in_row=None, in_column=None) -> list:
@@ -322,9 +329,10 @@ class SheetToolkit:
 
 
 def _index(value: Any) -> int:
-    number = int(value) if not isinstance(value, bool) and str(value).strip().lstrip("-").isdigit() else None
-    if number is None or number < 1:
-        raise ToolError(f"{value!r} is not a row or column number (they count from 1).")
+    text = str(value).strip()
+    number = int(text) if not isinstance(value, bool) and text.isdigit() and len(text) < 7 else None
+    if number is None or not 1 <= number <= MAX_ROWS:
+        raise ToolError(f"{value!r} is not a row or column number (they count from 1 to {MAX_ROWS}).")
     return number
 
 

@@ -23,7 +23,10 @@ from typing import Any
 
 from agentgym_envs.envs.tools.base import ToolError, parse_regex, to_number
 
-_A1 = re.compile(r"^([A-Z]{1,2})([1-9][0-9]*)$")
+_A1 = re.compile(r"^([A-Z]{1,2})([1-9][0-9]{0,5})$")
+# A worksheet's bounds here (Google's are larger): positions past them are refused, so one call
+# cannot make the grid allocate millions of cells.
+MAX_ROWS, MAX_COLS = 10_000, 702  # 702 = column ZZ
 OPERATORS = ("SUM", "AVERAGE", "COUNT", "MAX", "MIN", "MINUS", "PRODUCT")
 Cell = tuple[int, int]  # (row, col), 1-based
 
@@ -50,7 +53,10 @@ def parse_a1(position: Any) -> Cell:
     col = 0
     for letter in match.group(1):
         col = col * 26 + ord(letter) - 64
-    return int(match.group(2)), col
+    row = int(match.group(2))
+    if row > MAX_ROWS:
+        raise ToolError(f"row {row} is past the sheet's last row ({MAX_ROWS}).")
+    return row, col
 
 
 def display(value: Any, number_format: str = "General") -> str:
@@ -371,8 +377,9 @@ def formula_value(grid: Grid, cells: list[Cell], operator: str) -> float:
     return math.prod(numbers)
 
 
-def cells_of(start: str | None, end: str | None, positions: list | None) -> list[Cell]:
-    """The cells a formula tool names: a position list, or the range start:end."""
+def cells_of(grid: Grid, start: str | None, end: str | None, positions: list | None) -> list[Cell]:
+    """The cells a formula tool names: a position list, or the range start:end (cut to the used
+    range: the empty cells beyond it change no operator's result)."""
     if positions is not None:
         if not positions:
             raise ToolError("position_list is empty.")
@@ -380,7 +387,12 @@ def cells_of(start: str | None, end: str | None, positions: list | None) -> list
     if start is None or end is None:
         raise ToolError("give either position_list, or both start_position and end_position.")
     (r1, c1), (r2, c2) = parse_a1(start), parse_a1(end)
-    return [(r, c) for r in range(min(r1, r2), max(r1, r2) + 1) for c in range(min(c1, c2), max(c1, c2) + 1)]
+    rows, cols = grid.size()
+    return [
+        (r, c)
+        for r in range(min(r1, r2), min(max(r1, r2), rows) + 1)
+        for c in range(min(c1, c2), min(max(c1, c2), cols) + 1)
+    ]
 
 
 def find_cells(grid: Grid, query: str, in_row: int | None, in_column: int | None) -> list[str]:
