@@ -452,3 +452,32 @@ def test_sheet_refuses_positions_that_would_allocate_millions_of_cells():
     )  # cut to the used range
     obs = call(env, "get_value_by_formula", start_position="A1", end_position="ZZ10000", operator="COUNT")[0]
     assert obs.startswith("Observation: ")
+
+
+ODD_VALUES = [None, "", "x" * 300, -1, 0, 10**30, 1e308, float("nan"), [], [[]], [[1, None]], {"a": 1}, True]
+
+
+@pytest.mark.parametrize("env_id", TOOL_ENVS)
+def test_every_tool_survives_odd_argument_values(env_id):
+    import random
+
+    env = make_tool_env(env_id).unwrapped
+    rng = random.Random(0)
+
+    def start():  # with the sheet open and the nets loaded, so the tools really run
+        env.reset(options={"task_id": 0})
+        for setup in ("open_sheet", "loadPaperNet", "loadAuthorNet"):
+            step = next((s for s in env._plan if s.tool == setup), None)
+            if step is None and setup in env._tools:
+                env.step(f"{setup} with Action Input: {{}}")
+            elif step is not None:
+                env.step(step.action)
+
+    start()
+    for tool in env.tools:
+        for _ in range(12):
+            if env.done:
+                start()
+            args = {p.name: rng.choice(ODD_VALUES) for p in tool.params}
+            obs, reward, *_ = env.step(f"{tool.name} with Action Input: {json.dumps(args)}")
+            assert obs.startswith("Observation: ") and obs in env.observation_space
