@@ -93,6 +93,11 @@ register_family(
     sizes=(20, 0, 0, 20), reset_field="id", id_key="env_idx",
     summary="a generated citation and co-authorship graph behind AgentGym's DBLP tools; generated questions only",
 )  # fmt: skip
+register_family(
+    "SciWorld", "agentgym_envs.envs.sciworld:SciWorldEnv", item_prefix="sciworld", max_rounds=30,
+    sizes=(200, 1000, 2120, 2320), engine="scienceworld", extra="sciworld", score_scale=100,
+    summary="`scienceworld` (Java), AgentGym's 4,639 (task, variation) pairs, gold-path expert",
+)  # fmt: skip
 
 # Not a family: an env held by an env server (agentgym serve), played over HTTP.
 gym.register(id="AgentGym/Remote-v0", entry_point="agentgym_envs.server.client:RemoteEnv")
