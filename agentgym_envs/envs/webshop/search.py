@@ -92,8 +92,16 @@ class SearchIndex:
         if not words:
             return []
         clauses = [(tantivy.Occur.Should, tantivy.Query.term_query(_SCHEMA, "text", w)) for w in words]
-        result = self._searcher.search(tantivy.Query.boolean_query(clauses), limit=k + 16)
-        scored = [(score, self._searcher.doc(address)["doc"][0]) for score, address in result.hits]
+        query = tantivy.Query.boolean_query(clauses)
+        limit = k + 16
+        while True:
+            hits = self._searcher.search(query, limit=limit).hits
+            # Products tied with the k-th score must all be seen to break the tie by position:
+            # tantivy orders ties by its segment layout, which differs from build to build.
+            if len(hits) < limit or len(hits) <= k or hits[-1][0] < hits[k - 1][0]:
+                break
+            limit *= 2
+        scored = [(score, self._searcher.doc(address)["doc"][0]) for score, address in hits]
         scored.sort(key=lambda hit: (-hit[0], hit[1]))
         return [doc for _, doc in scored[:k]]
 
