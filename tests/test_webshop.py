@@ -285,6 +285,21 @@ def test_index_is_cached_on_disk_and_damaged_caches_are_rebuilt(tmp_path, monkey
     assert not [p for p in folder.parent.iterdir() if p.name.startswith(".")]  # no staging left
 
 
+def test_results_do_not_depend_on_the_index_layout(tmp_path):
+    import tantivy
+
+    catalogue = generate_catalogue(1000)
+    texts = [p.search_text() for p in catalogue.products]
+    results = []
+    for threads, heap in ((1, 20 << 20), (2, 40 << 20)):  # different segment layouts
+        folder = tmp_path / f"threads{threads}"
+        folder.mkdir()
+        search.build_index(folder, texts, num_threads=threads, heap_bytes=heap)
+        index = search.SearchIndex(folder, tantivy.Index.open(str(folder)))
+        results.append([index.search(q) for q in ("bar stool", "gray", "large 2 pack", "pack")])
+    assert results[0] == results[1]
+
+
 def test_search_returns_50_hits_best_first_with_the_target_near_the_top(index_dir):
     env = gym.make(ENV_ID, index_dir=index_dir).unwrapped
     catalogue = env.shop.catalogue
