@@ -63,6 +63,7 @@ class Family:
 
 FAMILIES: dict[str, Family] = {}  # name -> family, in registration order
 _BY_ENTRY_POINT: dict[str, Family] = {}
+_BY_CLASS: dict[type, Family] = {}  # found by family_of_class; TextEnv reads its facts every step
 
 
 def register_family(
@@ -103,6 +104,7 @@ def register_family(
     )
     FAMILIES[name] = family
     _BY_ENTRY_POINT[entry_point] = family
+    _BY_CLASS.clear()
     if family.env_id in gym.registry:  # re-registering (a reload, a test) replaces the old spec
         del gym.registry[family.env_id]
     gym.register(
@@ -118,6 +120,7 @@ def unregister_family(name: str) -> None:
     """Remove a family (for tests that register a temporary one)."""
     family = FAMILIES.pop(name)
     _BY_ENTRY_POINT.pop(family.entry_point, None)
+    _BY_CLASS.clear()
     gym.registry.pop(family.env_id, None)
 
 
@@ -146,11 +149,15 @@ def family_of_class(cls: type) -> Family:
     """The family whose entry point is ``cls`` or one of its bases. An entry point may name a
     class re-exported by a package (``agentgym_envs.envs.babyai:BabyAIEnv`` for a class defined in
     ``babyai/env.py``), so entry points are compared by the object they name, not by spelling."""
+    cached = _BY_CLASS.get(cls)
+    if cached is not None:
+        return cached
     for klass in cls.__mro__:
         found = _BY_ENTRY_POINT.get(f"{klass.__module__}:{klass.__qualname__}")
         if found is None:
             found = next((fam for fam in FAMILIES.values() if _loaded_entry_point(fam) is klass), None)
         if found is not None:
+            _BY_CLASS[cls] = found
             return found
     raise LookupError(
         f"{cls.__qualname__} is not the entry point of a registered family: add a "

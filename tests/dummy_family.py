@@ -3,10 +3,10 @@
 ``python -m pytest -p dummy_family tests/test_envs.py`` runs the shared contract tests on them
 with no edit to any test file:
 
-- ``Coin``: a correct family (call three hidden coin tosses); every contract test must pass.
-- ``BrokenCoin``: the same game, but it raises on an action it does not understand; the shared
+- ``DummyCoin``: a correct family (call three hidden coin tosses); every contract test must pass.
+- ``DummyBrokenCoin``: the same game, but it raises on an action it does not understand; the shared
   tests must catch it (so they are tests that can fail).
-- ``Phantom``: needs an engine module that does not exist; its tests must be skipped with a
+- ``DummyPhantom``: needs an engine module that does not exist; its tests must be skipped with a
   reason that names the extra to install.
 """
 
@@ -64,12 +64,12 @@ class PhantomEnv(CoinEnv):
 
 
 register_family(
-    "Coin", "dummy_family:CoinEnv", item_prefix="coin", max_rounds=6, sizes=(5, 6, 8, 10)
+    "DummyCoin", "dummy_family:CoinEnv", item_prefix="dummycoin", max_rounds=6, sizes=(5, 6, 8, 10)
 )  # fmt: skip
 register_family(
-    "BrokenCoin", "dummy_family:BrokenCoinEnv", item_prefix="brokencoin", max_rounds=6, sizes=(5, 6, 8, 10)
+    "DummyBrokenCoin", "dummy_family:BrokenCoinEnv", item_prefix="dummybrokencoin", max_rounds=6, sizes=(5, 6, 8, 10)
 )  # fmt: skip
 register_family(
-    "Phantom", "dummy_family:PhantomEnv", item_prefix="phantom", max_rounds=6, sizes=(5, 6, 8, 10),
+    "DummyPhantom", "dummy_family:PhantomEnv", item_prefix="dummyphantom", max_rounds=6, sizes=(5, 6, 8, 10),
     engine="agentgym_no_such_engine", extra="phantom",
 )  # fmt: skip

@@ -32,7 +32,7 @@ def _run_contract_tests_on_the_dummy_families() -> str:
     """The shared contract tests, run in a fresh interpreter with the dummy families plugged in."""
     env = {**os.environ, "PYTHONPATH": f"{TESTS}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
     command = [sys.executable, "-m", "pytest", str(TESTS / "test_envs.py"), "-p", "dummy_family"]
-    command += ["-rfs", "-p", "no:cacheprovider", "-k", "Coin or Phantom", "-W", "ignore"]
+    command += ["-rfs", "-p", "no:cacheprovider", "-k", "Dummy", "-W", "ignore"]
     done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=TESTS.parent, timeout=300)
     return done.stdout + done.stderr
 
@@ -46,12 +46,13 @@ def test_a_new_family_is_one_module_and_one_registration_line(dummy_run):
     summary = [line for line in dummy_run.splitlines() if re.search(r"\d+ (passed|failed)", line)][-1]
     counts = {word: int(n) for n, word in re.findall(r"(\d+) (passed|failed|skipped)", summary)}
     parametrised = len(re.findall(r"^def test_\w+\(env_id\)", (TESTS / "test_envs.py").read_text(), re.M))
-    # Coin passes every shared test; BrokenCoin (raises on bad input) fails some; Phantom skips all.
+    # DummyCoin passes every shared test; DummyBrokenCoin (raises on bad input) fails some;
+    # DummyPhantom (its engine is missing) skips all.
     assert counts.get("passed", 0) + counts.get("failed", 0) == 2 * parametrised, dummy_run[-3000:]
     assert counts.get("skipped", 0) == parametrised, dummy_run[-3000:]
     failed = set(re.findall(r"FAILED \S+::(test_\w+)\[AgentGym/(\w+)-v0\]", dummy_run))
-    assert failed and {name for _, name in failed} == {"BrokenCoin"}, dummy_run[-3000:]
-    assert ("test_bad_input_never_raises_and_is_explained", "BrokenCoin") in failed
+    assert failed and {name for _, name in failed} == {"DummyBrokenCoin"}, dummy_run[-3000:]
+    assert ("test_bad_input_never_raises_and_is_explained", "DummyBrokenCoin") in failed
 
 
 def test_a_family_without_its_engine_is_skipped_naming_the_extra(dummy_run):
