@@ -35,6 +35,7 @@ import re
 import shutil
 import tempfile
 import threading
+from array import array
 from pathlib import Path
 
 from agentgym_envs.registration import engine_imports
@@ -80,6 +81,27 @@ class SearchIndex:
         self.folder = folder
         self._index = index
         self._searcher = index.searcher()
+        self._positions = self._position_table()
+
+    def _position_table(self) -> dict[int, array]:
+        """segment -> (document in segment -> catalogue position), read once from the ``doc``
+        fast field, so a search never fetches stored documents (that was half its time)."""
+        every = self._searcher.search(
+            tantivy.Query.all_query(),
+            limit=max(1, self.num_docs),
+            order_by_field="doc",
+            order=tantivy.Order.Asc,
+        ).hits
+        found: dict[int, dict[int, int]] = {}
+        for position, address in every:
+            found.setdefault(address.segment_ord, {})[address.doc] = position
+        table = {}
+        for segment, docs in found.items():
+            column = array("i", [-1]) * (max(docs) + 1)
+            for doc, position in docs.items():
+                column[doc] = position
+            table[segment] = column
+        return table
 
     @property
     def num_docs(self) -> int:
@@ -101,7 +123,8 @@ class SearchIndex:
             if len(hits) < limit or len(hits) <= k or hits[-1][0] < hits[k - 1][0]:
                 break
             limit *= 2
-        scored = [(score, self._searcher.doc(address)["doc"][0]) for score, address in hits]
+        positions = self._positions
+        scored = [(score, positions[address.segment_ord][address.doc]) for score, address in hits]
         scored.sort(key=lambda hit: (-hit[0], hit[1]))
         return [doc for _, doc in scored[:k]]
 
