@@ -45,14 +45,17 @@ def list_envs(argv: list[str]) -> int:
         print(env_table_markdown())
         return 0
     columns = ("max rounds", "test", "agenttraj", "agenttraj_l", "train")
-    header = f"{'env id':<26} " + " ".join(f"{name:>{max(6, len(name))}}" for name in columns) + "  status"
+    width = max(len(fam.env_id) for fam in FAMILIES.values())
+    header = (
+        f"{'env id':<{width}} " + " ".join(f"{name:>{max(6, len(name))}}" for name in columns) + "  status"
+    )
     print(header)
     print("-" * len(header))
     for fam in FAMILIES.values():
         values = [fam.max_rounds] + [len(fam.splits.ids(split)) for split in columns[1:]]
         problem = fam.missing_engine()
         cells = " ".join(f"{value:>{max(6, len(name))}}" for name, value in zip(columns, values))
-        print(f"{fam.env_id:<26} {cells}  {f'missing: {problem}' if problem else 'ready'}")
+        print(f"{fam.env_id:<{width}} {cells}  {f'missing: {problem}' if problem else 'ready'}")
     return 0
 
 
@@ -66,7 +69,9 @@ def play(argv: list[str]) -> int:
         "':quit' leaves.",
     )
     parser.add_argument("env", help="env name or id, e.g. maze or AgentGym/BabyAI-v0")
-    parser.add_argument("--task_id", type=int, default=None, help="task to play (default: drawn by --seed)")
+    parser.add_argument(  # and --task-id, as HfArgumentParser accepts for the other commands
+        "--task_id", "--task-id", type=int, default=None, help="task to play (default: drawn by --seed)"
+    )
     parser.add_argument("--split", default="test", help="split a seeded task is drawn from")
     parser.add_argument("--seed", type=int, default=0, help="seed for drawing a task")
     args = parser.parse_args(argv)
