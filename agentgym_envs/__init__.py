@@ -98,6 +98,22 @@ register_family(
     sizes=(200, 1000, 2120, 2320), engine="scienceworld", extra="sciworld", score_scale=100,
     summary="`scienceworld` (Java), AgentGym's 4,639 (task, variation) pairs, gold-path expert",
 )  # fmt: skip
+# TextWorld-Express's eight games (beyond AgentGym): test ids are the engine's test-fold seeds.
+for _game, _max_rounds, _what in (
+    ("CookingWorld", 40, "cook a recipe in a 3-room kitchen"),
+    ("Coin", 50, "find the coin in up to 11 rooms"),
+    ("TWC", 50, "put things where they belong"),
+    ("MapReader", 25, "fetch a coin using a map"),
+    ("Arithmetic", 15, "solve a sum, box the matching item"),
+    ("Sorting", 20, "box items by quantity"),
+    ("SimonSays", 15, "do what Simon says"),
+    ("PeckingOrder", 20, "follow an instructions book"),
+):
+    register_family(
+        f"TWX-{_game}", f"agentgym_envs.envs.twx:{_game}Env", item_prefix=f"twx_{_game.lower()}",
+        max_rounds=_max_rounds, sizes=(100, 200, 500, 1000), engine="textworld_express", extra="twx",
+        summary=f"`textworld-express` (Java): {_what}; gold-path expert",
+    )  # fmt: skip
 
 # Not a family: an env held by an env server (agentgym serve), played over HTTP.
 gym.register(id="AgentGym/Remote-v0", entry_point="agentgym_envs.server.client:RemoteEnv")

@@ -84,12 +84,14 @@ def _is_watching(action: str) -> bool:
     )
 
 
-def shorten_gold_path(gold: list[str]) -> list[str]:
+def shorten_gold_path(gold: list[str], keep_time: bool = False) -> list[str]:
     """The gold sequence with its slack taken out (see the module docstring).
 
     A watching run of more than two ticks becomes enough ``wait`` steps to let at least the same
     time pass, followed by its last thermometer reading (tasks that measure a temperature need
-    one). Each ScienceWorld action takes one tick, ``wait`` ten."""
+    one). Each ScienceWorld action takes one tick, ``wait`` ten. With ``keep_time`` the run
+    becomes waits of exactly its ticks instead (for tasks where a stage lasts a few ticks, such
+    as an animal's life stages, and waiting past it misses it)."""
     plan: list[str] = []
     index = 0
     while index < len(gold):
@@ -105,6 +107,9 @@ def shorten_gold_path(gold: list[str]) -> list[str]:
         readings = [action for action in run if action.startswith("use thermometer")]
         if ticks <= 2:  # too short to gain anything; keep what it does, minus looking around
             plan += [action for action in run if action != "look around"]
+        elif keep_time:
+            ticks -= len(readings[-1:])
+            plan += ["wait"] * (ticks // 10) + ["wait1"] * (ticks % 10) + readings[-1:]
         else:
             plan += ["wait"] * math.ceil(ticks / 10) + readings[-1:]
         index = end
@@ -262,7 +267,12 @@ def gold_plan(task_id: int) -> tuple[str, ...]:
                 break
         return observations, ENGINE.call(planner.getScore)
 
-    return tuple(prune_plan(shorten_gold_path(gold), replay))
+    # The shortest candidate that still completes the task in a replay; else the gold itself.
+    for plan in (shorten_gold_path(gold), shorten_gold_path(gold, keep_time=True)):
+        observations, score = replay(plan)
+        if score >= 1.0:
+            return tuple(prune_plan(plan, observations, score, replay))
+    return tuple(gold)
 
 
 # What the engine says when an action changed nothing (a broken device, an open door, ...).
@@ -273,14 +283,19 @@ _NO_EFFECT = re.compile(
 )
 
 
-def prune_plan(plan: list[str], replay: Callable[[list[str]], tuple[list[str], float]]) -> list[str]:
+def prune_plan(
+    plan: list[str],
+    observations: list[str],
+    score: float,
+    replay: Callable[[list[str]], tuple[list[str], float]],
+) -> list[str]:
     """``plan`` without the steps that changed nothing, if a replay shows it scores as well.
 
     The gold agent tries devices that may be broken and then another one; its failed tries, the
     moves they needed (``move X to Y`` straight followed by ``pick up X``) and the steps after
-    the task completed are dropped. ``replay(plan)`` plays a plan from the task's start and
-    returns the observations of the steps it took (it stops at completion) and the score."""
-    observations, score = replay(plan)
+    the task completed are dropped. ``observations`` and ``score`` are what playing ``plan``
+    gave; ``replay(plan)`` plays a plan from the task's start and returns the observations of
+    the steps it took (it stops at completion) and the score."""
     kept = [action for action, seen in zip(plan, observations) if not _NO_EFFECT.search(seen)]
     kept = _drop_undone_moves(kept)
     if len(kept) < len(observations) and replay(kept)[1] >= score:

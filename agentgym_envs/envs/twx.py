@@ -1,0 +1,198 @@
+"""TextWorld-Express's eight games (beyond AgentGym; ids ``AgentGym/TWX-<Game>-v0``), on the
+``textworld-express`` engine.
+
+Each game is its own id and family, item ids ``twx_<game>_<n>``. A task id is a seed of the
+engine's own folds: test ids (AgentEval) are TextWorld-Express's test-fold seeds (20000, 20001,
+...), every other id is a train-fold seed (id - number of test ids), so our test games are the
+engine's held-out games. The games use the engine's default settings except CookingWorld, which
+uses the small kitchen of the TextWorld-Express paper's examples (3 rooms, 2 ingredients, 5
+distractors, no doors), whose recipes fit in a few dozen moves; the defaults' 11 rooms take up
+to 128.
+
+The first observation is the task description, a newline, then the room (as SciWorld's). The
+score is the engine's 0-1 score; an episode ends when the engine says the task succeeded or
+failed. ``info["available_actions"]`` is the engine's valid-action list, which it computes on
+every step anyway. The expert plays the engine's gold path.
+
+Not like the engine's ``TextWorldExpressEnv``: one JVM per process, shared by every TWX env
+(see :mod:`agentgym_envs.envs.jvm`), no step limit of its own (Gymnasium's ``TimeLimit`` has
+the registered max rounds), and one engine call per step: we parse the step's JSON answer
+and skip the wrapper's extra call for the task description and its history bookkeeping.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from functools import cache
+from typing import Any, ClassVar
+
+from agentgym_envs.core import Outcome, TextEnv
+from agentgym_envs.registration import engine_imports
+
+with engine_imports("TWX-Coin"):
+    import textworld_express.constants as twx_constants
+    from py4j.protocol import Py4JJavaError
+
+    from agentgym_envs.envs.jvm import EngineLost, JavaEngine
+
+ENGINE = JavaEngine("TextWorld-Express", twx_constants.JAR_PATH, cwd=twx_constants.BASEPATH)
+_LOST = (
+    "The TextWorld-Express engine stopped (its Java process is gone), so this episode was lost. "
+    "Call reset() to start a new episode on a fresh engine."
+)
+
+
+@cache
+def fold_seeds() -> dict[str, tuple[int, ...]]:
+    """The engine's seeds of its test and train folds (the same for every game)."""
+    game = ENGINE.call(lambda: ENGINE.jvm().textworldexpress.runtime.PythonInterface())
+    return {
+        "test": tuple(ENGINE.call(game.getSeedsTest)),
+        "train": tuple(ENGINE.call(game.getSeedsTrain)),
+    }
+
+
+class TWXEnv(TextEnv):
+    """One TextWorld-Express game; subclasses below name it."""
+
+    game: ClassVar[str]  # the engine's game name
+    game_params: ClassVar[str] = ""  # the engine's "key=value,..." generation settings
+    action_help: ClassVar[str] = (
+        "Actions are short commands such as 'look around', 'inventory', 'take OBJ', "
+        "'put OBJ in OBJ', 'open OBJ', 'move north', 'read OBJ'; "
+        "the list of valid actions is given with each observation's info."
+    )
+
+    def __init__(self, split: str = "train", render_mode: str | None = None):
+        super().__init__(split=split, render_mode=render_mode)
+        self._session: Any = None  # this env's PythonInterface in the shared JVM
+        self._session_generation = -1
+        self._task_text = ""
+        self._valid_actions: list[str] = []
+        self._gold: list[str] = []
+        self._gold_step = 0
+
+    # ----------------------------------------------------------------- engine boundary
+    def _engine_session(self) -> Any:
+        """This env's game object on a running JVM, loaded with this game (started here)."""
+        if not self._session_alive():
+            ENGINE.acquire(self)
+            session = ENGINE.call(lambda: ENGINE.jvm().textworldexpress.runtime.PythonInterface())
+            problem = ENGINE.call(lambda: session.load(self.game, self.game_params))
+            if problem:
+                raise ValueError(f"TextWorld-Express refused {self.game!r} {self.game_params!r}: {problem}")
+            self._session, self._session_generation = session, ENGINE.generation
+        return self._session
+
+    def _session_alive(self) -> bool:
+        return self._session is not None and self._session_generation == ENGINE.generation and ENGINE.running
+
+    def _call(self, function: Callable[[Any], Any]) -> Any:
+        if not self._session_alive():
+            raise EngineLost("the TextWorld-Express engine stopped")
+        return ENGINE.call(lambda: function(self._session))
+
+    # ----------------------------------------------------------------- TextEnv hooks
+    def task_description(self) -> str:
+        return self._task_text or "Complete the TextWorld-Express task described in the first observation."
+
+    def _start_task(self, task_id: int) -> str:
+        session = self._engine_session()
+        fold, seed = self._fold_and_seed(task_id)
+        # The gold path costs the engine little (a few ms); making it at every reset keeps the
+        # expert ready without a second load.
+        state = json.loads(ENGINE.call(lambda: session.generateNewGameJSON(seed, fold, True)))
+        self._gold = list(ENGINE.call(session.getGoldActionSequence))
+        self._gold_step = 0
+        self._task_text = ENGINE.call(session.getTaskDescription)
+        self._valid_actions = list(state["validActions"])
+        return f"{self._task_text}\n{state['observation']}"
+
+    def _apply(self, action: str) -> Outcome:
+        try:
+            state = json.loads(self._call(lambda session: session.stepJSON(action)))
+        except EngineLost:
+            return Outcome(_LOST, self.score, done=True, success=False)
+        except Py4JJavaError:
+            return self.invalid(f"the engine could not carry out '{action[:80]}' (error in the engine).")
+        self._valid_actions = list(state["validActions"])
+        if self._gold_step < len(self._gold) and action == self._gold[self._gold_step]:
+            self._gold_step += 1
+        score = min(1.0, max(0.0, float(state["score"])))
+        if state["taskfailure"]:
+            text = f"{state['observation']}\nThe task has failed."
+            return Outcome(text, score, done=True, success=False)
+        return Outcome(state["observation"], score, done=bool(state["tasksuccess"]) or score >= 1.0)
+
+    def available_actions(self) -> list[str] | None:
+        return list(self._valid_actions) if self.task_id is not None else None
+
+    def expert(self) -> tuple[str, str]:
+        if self._gold_step >= len(self._gold):
+            return "The gold path is done; I look around to check.", "look around"
+        action = self._gold[self._gold_step]
+        return f"Following the plan for this game, the next step is to {action}.", action
+
+    def close(self) -> None:
+        self._session = None
+        ENGINE.release(self)
+        super().close()
+
+    # ----------------------------------------------------------------- seeds
+    def _fold_and_seed(self, task_id: int) -> tuple[str, int]:
+        """Test ids are the engine's test-fold seeds, the others its train-fold seeds."""
+        n_test = len(self.splits.test)
+        seeds = fold_seeds()
+        if task_id < n_test:
+            return "test", seeds["test"][task_id]
+        return "train", seeds["train"][task_id - n_test]
+
+
+class CookingWorldEnv(TWXEnv):
+    """Read the cookbook, gather and prepare the ingredients, then eat the meal."""
+
+    game = "cookingworld"
+    game_params = "numLocations=3,numIngredients=2,numDistractorItems=5,includeDoors=0,limitInventorySize=0"
+
+
+class CoinEnv(TWXEnv):
+    """Find the coin somewhere in the house and take it."""
+
+    game = "coin"
+
+
+class TWCEnv(TWXEnv):
+    """TextWorld Commonsense: put each item away where it belongs."""
+
+    game = "twc"
+
+
+class MapReaderEnv(TWXEnv):
+    """Read a map, fetch the coin from a named room and bring it back to the box."""
+
+    game = "mapreader"
+
+
+class ArithmeticEnv(TWXEnv):
+    """Solve the math problem, then put the item with that quantity in the box."""
+
+    game = "arithmetic"
+
+
+class SortingEnv(TWXEnv):
+    """Put the objects in the box from the smallest quantity to the largest."""
+
+    game = "sorting"
+
+
+class SimonSaysEnv(TWXEnv):
+    """Do exactly what Simon says."""
+
+    game = "simonsays"
+
+
+class PeckingOrderEnv(TWXEnv):
+    """Follow the instructions book, one instruction at a time."""
+
+    game = "peckingorder"
