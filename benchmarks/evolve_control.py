@@ -23,35 +23,29 @@ from pathlib import Path
 
 from common import print_header
 
+from agentgym_envs import short_name
 from agentgym_envs.data import load_trajectories
-from agentgym_rl.agentevol import AgentEvolConfig, reply_budget
+from agentgym_rl.agentevol import BC_BASE, AgentEvolConfig, reply_budget
 from agentgym_rl.bc import BCConfig, train_bc
 from agentgym_rl.evaluate import evaluate, load_results
-from agentgym_rl.models import load_model
+from agentgym_rl.models import ModelConfig
 from agentgym_rl.rollout import RolloutConfig
+from agentgym_rl.run_dir import RunDir, upgrade_old_config
 
 
-def read_run(run_dir: Path) -> tuple[AgentEvolConfig, BCConfig, list[dict]]:
-    """The run's settings and its metrics.jsonl lines (a line cut short by a crash is skipped)."""
+def read_run(run_dir: Path) -> tuple[AgentEvolConfig, BCConfig, ModelConfig, dict]:
+    """The run's settings and its metrics per (event, stage)."""
     if not (run_dir / "config.json").is_file():
         sys.exit(f"evolve_control: {run_dir} holds no agentgym evolve run (no config.json)")
-    saved = json.loads((run_dir / "config.json").read_text())
+    saved = upgrade_old_config(json.loads((run_dir / "config.json").read_text()))
     config = AgentEvolConfig(**saved["agentevol"])
-    bc_config = BCConfig(**saved["bc"])
-    metrics = []
-    for line in (run_dir / "metrics.jsonl").read_text().splitlines():
-        try:
-            metrics.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue
-    return config, bc_config, metrics
+    return config, BCConfig(**saved["bc"]), ModelConfig(**saved.get("model", {})), RunDir(run_dir).metrics()
 
 
-def iteration_schedule(metrics: list[dict]) -> list[tuple[str, int]]:
+def iteration_schedule(metrics: dict) -> list[tuple[str, int]]:
     """(stage, optimizer steps) of each finished training iteration, in order."""
-    steps = {
-        m["stage"].removeprefix("train-"): m["steps"] for m in metrics if m["stage"].startswith("train-iter")
-    }
+    steps = {stage: entry["steps"] for (event, stage), entry in metrics.items() if event == "train"}
+    steps.pop(BC_BASE, None)
     return sorted(steps.items(), key=lambda item: int(item[0].removeprefix("iter")))
 
 
@@ -73,15 +67,15 @@ def main() -> None:
     )
     args = parser.parse_args()
     run_dir = Path(args.run_dir)
-    config, bc_config, metrics = read_run(run_dir)
+    config, bc_config, model_config, metrics = read_run(run_dir)
     schedule = iteration_schedule(metrics)
     if not schedule:
         sys.exit(f"evolve_control: {run_dir} has no finished iteration to compare with")
     expert = load_trajectories(run_dir / "data" / f"{config.bc_split}.json")
-    bc_base_steps = next(m["steps"] for m in metrics if m["stage"] == "train-bc-base")
+    bc_base_steps = metrics[("train", BC_BASE)]["steps"]
     expert_steps_per_epoch = max(1, round(bc_base_steps / bc_config.epochs))
 
-    base_policy = load_model(str(run_dir / "checkpoints" / "bc-base"))
+    base_policy = model_config.load(name=str(run_dir / "checkpoints" / BC_BASE), lora=False)
     rollout_config = RolloutConfig(
         concurrency=config.concurrency,
         max_new_tokens=reply_budget(base_policy, expert, config.max_new_tokens),
@@ -90,7 +84,7 @@ def main() -> None:
     control = base_policy
     for stage, steps in schedule:
         if config.retrain_from == "base":
-            control = load_model(config.model, seed=bc_config.seed)
+            control = model_config.load(seed=bc_config.seed)
         print(f"{stage}: control trains {steps} steps on {len(expert)} expert trajectories", file=sys.stderr)
         trained = train_bc(
             control, expert, matched_config(bc_config, steps, expert_steps_per_epoch), progress=False
@@ -101,10 +95,10 @@ def main() -> None:
         evolve_results = load_results(run_dir / "eval" / f"{stage}.json")
         rows.append((stage, steps, trained["steps"], success(evolve_results), success(control_results)))
 
-    bc_base = success(load_results(run_dir / "eval" / "bc-base.json"))
+    bc_base = success(load_results(run_dir / "eval" / f"{BC_BASE}.json"))
     print_header()
     print(
-        f"run: {run_dir} (model {config.model}, retrain_from {config.retrain_from}, weighting "
+        f"run: {run_dir} (model {model_config.model}, retrain_from {config.retrain_from}, weighting "
         f"{config.weighting}, seed {bc_config.seed}); control: expert data only, steps matched; "
         f"{time.perf_counter() - started:.0f} s\n"
     )
@@ -114,18 +108,14 @@ def main() -> None:
     )
     print("|---|---|---:|---:|---:|---|")
     for env, value in bc_base.items():
-        print(f"| BC-base | {short(env)} | {value:.1f} | {value:.1f} | 0.0 | - |")
+        print(f"| {BC_BASE} | {short_name(env)} | {value:.1f} | {value:.1f} | 0.0 | - |")
     for stage, run_steps, control_steps, evolve, control_success in rows:
         for env in evolve:
             gap = evolve[env] - control_success[env]
             print(
-                f"| {stage} | {short(env)} | {evolve[env]:.1f} | {control_success[env]:.1f} | {gap:+.1f} "
-                f"| {run_steps} / {control_steps} |"
+                f"| {stage} | {short_name(env)} | {evolve[env]:.1f} | {control_success[env]:.1f} "
+                f"| {gap:+.1f} | {run_steps} / {control_steps} |"
             )
-
-
-def short(env_id: str) -> str:
-    return env_id.removeprefix("AgentGym/").removesuffix("-v0")
 
 
 if __name__ == "__main__":

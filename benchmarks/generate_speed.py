@@ -4,7 +4,7 @@ batches of 16 (what the rollout engine does with many live episodes).
 Prompts are Maze expert conversations cut before an assistant turn (realistic lengths, several
 hundred tokens); every generation runs greedy to ``--new-tokens`` or the end of the turn, and
 only real new tokens count. Each preset is built from scratch in a temporary cache, so the
-build time includes the expert corpus, the tokenizer training, the model and the save.
+build time includes loading the shipped tokenizer, initialising the model and saving both.
 
 Usage: python benchmarks/generate_speed.py [--models tiny tiny-5m tiny-20m] [--new-tokens 64]
 """
