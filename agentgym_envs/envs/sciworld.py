@@ -136,6 +136,28 @@ def _thought_for(action: str) -> str:
     return f"Next I {action}."
 
 
+# ------------------------------------------------------------------------------ one step
+_CONSOLE_COMMANDS = frozenset({"help", "objects", "task"})  # answered by PythonInterface itself
+_EMPTY_REPLY = (
+    "Unknown action.  Type 'help' for a list of actions, and 'objects' for a list of possible "
+    "object referents."
+)
+
+
+def engine_step(game: Any, agent: Any, action: str) -> tuple[str, float, bool]:
+    """One ScienceWorld step: (observation, score 0-1 or below 0 on failure, completed).
+
+    ``PythonInterface.step`` renders the room and the inventory for its run history, lists
+    every possible referent for a debug line and prints three lines to stdout (which py4j's
+    reader thread then copies to /dev/null) around the world's step. We call the world's step
+    (``AgentInterface.step``) directly: the same text, score and ending, less work."""
+    if action.strip().lower() in _CONSOLE_COMMANDS:
+        return game.step(action), game.getScore(), game.getCompleted()
+    result = agent.step(action)
+    observation = result._1() or _EMPTY_REPLY
+    return observation, result._2(), result._3()
+
+
 # ------------------------------------------------------------------------------ the env
 class SciWorldEnv(TextEnv):
     """ScienceWorld's elementary-science tasks, as AgentGym numbers them."""
@@ -153,6 +175,7 @@ class SciWorldEnv(TextEnv):
     def __init__(self, split: str = "train", render_mode: str | None = None):
         super().__init__(split=split, render_mode=render_mode)
         self._game: Any = None  # this env's PythonInterface in the shared JVM
+        self._agent: Any = None  # the game's AgentInterface (the world), replaced at each load
         self._game_generation = -1  # the JVM generation _game belongs to
         self._task_text = ""
         self._plan: list[str] | None = None
@@ -189,20 +212,19 @@ class SciWorldEnv(TextEnv):
         ENGINE.call(lambda: game.load(name, variation, "", False))
         self._task_text = ENGINE.call(game.getTaskDescription)
         first_look = ENGINE.call(lambda: game.step("look around"))
+        self._agent = ENGINE.call(lambda: game.agentInterface().get())  # a new one every load
         self._plan, self._plan_step = None, 0
         return f"{self._task_text}\n{first_look}"
 
     def _apply(self, action: str) -> Outcome:
         try:
-            observation = self._call(lambda game: game.step(action))
-            raw_score = self._call(lambda game: game.getScore())
-            completed = self._call(lambda game: game.getCompleted())
+            step = self._call(lambda game: engine_step(game, self._agent, action))
         except EngineLost:
             return Outcome(_LOST, self.score, done=True, success=False)
         except Py4JJavaError as error:
             return self.invalid(f"the engine could not carry out '{action[:80]}' ({_java_reason(error)}).")
         self._follow_plan(action)
-        return _outcome(observation, raw_score, completed)
+        return _outcome(*step)
 
     def available_actions(self) -> list[str] | None:
         """ScienceWorld's valid actions now (slow: every template on every visible object).
@@ -260,12 +282,16 @@ def gold_plan(task_id: int) -> tuple[str, ...]:
     def replay(plan: list[str]) -> tuple[list[str], float]:
         ENGINE.call(lambda: planner.load(name, variation, "", False))
         ENGINE.call(lambda: planner.step("look around"))
-        observations = []
+        agent = ENGINE.call(lambda: planner.agentInterface().get())
+        observations, score = [], 0.0
         for action in plan:
-            observations.append(ENGINE.call(lambda action=action: planner.step(action)))
-            if ENGINE.call(planner.getCompleted):
+            observation, score, completed = ENGINE.call(
+                lambda action=action: engine_step(planner, agent, action)
+            )
+            observations.append(observation)
+            if completed:
                 break
-        return observations, ENGINE.call(planner.getScore)
+        return observations, score
 
     # The shortest candidate that still completes the task in a replay; else the gold itself.
     for plan in (shorten_gold_path(gold), shorten_gold_path(gold, keep_time=True)):

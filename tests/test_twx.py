@@ -1,0 +1,78 @@
+"""TextWorld-Express's own rules: the eight ids, task ids as the engine's fold seeds, the first
+observation, the valid actions, the gold-path expert, and one shared JVM that close() stops.
+
+The contract every env shares (check_env, bad input, splits) is in test_envs.py.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+import gymnasium as gym
+import pytest
+
+import agentgym_envs  # noqa: F401  (registers the ids)
+from agentgym_envs import family
+
+pytest.importorskip("textworld_express", reason="TWX needs its engine: pip install 'agentgym[twx]'")
+
+from agentgym_envs.envs import twx  # noqa: E402
+
+GAMES = ("CookingWorld", "Coin", "TWC", "MapReader", "Arithmetic", "Sorting", "SimonSays", "PeckingOrder")
+
+
+def test_eight_games_are_registered_each_with_its_own_prefix():
+    prefixes = {family(f"TWX-{game}").item_prefix for game in GAMES}
+    assert len(prefixes) == 8 and "twx_coin" in prefixes
+
+
+def test_test_ids_are_the_engines_test_fold_and_the_rest_its_train_fold():
+    env = gym.make("AgentGym/TWX-Coin-v0").unwrapped
+    n_test = len(env.task_ids("test"))
+    assert env._fold_and_seed(0) == ("test", 20000)
+    assert env._fold_and_seed(n_test) == ("train", 0)
+    assert env._fold_and_seed(n_test + 7) == ("train", 7)
+    env.close()
+
+
+@pytest.mark.parametrize("game", GAMES)
+def test_expert_solves_training_games_and_actions_come_from_the_engine(game):
+    env = gym.make(f"AgentGym/TWX-{game}-v0")
+    for task_id in env.unwrapped.task_ids("train")[:4]:
+        obs, info = env.reset(options={"task_id": task_id})
+        task, _, _ = obs.partition("\n")
+        assert task == env.unwrapped.task_description()
+        while True:
+            _, action = env.unwrapped.expert()
+            assert action in info["available_actions"] or action in ("task", "look around")
+            _, _, terminated, truncated, info = env.step(action)
+            if terminated or truncated:
+                break
+        assert info["success"], f"expert failed {info['item_id']}"
+    env.close()
+
+
+def test_all_games_share_one_jvm_which_close_stops():
+    envs = [gym.make(f"AgentGym/TWX-{game}-v0") for game in GAMES[:3]]
+    for env in envs:
+        env.reset(options={"task_id": 0})
+    pid = twx.ENGINE.pid
+    assert {env.unwrapped._session_generation for env in envs} == {twx.ENGINE.generation}
+    for env in envs:
+        env.close()
+    deadline = time.monotonic() + 15
+    while os.path.exists(f"/proc/{pid}") and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not twx.ENGINE.running and not os.path.exists(f"/proc/{pid}")
+
+
+def test_a_failed_task_ends_the_episode_without_success():
+    env = gym.make("AgentGym/TWX-CookingWorld-v0")
+    env.reset(options={"task_id": 0})
+    for action in ("take cookbook", "read cookbook", "take knife", "take red potato"):
+        env.step(action)
+    # the recipe wants the potato grilled whole: dicing it spoils the meal
+    obs, reward, terminated, _, info = env.step("dice red potato")
+    assert terminated and not info["success"] and "failed" in obs and 0.0 <= info["score"] < 1.0
+    env.close()
