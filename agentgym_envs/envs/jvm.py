@@ -153,6 +153,51 @@ class JavaEngine:
         return False
 
 
+class EngineHandle:
+    """One env's object in a shared JVM (its own game), made again on a fresh JVM when needed.
+
+    Args:
+        engine: the shared JVM.
+        user: the env; it counts as the JVM's user from the first :meth:`get` to :meth:`drop`.
+        make: builds the object from py4j's ``jvm`` view (``jvm.package.Class()``).
+    """
+
+    def __init__(self, engine: JavaEngine, user: object, make: Callable[[Any], Any]):
+        self.engine = engine
+        self._user = weakref.ref(user)
+        self._make = make
+        self._object: Any = None
+        self._generation = -1  # the JVM generation _object lives in
+
+    @property
+    def alive(self) -> bool:
+        """True while the object's JVM is the running one."""
+        engine = self.engine
+        return self._object is not None and self._generation == engine.generation and engine.running
+
+    def get(self) -> Any:
+        """The object, made now (starting the JVM) if there is none on the running JVM."""
+        if not self.alive:
+            self.engine.acquire(self._user())
+            self._object = self.engine.call(lambda: self._make(self.engine.jvm()))
+            self._generation = self.engine.generation
+        return self._object
+
+    def call(self, function: Callable[[Any], Any]) -> Any:
+        """``function(object)``; :class:`EngineLost` if the JVM it lived in is gone (it is not
+        restarted here: the episode on it is lost either way)."""
+        if not self.alive:
+            raise EngineLost(f"the {self.engine.name} engine stopped")
+        return self.engine.call(lambda: function(self._object))
+
+    def drop(self) -> None:
+        """Forget the object and stop counting as a user of the JVM."""
+        self._object = None
+        user = self._user()
+        if user is not None:
+            self.engine.release(user)
+
+
 def _end_process(process: subprocess.Popen) -> None:
     """Ask the JVM to exit, then make sure it did. py4j's ``die_on_exit`` JVM exits when its
     stdin closes, so closing it is the polite request."""

@@ -44,7 +44,7 @@ with engine_imports("SciWorld"):
     import scienceworld.constants as sw_constants
     from py4j.protocol import Py4JJavaError
 
-    from agentgym_envs.envs.jvm import EngineLost, JavaEngine
+    from agentgym_envs.envs.jvm import EngineHandle, EngineLost, JavaEngine
 
 # Tasks AgentGym leaves out (ScienceWorld's "topic-task" ids).
 EXCLUDED_TASKS = frozenset({"5-1", "5-2", "9-1", "9-2", "9-3", "10-1", "10-2"})
@@ -62,12 +62,16 @@ ENGINE = JavaEngine(
 )
 
 
+def _new_game(jvm: Any) -> Any:
+    return jvm.scienceworld.runtime.pythonapi.PythonInterface()
+
+
 # ------------------------------------------------------------------------------ the task list
 @cache
 def task_table() -> tuple[tuple[str, int], ...]:
     """AgentGym's (task name, variation) list: task ``n`` is entry ``n``. The variation counts
     come from the engine (one call per task, once per process)."""
-    counter = ENGINE.call(lambda: ENGINE.jvm().scienceworld.runtime.pythonapi.PythonInterface())
+    counter = ENGINE.call(lambda: _new_game(ENGINE.jvm()))
     table = []
     for task_key, task_name in sw_constants.ID2TASK.items():  # tasks.json order, as AgentGym's
         if task_key not in EXCLUDED_TASKS:
@@ -174,38 +178,19 @@ class SciWorldEnv(TextEnv):
 
     def __init__(self, split: str = "train", render_mode: str | None = None):
         super().__init__(split=split, render_mode=render_mode)
-        self._game: Any = None  # this env's PythonInterface in the shared JVM
+        self._game = EngineHandle(ENGINE, self, _new_game)  # this env's PythonInterface
         self._agent: Any = None  # the game's AgentInterface (the world), replaced at each load
-        self._game_generation = -1  # the JVM generation _game belongs to
         self._task_text = ""
         self._plan: list[str] | None = None
         self._plan_step = 0
         self._listing_info = False
-
-    # ----------------------------------------------------------------- engine boundary
-    def _engine_game(self) -> Any:
-        """This env's game object, on a running JVM (started, or restarted, here)."""
-        if self._game is None or self._game_generation != ENGINE.generation or not ENGINE.running:
-            ENGINE.acquire(self)
-            self._game = ENGINE.call(lambda: ENGINE.jvm().scienceworld.runtime.pythonapi.PythonInterface())
-            self._game_generation = ENGINE.generation
-        return self._game
-
-    def _game_alive(self) -> bool:
-        return self._game is not None and self._game_generation == ENGINE.generation and ENGINE.running
-
-    def _call(self, function: Callable[[Any], Any]) -> Any:
-        """One engine call on this env's game; EngineLost if the JVM it lived in is gone."""
-        if not self._game_alive():
-            raise EngineLost("the ScienceWorld engine stopped")
-        return ENGINE.call(lambda: function(self._game))
 
     # ----------------------------------------------------------------- TextEnv hooks
     def task_description(self) -> str:
         return self._task_text or "Complete the ScienceWorld task described in the first observation."
 
     def _start_task(self, task_id: int) -> str:
-        game = self._engine_game()  # first: it makes this env a user of the JVM
+        game = self._game.get()  # first: it makes this env a user of the JVM
         name, variation = task_table()[task_id]
         # AgentGym's reset: load (no gold path: generating it costs up to seconds), read the
         # task, then "look around" as the first move.
@@ -218,7 +203,7 @@ class SciWorldEnv(TextEnv):
 
     def _apply(self, action: str) -> Outcome:
         try:
-            step = self._call(lambda game: engine_step(game, self._agent, action))
+            step = self._game.call(lambda game: engine_step(game, self._agent, action))
         except EngineLost:
             return Outcome(_LOST, self.score, done=True, success=False)
         except Py4JJavaError as error:
@@ -232,7 +217,7 @@ class SciWorldEnv(TextEnv):
         if self._listing_info or self.task_id is None or self._done:
             return None
         try:
-            return sorted(self._call(lambda game: game.getValidActionObjectCombinations()))
+            return sorted(self._game.call(lambda game: game.getValidActionObjectCombinations()))
         except (EngineLost, Py4JJavaError):
             return None
 
@@ -252,8 +237,7 @@ class SciWorldEnv(TextEnv):
         return _thought_for(action), action
 
     def close(self) -> None:
-        self._game = None
-        ENGINE.release(self)
+        self._game.drop()
         super().close()
 
     # ----------------------------------------------------------------- the expert's plan
@@ -347,9 +331,7 @@ def _planner() -> Any:
     generation = ENGINE.generation
     if generation not in _PLANNER or not ENGINE.running:
         _PLANNER.clear()
-        _PLANNER[ENGINE.generation] = ENGINE.call(
-            lambda: ENGINE.jvm().scienceworld.runtime.pythonapi.PythonInterface()
-        )
+        _PLANNER[ENGINE.generation] = ENGINE.call(lambda: _new_game(ENGINE.jvm()))
     return _PLANNER[ENGINE.generation]
 
 

@@ -23,7 +23,6 @@ and skip the wrapper's extra call for the task description and its history bookk
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from functools import cache
 from typing import Any, ClassVar
 
@@ -34,7 +33,7 @@ with engine_imports("TWX-Coin"):
     import textworld_express.constants as twx_constants
     from py4j.protocol import Py4JJavaError
 
-    from agentgym_envs.envs.jvm import EngineLost, JavaEngine
+    from agentgym_envs.envs.jvm import EngineHandle, EngineLost, JavaEngine
 
 ENGINE = JavaEngine("TextWorld-Express", twx_constants.JAR_PATH, cwd=twx_constants.BASEPATH)
 _LOST = (
@@ -66,39 +65,27 @@ class TWXEnv(TextEnv):
 
     def __init__(self, split: str = "train", render_mode: str | None = None):
         super().__init__(split=split, render_mode=render_mode)
-        self._session: Any = None  # this env's PythonInterface in the shared JVM
-        self._session_generation = -1
+        self._session = EngineHandle(ENGINE, self, self._new_session)  # this env's game
         self._task_text = ""
         self._valid_actions: list[str] = []
         self._gold: list[str] = []
         self._gold_step = 0
 
-    # ----------------------------------------------------------------- engine boundary
-    def _engine_session(self) -> Any:
-        """This env's game object on a running JVM, loaded with this game (started here)."""
-        if not self._session_alive():
-            ENGINE.acquire(self)
-            session = ENGINE.call(lambda: ENGINE.jvm().textworldexpress.runtime.PythonInterface())
-            problem = ENGINE.call(lambda: session.load(self.game, self.game_params))
-            if problem:
-                raise ValueError(f"TextWorld-Express refused {self.game!r} {self.game_params!r}: {problem}")
-            self._session, self._session_generation = session, ENGINE.generation
-        return self._session
-
-    def _session_alive(self) -> bool:
-        return self._session is not None and self._session_generation == ENGINE.generation and ENGINE.running
-
-    def _call(self, function: Callable[[Any], Any]) -> Any:
-        if not self._session_alive():
-            raise EngineLost("the TextWorld-Express engine stopped")
-        return ENGINE.call(lambda: function(self._session))
+    @classmethod
+    def _new_session(cls, jvm: Any) -> Any:
+        """A PythonInterface in the JVM, loaded with this class's game."""
+        session = jvm.textworldexpress.runtime.PythonInterface()
+        problem = session.load(cls.game, cls.game_params)
+        if problem:
+            raise ValueError(f"TextWorld-Express refused {cls.game!r} {cls.game_params!r}: {problem}")
+        return session
 
     # ----------------------------------------------------------------- TextEnv hooks
     def task_description(self) -> str:
         return self._task_text or "Complete the TextWorld-Express task described in the first observation."
 
     def _start_task(self, task_id: int) -> str:
-        session = self._engine_session()
+        session = self._session.get()
         fold, seed = self._fold_and_seed(task_id)
         # The gold path costs the engine little (a few ms); making it at every reset keeps the
         # expert ready without a second load.
@@ -111,7 +98,7 @@ class TWXEnv(TextEnv):
 
     def _apply(self, action: str) -> Outcome:
         try:
-            state = json.loads(self._call(lambda session: session.stepJSON(action)))
+            state = json.loads(self._session.call(lambda session: session.stepJSON(action)))
         except EngineLost:
             return Outcome(_LOST, self.score, done=True, success=False)
         except Py4JJavaError:
@@ -135,8 +122,7 @@ class TWXEnv(TextEnv):
         return f"Following the plan for this game, the next step is to {action}.", action
 
     def close(self) -> None:
-        self._session = None
-        ENGINE.release(self)
+        self._session.drop()
         super().close()
 
     # ----------------------------------------------------------------- seeds
