@@ -114,6 +114,11 @@ for _game, _max_rounds, _what in (
         max_rounds=_max_rounds, sizes=(100, 200, 500, 1000), engine="textworld_express", extra="twx",
         summary=f"`textworld-express` (Java): {_what}; gold-path expert",
     )  # fmt: skip
+register_family(
+    "ALFWorld", "agentgym_envs.envs.alfworld.env:ALFWorldEnv", item_prefix="alfworld", max_rounds=30,
+    sizes=(200, 500, 2420, 3827), engine="alfworld", extra="alfworld", reset_field="game",
+    summary="ALFWorld's engine (TextWorld PDDL + fast-downward): generated ALFRED-style games, or ALFWorld's files",
+)  # fmt: skip
 
 # Not a family: an env held by an env server (agentgym serve), played over HTTP.
 gym.register(id="AgentGym/Remote-v0", entry_point="agentgym_envs.server.client:RemoteEnv")
