@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import shutil
 import subprocess
 import threading
 import weakref
@@ -100,6 +101,11 @@ class JavaEngine:
 
     def _start(self) -> None:
         self.stop()  # a dead JVM's gateway still holds sockets and threads
+        if shutil.which("java") is None:
+            raise RuntimeError(
+                f"the {self.name} engine runs on Java, and no 'java' is on PATH: install a Java "
+                "runtime 8 or newer (for example `apt-get install openjdk-17-jre-headless`)"
+            )
         port, process = launch_gateway(
             classpath=self.jar,
             javaopts=self.java_options,
