@@ -19,7 +19,7 @@ from agentgym_envs.envs.webshop.expert import Expert, Seen
 from agentgym_envs.envs.webshop.goals import generated_goal, goal_products, webshop_goals
 from agentgym_envs.envs.webshop.pages import Browser
 from agentgym_envs.envs.webshop.reward import Goal, noun_vocabulary, purchase_reward
-from agentgym_envs.envs.webshop.search import SearchIndex, open_index
+from agentgym_envs.envs.webshop.search import SearchIndex, cache_root, open_index
 
 _ACTION = re.compile(r"^(\w+)\s*\[(.*)\]$", re.DOTALL)
 _RESULTS_CACHE = 4096  # searches remembered per shop (the expert repeats its queries)
@@ -52,7 +52,9 @@ _SHOPS: dict[tuple, Shop] = {}
 
 
 def open_shop(num_products, seed, products, attributes, index_dir) -> Shop:
-    key = (num_products, seed, str(products), str(attributes), str(index_dir))
+    # The cache folder is part of the key: an env made after $AGENTGYM_CACHE changed gets its own.
+    folder = index_dir if index_dir is not None else cache_root()
+    key = (num_products, seed, str(products), str(attributes), str(folder))
     shop = _SHOPS.get(key)
     if shop is None:
         if (products is None) != (attributes is None):
