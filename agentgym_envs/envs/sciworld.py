@@ -230,7 +230,10 @@ class SciWorldEnv(TextEnv):
             self._listing_info = False
 
     def expert(self) -> tuple[str, str]:
-        plan = self._expert_plan()
+        try:
+            plan = self._expert_plan()
+        except EngineLost:  # the step will say the episode was lost; the expert has no plan
+            return "The engine stopped, so there is no plan; I look around.", "look around"
         if self._plan_step >= len(plan):
             return "The plan is carried out; I let time pass for the result.", "wait1"
         action = plan[self._plan_step]
