@@ -76,3 +76,20 @@ def test_a_failed_task_ends_the_episode_without_success():
     obs, reward, terminated, _, info = env.step("dice red potato")
     assert terminated and not info["success"] and "failed" in obs and 0.0 <= info["score"] < 1.0
     env.close()
+
+
+def test_forked_workers_start_their_own_jvm_and_leave_the_parents_alone():
+    import numpy as np
+
+    parent = gym.make("AgentGym/TWX-Coin-v0")
+    parent.reset(options={"task_id": 0})
+    pid = twx.ENGINE.pid
+    envs = gym.vector.AsyncVectorEnv(
+        [lambda: gym.make("AgentGym/TWX-Coin-v0")] * 2, shared_memory=False, context="fork"
+    )
+    obs, _ = envs.reset(seed=[0, 1])
+    obs, *_ = envs.step(np.array(["look around", "inventory"], dtype=object))
+    assert obs[0].startswith("You are in") and obs[1].startswith("Inventory")
+    envs.close()
+    assert twx.ENGINE.pid == pid and parent.step("look around")[0].startswith("You are in")
+    parent.close()

@@ -228,6 +228,20 @@ def _stop_all() -> None:
         engine.stop()
 
 
+def _forget_parents_jvms() -> None:
+    """In a forked child (AsyncVectorEnv's workers): the parent's JVMs are the parent's. Stopping
+    them from here would end the parent's games, so the child forgets them and starts its own."""
+    for engine in list(_ENGINES):
+        engine._lock = threading.RLock()
+        engine._gateway = engine._process = None
+        engine._users = set()
+        engine._generation += 1  # the parent's objects are not ours
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_parents_jvms)
+
+
 def java_pids(jar: str) -> list[int]:
     """Ids of running processes whose command line names ``jar`` (for tests and checks)."""
     pids = []
