@@ -9,7 +9,8 @@ Where this differs from AgentGym's server, and why:
 
 * The step. ``ScienceWorldEnv.step`` also rebuilds the whole valid-action list (every action
   template tried on every visible object), the room text, the inventory and the task text on
-  every call: about 20 steps/s. We call the engine's step and read its score, nothing else;
+  every call: about 20 steps/s. We call the world's own step (``AgentInterface.step``, which
+  returns the text, the score and the ending; see :func:`engine_step`), nothing else;
   ``available_actions()`` runs the valid-action search only when asked, and ``info`` carries
   None for it (AgentGym's agents are never shown the list either).
 * Determinism. ScienceWorld keeps a room's contents in hash sets keyed by Java's identity hash,
