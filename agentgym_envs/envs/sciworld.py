@@ -231,6 +231,9 @@ class SciWorldEnv(TextEnv):
             self._listing_info = False
 
     def expert(self) -> tuple[str, str]:
+        """The next step of the task's plan (:func:`gold_plan`). The plan is played open-loop:
+        its place moves on when the agent takes the planned step, so after other actions it may
+        no longer fit the state (as ScienceWorld's gold sequence itself)."""
         try:
             plan = self._expert_plan()
         except EngineLost:  # the step will say the episode was lost; the expert has no plan

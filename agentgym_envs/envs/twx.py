@@ -116,6 +116,8 @@ class TWXEnv(TextEnv):
         return list(self._valid_actions) if self.task_id is not None else None
 
     def expert(self) -> tuple[str, str]:
+        """The next step of the engine's gold path, played open-loop: its place moves on when
+        the agent takes that step."""
         if self._gold_step >= len(self._gold):
             return "The gold path is done; I look around to check.", "look around"
         action = self._gold[self._gold_step]
