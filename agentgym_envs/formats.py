@@ -41,6 +41,9 @@ class MalformedAction(str):
         obj.reason = reason
         return obj
 
+    def __reduce__(self):  # keeps the reason across processes (vector envs, Ray workers)
+        return MalformedAction, (str(self), self.reason)
+
 
 class ActionFormatError(ValueError):
     """The reply is not in the expected format."""

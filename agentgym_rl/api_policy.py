@@ -40,6 +40,9 @@ class GenerationError(str):
         obj.error = error
         return obj
 
+    def __reduce__(self):
+        return GenerationError, (self.error,)
+
 
 @dataclass
 class APIUsage:

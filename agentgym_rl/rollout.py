@@ -30,12 +30,12 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-import gymnasium as gym
-
 import agentgym_envs  # noqa: F401 - registers the AgentGym/* ids
 from agentgym_envs import resolve_env_id
 from agentgym_envs.data import opening_turns, turn
 from agentgym_envs.formats import MalformedAction, to_command
+from agentgym_rl.api_policy import GenerationError
+from agentgym_rl.env_pools import make_env_pool
 from agentgym_rl.trajectory import to_messages
 
 Message = dict[str, str]
@@ -79,6 +79,10 @@ class RolloutConfig:
     # greedy output, a fraction of the prompt work. Used when the policy is an LLMPolicy over a
     # supported model (prefix_cache.supports_prefix_cache).
     prefix_cache: bool = True
+    # Where the envs run: 0 = in this process; N = in N Ray actors (agentgym_rl.env_pools), on a
+    # local Ray or the cluster at ray_address. The policy generates here either way.
+    rollout_workers: int = 0
+    ray_address: str | None = None
 
 
 @dataclass
@@ -89,6 +93,7 @@ class RolloutStats:
     rounds: int = 0  # batched generate calls
     turns: int = 0  # replies generated (one per live episode per round)
     malformed: int = 0  # replies without a usable action
+    errors: int = 0  # episodes ended because no reply could be had (an API that kept failing)
     generated_tokens: int = 0
     generate_seconds: float = 0.0
     env_seconds: float = 0.0
@@ -123,10 +128,11 @@ class Episode:
 
     index: int  # position of its job in the caller's list
     job: Job
-    env: gym.Env
+    slot: int  # its env in the pool
     conversations: list[dict[str, Any]]
     messages: list[Message]
     info: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None  # why it ended early, if no reply could be had
 
     def add(self, speaker: str, text: str, loss: bool | None) -> None:
         item = turn(speaker, text, loss)
@@ -134,13 +140,16 @@ class Episode:
         self.messages.extend(to_messages([item]))
 
     def record(self) -> dict[str, Any]:
-        return {
+        record = {
             "item_id": self.info["item_id"],
             "conversations": self.conversations,
             "reward": float(self.info["score"]),
             "success": bool(self.info["success"]),
             "sample": self.job.sample,
         }
+        if self.error is not None:
+            record["error"] = self.error
+        return record
 
 
 def make_jobs(
@@ -177,7 +186,7 @@ def rollout(
         raise ValueError(f"concurrency must be at least 1, got {config.concurrency}")
     stats = stats if stats is not None else RolloutStats()
     records: list[dict[str, Any] | None] = [None] * len(jobs)
-    pool = EnvPool(config.max_rounds)
+    pool = make_env_pool(config.rollout_workers, config.max_rounds, config.ray_address)
     generate = RoundGenerator(policy, config)
     waiting = deque(enumerate(jobs))
     live: list[Episode] = []
@@ -186,16 +195,13 @@ def rollout(
     successes = 0
     try:
         while waiting or live:
-            while waiting and len(live) < config.concurrency:
-                index, job = waiting.popleft()
-                live.append(start_episode(pool, index, job, stats))
+            starting = [waiting.popleft() for _ in range(min(len(waiting), config.concurrency - len(live)))]
+            live += start_episodes(pool, starting, stats)
             replies = generate(live, stats)
-            still_live = []
-            for episode, reply in zip(live, replies):
-                if step_episode(episode, reply, stats):
-                    still_live.append(episode)
-                    continue
-                pool.release(episode.job.env_id, episode.env)
+            going_on = step_episodes(pool, live, replies, stats)
+            ended = [episode for episode, alive in zip(live, going_on) if not alive]
+            pool.release([episode.slot for episode in ended])
+            for episode in ended:
                 generate.forget(episode)
                 record = episode.record()
                 records[episode.index] = record
@@ -204,7 +210,7 @@ def rollout(
                 if on_episode is not None:
                     on_episode(episode.index, record)
                 bar.update(1)
-            live = still_live
+            live = [episode for episode, alive in zip(live, going_on) if alive]
             elapsed = time.perf_counter() - started
             bar.set_postfix(
                 success=f"{successes}/{stats.episodes}", tok_s=f"{stats.generated_tokens / elapsed:.0f}"
@@ -216,13 +222,18 @@ def rollout(
     return records  # type: ignore[return-value]
 
 
-def start_episode(pool: EnvPool, index: int, job: Job, stats: RolloutStats) -> Episode:
-    env = pool.acquire(job.env_id)
+def start_episodes(pool, starting: list[tuple[int, Job]], stats: RolloutStats) -> list[Episode]:
+    """Reset one env per job, in one batch (one call per Ray actor when the envs are remote)."""
+    if not starting:
+        return []
     began = time.perf_counter()
-    observation, info = env.reset(options={"task_id": job.task_id})
+    started = pool.reset_many([(job.env_id, job.task_id) for _, job in starting])
     stats.env_seconds += time.perf_counter() - began
-    conversations = opening_turns(info["instruction"], observation)
-    return Episode(index, job, env, conversations, to_messages(conversations), info)
+    episodes = []
+    for (index, job), (slot, observation, info) in zip(starting, started):
+        conversations = opening_turns(info["instruction"], observation)
+        episodes.append(Episode(index, job, slot, conversations, to_messages(conversations), info))
+    return episodes
 
 
 class RoundGenerator:
@@ -268,47 +279,30 @@ class RoundGenerator:
             self.cached.forget(episode.index)
 
 
-def step_episode(episode: Episode, reply: str, stats: RolloutStats) -> bool:
-    """Record the reply, act on its command and record the observation; False once it ended."""
-    command = to_command(reply)
-    stats.malformed += isinstance(command, MalformedAction)
-    episode.add("gpt", reply, True)
+def step_episodes(pool, live: list[Episode], replies: list[str], stats: RolloutStats) -> list[bool]:
+    """Record each reply, act on its command in one batched env step, record the observations.
+    Returns, per episode, whether it goes on. An episode whose reply could not be had (a
+    :class:`GenerationError`) ends here with the error recorded."""
+    acting = []
+    for episode, reply in zip(live, replies):
+        if isinstance(reply, GenerationError):
+            episode.error = reply.error
+            stats.errors += 1
+            continue
+        command = to_command(reply)
+        stats.malformed += isinstance(command, MalformedAction)
+        episode.add("gpt", reply, True)
+        acting.append((episode, command))
     began = time.perf_counter()
-    observation, _, terminated, truncated, info = episode.env.step(command)
+    results = pool.step_many([(episode.slot, command) for episode, command in acting])
     stats.env_seconds += time.perf_counter() - began
-    episode.info = info
-    if terminated or truncated:
-        return False
-    episode.add("human", observation, None)
-    return True
-
-
-class EnvPool:
-    """Envs made with ``gym.make`` and reused across episodes of the same env id (making an env,
-    e.g. BabyAI's minigrid world, costs far more than resetting one)."""
-
-    def __init__(self, max_rounds: int | None = None):
-        self.max_rounds = max_rounds
-        self.idle: dict[str, list[gym.Env]] = {}
-        self.made: list[gym.Env] = []
-
-    def acquire(self, env_id: str) -> gym.Env:
-        idle = self.idle.get(env_id)
-        if idle:
-            return idle.pop()
-        kwargs = {} if self.max_rounds is None else {"max_episode_steps": self.max_rounds}
-        env = gym.make(env_id, **kwargs)
-        self.made.append(env)
-        return env
-
-    def release(self, env_id: str, env: gym.Env) -> None:
-        self.idle.setdefault(env_id, []).append(env)
-
-    def close(self) -> None:
-        for env in self.made:
-            env.close()
-        self.made.clear()
-        self.idle.clear()
+    going_on = set()
+    for (episode, _), (observation, _, terminated, truncated, info) in zip(acting, results):
+        episode.info = info
+        if not (terminated or truncated):
+            episode.add("human", observation, None)
+            going_on.add(episode.index)
+    return [episode.index in going_on for episode in live]
 
 
 def _progress_bar(total: int, desc: str, enabled: bool):
@@ -317,4 +311,4 @@ def _progress_bar(total: int, desc: str, enabled: bool):
     return tqdm(total=total, desc=desc, unit="ep", disable=not enabled, dynamic_ncols=True, leave=False)
 
 
-__all__ = ["EnvPool", "Job", "Policy", "RolloutConfig", "RolloutStats", "make_jobs", "rollout"]
+__all__ = ["Job", "Policy", "RolloutConfig", "RolloutStats", "make_jobs", "rollout"]

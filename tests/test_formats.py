@@ -35,3 +35,11 @@ def test_to_command_marks_malformed_replies():
     assert to_command("Action: move up") == "move up" and not isinstance(
         to_command("Action: x"), MalformedAction
     )
+
+
+def test_a_malformed_action_keeps_its_reason_through_pickling():
+    import pickle
+
+    command = to_command("no action here")
+    copy = pickle.loads(pickle.dumps(command))
+    assert isinstance(copy, MalformedAction) and copy.reason == command.reason and copy == command

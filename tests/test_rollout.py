@@ -219,3 +219,34 @@ def test_rollout_stats_account_for_the_time():
     assert 0 < stats.env_seconds <= stats.wall_seconds
     summary = stats.as_dict()
     assert {"tokens_per_second", "episodes_per_minute", "env_fraction"} <= set(summary)
+
+
+def test_envs_in_ray_workers_give_the_same_trajectories_as_in_process(tiny_policy):
+    pytest.importorskip("ray")
+    jobs = make_jobs(["maze", "wordle"], [0, 1, 2, 3], samples=2)
+    config = dict(concurrency=6, temperature=1.0, seed=3, max_new_tokens=24)
+    in_process = rollout(tiny_policy, jobs, RolloutConfig(**config), progress=False)
+    on_ray = rollout(tiny_policy, jobs, RolloutConfig(**config, rollout_workers=2), progress=False)
+    assert on_ray == in_process
+
+
+class Failing(Scripted):
+    """Every other episode's replies cannot be had (an API that keeps failing for them)."""
+
+    def generate(self, prompts, **kwargs):
+        from agentgym_rl.api_policy import GenerationError
+
+        replies = super().generate(prompts, **kwargs)
+        return [
+            GenerationError("HTTP 503") if "(0," in messages[2]["content"] else reply
+            for messages, reply in zip(prompts, replies)
+        ]
+
+
+def test_an_episode_without_a_reply_ends_with_its_error_recorded():
+    stats = RolloutStats()
+    records = rollout(Failing(), make_jobs(["maze"], range(8)), stats=stats, progress=False)
+    failed = [r for r in records if "error" in r]
+    assert failed and all(r["error"] == "HTTP 503" and not r["success"] for r in failed)
+    assert all(r["conversations"][-1]["from"] == "human" for r in failed)  # nothing invented
+    assert stats.errors == len(failed) and len(records) == 8 and None not in records
