@@ -117,7 +117,12 @@ for _game, _max_rounds, _what in (
 register_family(
     "ALFWorld", "agentgym_envs.envs.alfworld.env:ALFWorldEnv", item_prefix="alfworld", max_rounds=30,
     sizes=(200, 500, 2420, 3827), engine="alfworld", extra="alfworld", reset_field="game",
-    summary="ALFWorld's engine (TextWorld PDDL + fast-downward): generated ALFRED-style games, or ALFWorld's files",
+    summary="alfworld's PDDL engine: generated ALFRED-style games, or ALFWorld's game files",
+)  # fmt: skip
+register_family(
+    "TextWorld", "agentgym_envs.envs.textworld:TextWorldEnv", item_prefix="textworld", max_rounds=50,
+    sizes=(90, 300, 600, 900), engine="textworld", extra="textworld", reset_field="game",
+    summary="`textworld` games (cooking, coin, treasure; 3 levels) compiled once; walkthrough expert",
 )  # fmt: skip
 
 # Not a family: an env held by an env server (agentgym serve), played over HTTP.
