@@ -1,0 +1,53 @@
+"""TextWorld beyond the shared contract: the task-id recipe, the cleaned-up text, inputs that
+would hang the Z-machine, and the walkthrough / policy expert."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import pytest
+
+pytest.importorskip(
+    "textworld", reason="TextWorld needs the textworld extra: pip install 'agentgym[textworld]'"
+)
+
+from agentgym_envs.envs.textworld import CHALLENGES, DIFFICULTIES, task_settings  # noqa: E402
+
+
+def test_task_ids_cycle_challenges_and_difficulties():
+    seen = {task_settings(task_id, test=False)[:2] for task_id in range(9)}
+    assert seen == {(c, d) for c in CHALLENGES for d in DIFFICULTIES}
+    assert task_settings(0, test=True)[2]["split"] == "test"  # held-out foods for test cooking games
+    assert task_settings(9, test=False)[2]["split"] == "train"
+
+
+def test_first_observation_is_objective_and_room_without_banner():
+    env = gym.make("AgentGym/TextWorld-v0", split="test")
+    obs, info = env.reset(options={"task_id": 0})
+    assert obs.startswith("You are hungry!") and "-= Kitchen =-" in obs
+    assert "$$" not in obs and "\n>" not in obs  # no ASCII-art banner, prompt or status line
+    assert "look" in info["available_actions"]
+    obs, *_ = env.step("inventory")
+    assert obs == "You are carrying nothing." or obs.startswith("You are carrying")
+    env.close()
+
+
+def test_control_characters_never_reach_the_z_machine():
+    env = gym.make("AgentGym/TextWorld-v0", split="test")
+    env.reset(options={"task_id": 1})
+    obs, reward, terminated, *_ = env.step("take\x00coin")  # NUL hangs the Z-machine
+    assert "printable ASCII" in obs and reward == 0 and not terminated
+    obs, *_ = env.step("dance wildly")
+    assert "not one of the available actions" in obs
+    env.close()
+
+
+def test_expert_recovers_off_the_walkthrough():
+    env = gym.make("AgentGym/TextWorld-v0", split="test")
+    env.reset(options={"task_id": 3})  # a medium cooking game: many steps
+    env.step("look")  # off the walkthrough: the expert now follows TextWorld's policy
+    for _ in range(50):
+        _, _, terminated, truncated, info = env.step(env.unwrapped.expert()[1])
+        if terminated or truncated:
+            break
+    assert info["success"]
+    env.close()
