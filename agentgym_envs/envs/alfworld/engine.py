@@ -295,14 +295,17 @@ def _listed(symbol, ctx: dict) -> list[tuple]:
     return joined + [items[-1]]
 
 
+_SPARE_LIBRARIES: list = []  # fast-downward copies of closed engines, reused by new ones
+
+
 class AlfredEngine:
     """One ALFWorld game being played: reset, step, admissible commands, planner.
 
-    Holds its own copy of fast-downward's library (its state is global to the library), freed
-    by :meth:`close`."""
+    Holds its own copy of fast-downward's library (its state is global to the library), given
+    back by :meth:`close` for the next engine to use."""
 
     def __init__(self):
-        self.lib = fast_downward.load_lib()
+        self.lib = _SPARE_LIBRARIES.pop() if _SPARE_LIBRARIES else fast_downward.load_lib()
         self.game: CompiledGame | None = None
         self.state: _State | None = None
         self._entities: dict = {}
@@ -356,8 +359,11 @@ class AlfredEngine:
         return self.state.replan(self._entities)
 
     def close(self) -> None:
+        """Free the planner's state and keep the library for the next engine: unloading it
+        (fast-downward's ``close_lib``) makes the process crash at exit once two were unloaded."""
         if self.lib is not None:
-            fast_downward.close_lib(self.lib)
+            self.lib.cleanup()
+            _SPARE_LIBRARIES.append(self.lib)
             self.lib = None
 
     # -------------------------------------------------------------- helpers
