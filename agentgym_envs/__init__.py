@@ -66,12 +66,13 @@ register_family(
 register_family(
     "WebShop", "agentgym_envs.envs.webshop.env:WebShopEnv", item_prefix="webshop", max_rounds=10,
     sizes=(200, 1000, 3930, 6910), engine="tantivy", extra="webshop", reset_field="session_id",
-    id_key="env_idx", summary="generated shop (1,000 products; up to millions) or WebShop's files, tantivy BM25",
+    id_key="env_idx",
+    summary="generated shop (1,000 products; up to millions) or WebShop's files, tantivy BM25",
 )  # fmt: skip
 register_family(
     "BIRD", "agentgym_envs.envs.bird.env:BirdEnv", item_prefix="sqlgym", max_rounds=1,
     sizes=(200, 2000, 3000, 3200), reset_field="item_id", id_key="env_idx",
-    summary="generated SQLite databases (5 domains, 45 dbs), guarded execution; BIRD's folder given `bird_dir=`",
+    summary="generated SQLite databases (5 domains, 45 dbs), guarded queries; BIRD's folder: `bird_dir=`",
 )  # fmt: skip
 register_family(
     "Sheet", "agentgym_envs.envs.tools.sheet:SheetEnv", item_prefix="sheet", max_rounds=15,
@@ -91,11 +92,12 @@ register_family(
 register_family(
     "Academia", "agentgym_envs.envs.tools.academia:AcademiaEnv", item_prefix="academia", max_rounds=12,
     sizes=(20, 0, 0, 20), reset_field="id", id_key="env_idx",
-    summary="a generated citation and co-authorship graph behind AgentGym's DBLP tools; generated questions only",
+    summary="a generated citation and co-authorship graph behind AgentGym's DBLP tools; generated tasks only",
 )  # fmt: skip
 register_family(
     "SciWorld", "agentgym_envs.envs.sciworld:SciWorldEnv", item_prefix="sciworld", max_rounds=30,
-    sizes=(200, 1000, 2120, 2320), engine="scienceworld", extra="sciworld", score_scale=100,
+    sizes=(200, 1000, 2120, 2320), total=4639, engine="scienceworld", extra="sciworld", program="java",
+    score_scale=100, expert_solves=0.6,
     summary="`scienceworld` (Java), AgentGym's 4,639 (task, variation) pairs, gold-path expert",
 )  # fmt: skip
 # TextWorld-Express's eight games (beyond AgentGym): test ids are the engine's test-fold seeds.
@@ -112,6 +114,7 @@ for _game, _max_rounds, _what in (
     register_family(
         f"TWX-{_game}", f"agentgym_envs.envs.twx:{_game}Env", item_prefix=f"twx_{_game.lower()}",
         max_rounds=_max_rounds, sizes=(100, 200, 500, 1000), engine="textworld_express", extra="twx",
+        program="java",
         summary=f"`textworld-express` (Java): {_what}; gold-path expert",
     )  # fmt: skip
 register_family(

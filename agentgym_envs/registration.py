@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import shutil
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -43,8 +44,10 @@ class Family:
     max_rounds: int  # AgentGym's max rounds, registered as max_episode_steps
     splits: TaskSplits  # test (AgentEval), agenttraj, agenttraj_l, train (instruction set)
     keep_threshold: float = DEFAULT_KEEP_THRESHOLD  # AgentEvol keeps reward > this
+    expert_solves: float = 1.0  # the share of tasks the scripted expert solves in max_rounds
     engine: str | None = None  # the module the env needs beyond the core install
     extra: str | None = None  # the pip extra that installs it
+    program: str | None = None  # a program the engine runs, looked for on PATH ("java")
     reset_field: str = "data_idx"  # the task field of AgentGym's HTTP /reset body
     id_key: str = "id"  # AgentGym's env id key: "id" ({"id": n} from /create) or "env_idx" (a bare int)
     score_scale: float = 1.0  # AgentGym's HTTP `score` is our score times this (SciWorld: 100)
@@ -56,9 +59,12 @@ class Family:
 
     def missing_engine(self) -> str | None:
         """None when the engine is importable, else a one-line message naming the extra."""
-        if self.engine is None or importlib.util.find_spec(self.engine.partition(".")[0]) is not None:
-            return None
-        return f"{self.env_id} needs the module {self.engine!r}, which is not installed: {install_hint(self.extra)}"
+        if self.engine is not None and importlib.util.find_spec(self.engine.partition(".")[0]) is None:
+            hint = install_hint(self.extra)
+            return f"{self.env_id} needs the module {self.engine!r}, which is not installed: {hint}"
+        if self.program is not None and shutil.which(self.program) is None:
+            return f"{self.env_id} needs the program {self.program!r} on PATH (java: a Java 17 runtime)"
+        return None
 
 
 FAMILIES: dict[str, Family] = {}  # name -> family, in registration order
@@ -73,30 +79,38 @@ def register_family(
     item_prefix: str,
     max_rounds: int,
     sizes: tuple[int, int, int, int],
+    total: int | None = None,
     keep_threshold: float = DEFAULT_KEEP_THRESHOLD,
+    expert_solves: float = 1.0,
     engine: str | None = None,
     extra: str | None = None,
+    program: str | None = None,
     reset_field: str = "data_idx",
     id_key: str = "id",
     score_scale: float = 1.0,
     summary: str = "",
 ) -> Family:
     """Register ``AgentGym/<name>-v0``. ``sizes`` is AgentGym's table row: (AgentEval,
-    AgentTraj, AgentTraj-L, instruction set)."""
+    AgentTraj, AgentTraj-L, instruction set). With ``total`` (the env's number of task ids) the
+    splits are spread over all of them (:meth:`TaskSplits.spread`), else test ids come first."""
     if (engine is None) != (extra is None):
         raise ValueError(f"{name}: give both engine and extra, or neither")
     if id_key not in ("id", "env_idx"):
         raise ValueError(f"{name}: id_key is AgentGym's 'id' or 'env_idx', got {id_key!r}")
     test, agenttraj, agenttraj_l, train = sizes
+    counts = dict(test=test, agenttraj=agenttraj, agenttraj_l=agenttraj_l, train=train)
+    splits = TaskSplits.sized(**counts) if total is None else TaskSplits.spread(total=total, **counts)
     family = Family(
         name=name,
         entry_point=entry_point,
         item_prefix=item_prefix,
         max_rounds=max_rounds,
-        splits=TaskSplits.sized(test=test, agenttraj=agenttraj, agenttraj_l=agenttraj_l, train=train),
+        splits=splits,
         keep_threshold=keep_threshold,
+        expert_solves=expert_solves,
         engine=engine,
         extra=extra,
+        program=program,
         reset_field=reset_field,
         id_key=id_key,
         score_scale=score_scale,
@@ -244,6 +258,7 @@ def env_table_markdown() -> str:
         sizes = " / ".join(str(len(fam.splits.ids(s))) for s in ("test", "agenttraj", "agenttraj_l", "train"))
         extra = f"`{fam.extra}`" if fam.extra else "(core)"
         lines.append(
-            f"| `{fam.env_id}` | `{fam.item_prefix}_<n>` | {fam.summary} | {sizes} | {fam.max_rounds} | {extra} |"
+            f"| `{fam.env_id}` | `{fam.item_prefix}_<n>` | {fam.summary} | {sizes} | {fam.max_rounds} "
+            f"| {extra} |"
         )
     return "\n".join(lines)

@@ -67,7 +67,8 @@ register_family(
     "DummyCoin", "dummy_family:CoinEnv", item_prefix="dummycoin", max_rounds=6, sizes=(5, 6, 8, 10)
 )  # fmt: skip
 register_family(
-    "DummyBrokenCoin", "dummy_family:BrokenCoinEnv", item_prefix="dummybrokencoin", max_rounds=6, sizes=(5, 6, 8, 10)
+    "DummyBrokenCoin", "dummy_family:BrokenCoinEnv", item_prefix="dummybrokencoin", max_rounds=6,
+    sizes=(5, 6, 8, 10),
 )  # fmt: skip
 register_family(
     "DummyPhantom", "dummy_family:PhantomEnv", item_prefix="dummyphantom", max_rounds=6, sizes=(5, 6, 8, 10),

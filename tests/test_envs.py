@@ -188,11 +188,16 @@ def test_rewards_sum_to_the_final_score(env_id):
 
 
 def test_expert_solves_the_first_test_tasks(env_id):
+    """At least the share of tasks the registration says the expert solves (1.0 for most; an
+    expert that follows a gold path longer than AgentGym's round limit cannot do better)."""
     env = make(env_id, split="test")
+    outcomes = {}
     for task_id in env.unwrapped.task_ids("test")[:5]:
         info, _ = solve(env, task_id)
-        assert info["success"], f"expert failed {info['item_id']}"
+        outcomes[info["item_id"]] = info["success"]
     env.close()
+    floor = family(env_id).expert_solves
+    assert sum(outcomes.values()) >= floor * len(outcomes), f"expert failed: {outcomes}"
 
 
 def test_render_ansi_returns_the_current_text(env_id):

@@ -12,7 +12,6 @@ import gymnasium as gym
 import pytest
 
 from agentgym_envs import (
-    FAMILIES,
     env_id,
     env_ids,
     family,
@@ -22,6 +21,7 @@ from agentgym_envs import (
     resolve_env_id,
     short_name,
 )
+from agentgym_envs.envs.maze import MazeEnv
 from agentgym_envs.registration import env_table_markdown, register_family, unregister_family
 
 TESTS = Path(__file__).parent
@@ -57,12 +57,18 @@ def test_a_new_family_is_one_module_and_one_registration_line(dummy_run):
 
 def test_a_family_without_its_engine_is_skipped_naming_the_extra(dummy_run):
     reasons = re.findall(r"SKIPPED \[\d+\] .*?: (.*)", dummy_run)
-    assert reasons and all("pip install 'agentgym[phantom]'" in reason for reason in reasons), dummy_run[-3000:]
+    assert reasons and all("pip install 'agentgym[phantom]'" in reason for reason in reasons), dummy_run[
+        -3000:
+    ]
+
+
+class ScratchEnv(MazeEnv):
+    """A temporary family's class (its own entry point, so Maze's stays Maze's)."""
 
 
 def test_registration_sets_gymnasium_spec_and_family_facts():
     fam = register_family(
-        "Scratch", "agentgym_envs.envs.maze:MazeEnv", item_prefix="scratch", max_rounds=7,
+        "Scratch", f"{__name__}:ScratchEnv", item_prefix="scratch", max_rounds=7,
         sizes=(2, 3, 4, 5), keep_threshold=0.5, reset_field="game",
     )  # fmt: skip
     try:
@@ -70,22 +76,31 @@ def test_registration_sets_gymnasium_spec_and_family_facts():
         assert (spec.max_episode_steps, spec.reward_threshold) == (7, 0.5)
         assert family("scratch") is fam and fam.env_id in env_ids()
         assert [len(fam.splits.ids(s)) for s in ("test", "agenttraj", "agenttraj_l", "train")] == [2, 3, 4, 5]
+        env = gym.make("AgentGym/Scratch-v0")
+        assert env.unwrapped.item_prefix == "scratch" and env.unwrapped.max_rounds == 7
+        assert MazeEnv.item_prefix == "lmrlgym_maze"  # the base class keeps its own family
     finally:
         unregister_family("Scratch")
-        # Maze's class must still map to Maze after a temporary family borrowed its entry point.
-        register_family(**_registration_args("Maze"))
     assert "AgentGym/Scratch-v0" not in gym.registry
-    assert family("maze").item_prefix == "lmrlgym_maze"
 
 
-def _registration_args(name: str) -> dict:
-    fam = FAMILIES[name]
-    sizes = tuple(len(fam.splits.ids(s)) for s in ("test", "agenttraj", "agenttraj_l", "train"))
-    return dict(
-        name=fam.name, entry_point=fam.entry_point, item_prefix=fam.item_prefix, max_rounds=fam.max_rounds,
-        sizes=sizes, keep_threshold=fam.keep_threshold, engine=fam.engine, extra=fam.extra,
-        reset_field=fam.reset_field, id_key=fam.id_key, score_scale=fam.score_scale, summary=fam.summary,
+def test_spread_splits_cover_every_kind_of_task():
+    fam = register_family(
+        "Spread", f"{__name__}:ScratchEnv", item_prefix="spread", max_rounds=7,
+        sizes=(10, 20, 30, 40), total=100,
     )  # fmt: skip
+    try:
+        splits = fam.splits
+        assert (
+            splits.total == 100 and len(set(splits.test)) == 10 and not set(splits.test) & set(splits.train)
+        )
+        assert set(splits.agenttraj) <= set(splits.agenttraj_l) <= set(splits.train)
+        for ids in (splits.test, splits.agenttraj, splits.train):  # every tenth of the ids is present
+            assert {i // 10 for i in ids} == set(range(10))
+        env = gym.make("AgentGym/Spread-v0")
+        assert env.reset(options={"task_id": 99})[1]["task_id"] == 99  # every id is playable
+    finally:
+        unregister_family("Spread")
 
 
 def test_engine_and_extra_come_together():
@@ -93,7 +108,9 @@ def test_engine_and_extra_come_together():
         register_family("Half", "x:Y", item_prefix="half", max_rounds=1, sizes=(1, 1, 1, 1), engine="x")
 
 
-@pytest.mark.parametrize("name", ["maze", "Maze", "MAZE", "AgentGym/Maze-v0", "agentgym_envs:AgentGym/Maze-v0"])
+@pytest.mark.parametrize(
+    "name", ["maze", "Maze", "MAZE", "AgentGym/Maze-v0", "agentgym_envs:AgentGym/Maze-v0"]
+)
 def test_names_resolve_to_one_id(name):
     assert resolve_env_id(name) == "AgentGym/Maze-v0"
     assert short_name(resolve_env_id(name)) == "Maze" and env_id("Maze") == "AgentGym/Maze-v0"

@@ -154,7 +154,7 @@ def test_remote_env_keeps_the_contract(server):
     obs, info = env.reset(options={"task_id": 3})
     assert (obs, info) == local.reset(options={"task_id": 3})
     assert env.unwrapped.expert() == local.unwrapped.expert()
-    assert env.unwrapped.task_ids("test") == local.unwrapped.task_ids("test")
+    assert list(env.unwrapped.task_ids("test")) == list(local.unwrapped.task_ids("test"))
     assert obs in env.observation_space
     for action in ("move up", "jump", env.unwrapped.expert()[1]):
         assert env.step(action) == local.step(action)

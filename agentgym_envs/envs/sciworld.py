@@ -194,10 +194,12 @@ class SciWorldEnv(TextEnv):
         game = self._game.get()  # first: it makes this env a user of the JVM
         name, variation = task_table()[task_id]
         # AgentGym's reset: load (no gold path: generating it costs up to seconds), read the
-        # task, then "look around" as the first move.
+        # task, then what "look around" shows. The look is ScienceWorld's free one, which takes
+        # no time: a real "look around" would tick the world and earn the task's first points
+        # before the agent did anything, so its next action, whatever it was, would get them.
         ENGINE.call(lambda: game.load(name, variation, "", False))
         self._task_text = ENGINE.call(game.getTaskDescription)
-        first_look = ENGINE.call(lambda: game.step("look around"))
+        first_look = ENGINE.call(game.freeActionLook)
         self._agent = ENGINE.call(lambda: game.agentInterface().get())  # a new one every load
         self._plan, self._plan_step = None, 0
         return f"{self._task_text}\n{first_look}"

@@ -43,8 +43,8 @@ from pathlib import Path
 import numpy as np
 
 from agentgym_envs.core import Outcome, TextEnv
-from agentgym_envs.registration import engine_imports
 from agentgym_envs.formats import REACT_FORMAT_HELP
+from agentgym_envs.registration import engine_imports
 
 CRAFTING_TYPES = frozenset({"minecraft:crafting_shaped", "minecraft:crafting_shapeless"})
 MAX_DISTRACTORS = 10  # AgentGym's cap on distractor commands
@@ -568,7 +568,8 @@ def goal_table() -> GoalTable:
     book = cookbook()
     rng = np.random.default_rng(GOAL_SALT)
     goals = [build_goal(book, item) for item in sorted(book.recipes)]
-    pool = [goal for goal in goals if len(goal.plan) <= TextCraftEnv.max_rounds]  # the expert fits AgentGym's rounds
+    # the expert's plan must fit AgentGym's round limit
+    pool = [goal for goal in goals if len(goal.plan) <= TextCraftEnv.max_rounds]
     by_depth: list[Goal] = []
     for depth in sorted({goal.depth for goal in pool}):
         level = [goal for goal in pool if goal.depth == depth]

@@ -302,7 +302,7 @@ class ExpertResponse(BaseModel):
 
 
 def _family_facts(fam: Family) -> dict[str, Any]:
-    splits = {s: [r.start, r.stop] for s, r in vars(fam.splits).items()}
+    splits = {name: list(fam.splits.ids(name)) for name in ("test", "agenttraj", "agenttraj_l", "train")}
     return {
         "env_id": fam.env_id,
         "item_prefix": fam.item_prefix,

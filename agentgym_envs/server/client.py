@@ -65,7 +65,7 @@ class RemoteEnv(gym.Env[str, str]):
         self.observation_space = text_space(created["max_observation_length"])
         self.action_space = text_space(created["max_action_length"])
         self._observation = ""
-        self._splits: dict[str, range] | None = None
+        self._splits: dict[str, list[int]] | None = None
 
     # ------------------------------------------------------------------ Gymnasium API
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
@@ -100,11 +100,11 @@ class RemoteEnv(gym.Env[str, str]):
         reply = self._request("GET", f"/v1/envs/{self._remote_id}/expert")
         return reply["thought"], reply["action"]
 
-    def task_ids(self, split: str = "train") -> range:
+    def task_ids(self, split: str = "train") -> list[int]:
         if self._splits is None:
             listing = self._request("GET", "/v1/envs")
             facts = next(f for f in listing["families"] if f["env_id"] == self.env_id)
-            self._splits = {name: range(*bounds) for name, bounds in facts["splits"].items()}
+            self._splits = facts["splits"]
         return self._splits[normalise_split(split)]
 
     # ------------------------------------------------------------------ HTTP
