@@ -28,6 +28,7 @@ import shutil
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 from agentgym_envs import family, parse_item_id, require_engine, resolve_env_id, short_name
@@ -237,7 +238,7 @@ class Run:
     folder: RunDir
     max_new_tokens: int = 0  # the reply budget, set once the base model is loaded
 
-    def checkpoint(self, stage: str):
+    def checkpoint(self, stage: str) -> Path:
         return self.folder.path("checkpoints", stage)
 
 
@@ -493,7 +494,7 @@ def write_summary(run: Run, results: dict[str, dict[str, EnvResult]]) -> str:
     """summary.md (bc-base against each iteration, with speeds and the time each took) and
     success.png; returns the table."""
     config, model = run.config, run.model
-    table = summary_table(results, run.folder)
+    table = summary_table(results, run.folder.dir)
     text = (
         f"# AgentEvol: {', '.join(config.envs)}\n\n"
         f"Model `{model.model}`{' + LoRA' if model.lora else ''}, M={config.iterations}, K={config.samples}, "
@@ -511,12 +512,12 @@ def write_summary(run: Run, results: dict[str, dict[str, EnvResult]]) -> str:
     return table
 
 
-def summary_table(results: dict[str, dict[str, EnvResult]], folder: RunDir) -> str:
+def summary_table(results: dict[str, dict[str, EnvResult]], run_dir: str | Path) -> str:
     """The AgentEval table plus rows from metrics.jsonl, per column (stage): how much of the
     instruction set its model solved while exploring for the next stage (240+ tasks, so a less
     noisy view of progress than the test split, though sampled rather than greedy), the speed of
     its AgentEval and of that exploration, and the cumulative wall time."""
-    metrics = folder.metrics()
+    metrics = RunDir(run_dir).metrics()
     stages = list(results)
     envs = sorted({env for columns in results.values() for env in columns})
     # The exploration for iter{m+1} is done by the m-th column's model: it goes in that column.
@@ -547,7 +548,7 @@ def speed_row(label: str, entries: list[dict[str, Any]]) -> str:
     return f"| {label} | " + " | ".join(cells) + " |"
 
 
-def plot_success(results: dict[str, dict[str, EnvResult]], path) -> None:
+def plot_success(results: dict[str, dict[str, EnvResult]], path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")

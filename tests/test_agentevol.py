@@ -307,6 +307,15 @@ def test_keep_thresholds_come_from_the_registry_unless_overridden():
         AgentEvolConfig(run_dir="x", env_thresholds=["maze"])
 
 
+def test_the_evolve_command_runs_and_prints_the_summary(tmp_path, tiny_policy_dir, capsys):
+    flags = {"--model": str(tiny_policy_dir), "--run_dir": str(tmp_path / "run"), "--iterations": "1"}
+    flags.update({"--explore_limit": "2", "--eval_limit": "2", "--concurrency": "2", "--max_new_tokens": "8"})
+    flags.update({"--epochs": "0.05", "--iteration_epochs": "0.05", "--progress": "false"})
+    assert main(["evolve", *[part for pair in flags.items() for part in pair]]) == 0
+    printed = capsys.readouterr().out
+    assert "| env | bc-base | iter1 |" in printed and "| minutes, cumulative |" in printed
+
+
 def test_the_command_trains_what_the_library_default_trains():
     description = "agentgym evolve"
     assert parse("evolve", description, [AgentEvolConfig, EvolveBCConfig, ModelConfig], []) == [
