@@ -28,6 +28,9 @@ import gymnasium as gym
 
 from agentgym_envs.core import TaskSplits
 
+# The name on the package index ("agentgym" there is an unrelated project); the imports are
+# agentgym_envs and agentgym_rl, the command is agentgym.
+DISTRIBUTION = "agentgym-gymnasium"
 NAMESPACE = "AgentGym"
 VERSION = "v0"
 # AgentGym's item-id rule for AgentEvol: keep an explored trajectory whose reward beats this.
@@ -209,7 +212,7 @@ def parse_item_id(item_id: str) -> tuple[str, int]:
 # ------------------------------------------------------------------------------ engines
 def install_hint(extra: str | None) -> str:
     """The one way this project says how to install an extra."""
-    return f"pip install 'agentgym[{extra}]'" if extra else "pip install agentgym"
+    return f"pip install '{DISTRIBUTION}[{extra}]'" if extra else f"pip install {DISTRIBUTION}"
 
 
 def missing_engine(name: str) -> str | None:

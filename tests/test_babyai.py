@@ -17,6 +17,7 @@ import agentgym_envs  # noqa: F401  (registers AgentGym/BabyAI-v0)
 from agentgym_envs.envs.babyai import BabyAIEnv, BabyAIExpert, PrivilegedView
 from agentgym_envs.envs.babyai.levels import LEVELS, level_of_task, make_level
 from agentgym_envs.envs.babyai.view import visible_cells
+from agentgym_envs.registration import install_hint
 
 ENV_ID = "AgentGym/BabyAI-v0"
 PRINTABLE = re.compile(r"^[\x20-\x7e\n\t]*$")
@@ -52,7 +53,9 @@ def test_a_missing_minigrid_is_one_line_naming_the_extra(monkeypatch):
     for name in [m for m in sys.modules if m.startswith("agentgym_envs.envs.babyai")]:
         monkeypatch.delitem(sys.modules, name)  # restored after the test
     monkeypatch.setitem(sys.modules, "minigrid", None)  # import minigrid now fails
-    with pytest.raises(ModuleNotFoundError, match=r"^AgentGym/BabyAI-v0 needs .*agentgym\[babyai\]") as error:
+    with pytest.raises(
+        ModuleNotFoundError, match=r"^AgentGym/BabyAI-v0 needs .*" + re.escape(install_hint("babyai"))
+    ) as error:
         importlib.import_module("agentgym_envs.envs.babyai")
     assert "\n" not in str(error.value)
 

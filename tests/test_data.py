@@ -1,4 +1,5 @@
 import json
+import re
 
 import pytest
 
@@ -9,6 +10,7 @@ from agentgym_envs.data import (
     load_trajectories,
     save_trajectories,
 )
+from agentgym_envs.registration import install_hint
 from agentgym_rl.cli import main
 
 
@@ -128,14 +130,14 @@ def test_a_missing_engine_names_the_extra_everywhere(monkeypatch, capsys, tmp_pa
     monkeypatch.setattr(
         importlib.util, "find_spec", lambda name, *a: None if name == "minigrid" else real(name, *a)
     )
-    hint = "pip install 'agentgym[babyai]'"
+    hint = install_hint("babyai")
     assert hint in agentgym_envs.missing_engine("babyai")
     assert agentgym_envs.missing_engine("maze") is None
-    with pytest.raises(ModuleNotFoundError, match=r"agentgym\[babyai\]"):
+    with pytest.raises(ModuleNotFoundError, match=re.escape(hint)):
         agentgym_envs.env_class("AgentGym/BabyAI-v0")
     assert main(["list"]) == 0
     listing = capsys.readouterr().out
-    assert f"missing: AgentGym/BabyAI-v0 needs the module 'minigrid', not installed: {hint}" in listing
+    assert f"missing: {agentgym_envs.missing_engine('babyai')}" in listing and hint in listing
     for argv in (
         ["data", "--env", "babyai", "--out", str(tmp_path / "never.json")],
         ["evolve", "--envs", "maze", "babyai"],
@@ -143,4 +145,4 @@ def test_a_missing_engine_names_the_extra_everywhere(monkeypatch, capsys, tmp_pa
         assert main(argv) == 2  # refused before any work starts
         assert hint in capsys.readouterr().err
     torch_missing = ModuleNotFoundError("No module named 'torch'", name="torch")
-    assert with_install_hint(torch_missing) == "No module named 'torch': pip install 'agentgym[rl]'"
+    assert with_install_hint(torch_missing) == f"No module named 'torch': {install_hint('rl')}"

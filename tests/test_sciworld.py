@@ -20,7 +20,7 @@ import pytest
 
 import agentgym_envs  # noqa: F401  (registers the ids)
 
-pytest.importorskip("scienceworld", reason="SciWorld needs its engine: pip install 'agentgym[sciworld]'")
+pytest.importorskip("scienceworld", reason="SciWorld needs its engine: the sciworld extra")
 
 from agentgym_envs.envs import sciworld  # noqa: E402
 from agentgym_envs.envs.jvm import java_pids  # noqa: E402

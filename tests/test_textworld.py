@@ -7,7 +7,7 @@ import gymnasium as gym
 import pytest
 
 pytest.importorskip(
-    "textworld", reason="TextWorld needs the textworld extra: pip install 'agentgym[textworld]'"
+    "textworld", reason="TextWorld needs the textworld extra"
 )
 
 from agentgym_envs.envs.textworld import CHALLENGES, DIFFICULTIES, task_settings  # noqa: E402

@@ -15,7 +15,7 @@ import pytest
 import agentgym_envs  # noqa: F401  (registers the ids)
 from agentgym_envs import family
 
-pytest.importorskip("textworld_express", reason="TWX needs its engine: pip install 'agentgym[twx]'")
+pytest.importorskip("textworld_express", reason="TWX needs its engine: the twx extra")
 
 from agentgym_envs.envs import twx  # noqa: E402
 

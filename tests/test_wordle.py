@@ -4,6 +4,8 @@ The generic env contract (check_env, bad-input fuzzing, splits) is in test_envs.
 
 from __future__ import annotations
 
+import re
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -21,6 +23,7 @@ from agentgym_envs.envs.wordle import (
     pattern_codes,
     word_lists,
 )
+from agentgym_envs.registration import install_hint
 
 
 def new_env(task_id: int = 0) -> WordleEnv:
@@ -220,7 +223,7 @@ def test_missing_package_names_the_extra(monkeypatch):
     word_lists.cache_clear()
     monkeypatch.setattr(wordle.resources, "files", missing)
     try:
-        with pytest.raises(ModuleNotFoundError, match=r"pip install agentgym\[wordle\]"):
+        with pytest.raises(ModuleNotFoundError, match=re.escape(install_hint("wordle"))):
             WordleEnv()
     finally:
         monkeypatch.undo()

@@ -16,7 +16,7 @@ from typing import Any
 import gymnasium as gym
 
 from agentgym_envs.core import normalise_split, text_space
-from agentgym_envs.registration import resolve_env_id
+from agentgym_envs.registration import install_hint, resolve_env_id
 
 try:
     import httpx
@@ -51,7 +51,7 @@ class RemoteEnv(gym.Env[str, str]):
         render_mode: str | None = None,
     ):
         if httpx is None:
-            raise ModuleNotFoundError("RemoteEnv needs httpx: pip install 'agentgym[server]'")
+            raise ModuleNotFoundError(f"RemoteEnv needs httpx: {install_hint('server')}")
         self.base_url = base_url.rstrip("/")
         self.env_id = resolve_env_id(env)
         self.render_mode = render_mode
