@@ -92,8 +92,10 @@ def _without_prompt(feedback: str) -> str:
     return _PROMPT.split(feedback, maxsplit=1)[0].strip()
 
 
-def _intro(objective: str, description: str) -> str:
-    return f"{objective.strip()}\n\n{description.strip()}"
+def _intro(objective: str, feedback: str) -> str:
+    """The first feedback from the objective on: TextWorld's ASCII-art banner comes before it."""
+    start = feedback.find(objective.strip())
+    return feedback[start:].strip() if start >= 0 else f"{objective.strip()}\n\n{feedback.strip()}"
 
 
 class TextWorldEnv(TextEnv):
@@ -129,14 +131,15 @@ class TextWorldEnv(TextEnv):
     def _start_task(self, task_id: int) -> str:
         self.close()
         path = compiled_game(task_id, task_id in self.task_ids("test"), self.cache)
-        infos = textworld.EnvInfos(objective=True, description=True, extras=["walkthrough"], **_INFOS)
+        # No description=True: TextWorld would run "look" in the Z-machine on every step for it.
+        infos = textworld.EnvInfos(objective=True, extras=["walkthrough"], **_INFOS)
         with warnings.catch_warnings():  # jericho: "not fully supported" (its own score tracking; unused)
             warnings.simplefilter("ignore")
             self.game = textworld.start(str(path), infos)
             self.state = self.game.reset()
         self._walkthrough = list(self.state.get("extra.walkthrough") or [])
         self._on_track, self._done_actions = True, 0
-        return _intro(self.state["objective"], _without_prompt(self.state["description"]))
+        return _intro(self.state["objective"], _without_prompt(self.state.feedback))
 
     def _apply(self, action: str) -> Outcome:
         if not _PRINTABLE.fullmatch(action):  # the Z-machine hangs on some control characters (NUL)

@@ -41,7 +41,7 @@ with engine_imports("ALFWorld"):
 
 NOTHING_HAPPENS = "Nothing happens."  # textworld's PddlEnv, for any command that is not admissible
 _TASK_RULE = re.compile(r'("task": \[\s*\{\s*"rhs": )"Your task is to: (.*?)"(\s*\}\s*\])', re.DOTALL)
-_CACHE_VERSION = 2
+_CACHE_VERSION = 3
 _MEMORY_GAMES = 64  # compiled games kept per process
 
 
@@ -59,7 +59,7 @@ class CompiledGame:
     key: str
     logic: object  # textworld's pddl GameLogic with this game's task sentence
     sas: bytes
-    sas_replan: bytes
+    source: tuple[str, str, Path]  # PDDL domain, problem, and the cache file (for replan_sas)
     actions: dict  # operator name -> fast-downward action schema (its parameters)
     name2type: dict
     initial_facts: list
@@ -107,11 +107,11 @@ def _logic_for(domain: str, grammar: str):
 
 
 def _translate(domain: str, problem: str, lib) -> dict:
-    """The slow part of loading a game (about a second): PDDL -> SAS, twice, as textworld does,
-    and the initial facts and names."""
+    """The slow part of loading a game: PDDL -> SAS, and the initial facts and names. (textworld
+    also makes the planner's optimised SAS on every load; here :func:`replan_sas` makes it the
+    first time the planner is asked.)"""
     with _quiet_translator():
         task, sas = fast_downward.pddl2sas(domain, problem)
-        _, sas_replan = fast_downward.pddl2sas(domain, problem, optimize=True)
     name2type = {o.name: o.type_name for o in task.objects}
     facts = []
     for atom in task.init:
@@ -131,13 +131,25 @@ def _translate(domain: str, problem: str, lib) -> dict:
     types = [(t.name, t.supertype_names) for t in task.types]
     return dict(
         sas=sas,
-        sas_replan=sas_replan,
         actions=actions,
         types=types,
         name2type=name2type,
         facts=facts,
         names=names,
     )
+
+
+def replan_sas(game: CompiledGame) -> bytes:
+    """The optimised SAS the planner searches (about as slow as loading: made once, kept on disk)."""
+    domain, problem, path = game.source
+    if path.exists():
+        return path.read_bytes()
+    with _quiet_translator():
+        _, sas = fast_downward.pddl2sas(domain, problem, optimize=True)
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_bytes(sas.encode("utf-8"))
+    tmp.replace(path)
+    return sas.encode("utf-8")
 
 
 class _Schema:
@@ -180,7 +192,7 @@ def compile_game(data: dict, lib, cache: Path | None = None) -> CompiledGame:
         key=key,
         logic=logic,
         sas=parts["sas"].encode("utf-8"),
-        sas_replan=parts["sas_replan"].encode("utf-8"),
+        source=(domain, problem, path.with_suffix(".replan")),
         actions={name: _Schema(params) for name, params in parts["actions"].items()},
         name2type=parts["name2type"],
         initial_facts=[Proposition(name, [Variable(*arg) for arg in args]) for name, args in parts["facts"]],
@@ -207,7 +219,6 @@ class _State(pddl_logic.PddlState):
         self._actions = game.actions
         self.name2type = game.name2type
         lib.load_sas(game.sas)
-        lib.load_sas_replan(game.sas_replan)
         self.add_facts(game.initial_facts)
 
 
@@ -310,6 +321,7 @@ class AlfredEngine:
         self.state: _State | None = None
         self._entities: dict = {}
         self._operators: dict[str, object] = {}  # command -> applicable operator
+        self._planner_ready = False
         self.won = False
 
     def load(self, data: dict, cache: Path | None = None) -> None:
@@ -323,6 +335,7 @@ class AlfredEngine:
     def reset(self) -> str:
         """Start the loaded game again; the intro text ("-= Welcome to TextWorld, ALFRED! =-" ...)."""
         self.state = _State(self.lib, self.game)
+        self._planner_ready = False
         self.won = False
         self._refresh()
         return derive(self.game.logic.grammar, "#intro#", self._context({}))
@@ -356,6 +369,9 @@ class AlfredEngine:
 
     def plan(self) -> list[str]:
         """fast-downward's plan from the current state (commands), or [] if it finds none."""
+        if not self._planner_ready:
+            self.lib.load_sas_replan(replan_sas(self.game))
+            self._planner_ready = True
         return self.state.replan(self._entities)
 
     def close(self) -> None:
