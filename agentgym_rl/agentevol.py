@@ -35,9 +35,9 @@ from agentgym_envs import family, parse_item_id, require_engine, resolve_env_id,
 from agentgym_envs.data import atomic_write_text, expert_trajectories, load_trajectories, save_trajectories
 from agentgym_envs.formats import format_react, parse_react
 from agentgym_rl.bc import RESUME_FREE, BCConfig, train_bc
-from agentgym_rl.evaluate import EnvResult, evaluate, load_results, results_table, save_eval
+from agentgym_rl.evaluate import EnvResult, evaluate, load_results, record_key, results_table, save_eval
 from agentgym_rl.models import ModelConfig, with_lora
-from agentgym_rl.rollout import Job, RolloutConfig, RolloutStats, make_jobs, rollout
+from agentgym_rl.rollout import RolloutConfig, RolloutStats, make_jobs, rollout
 from agentgym_rl.run_dir import EpisodeLog, RunDir
 
 BC_BASE = "bc-base"
@@ -121,6 +121,16 @@ class AgentEvolConfig:
         default=0, metadata={"help": "longest reply per round (0: 1.5 x the longest expert reply + 8 tokens)"}
     )
     progress: bool = field(default=True, metadata={"help": "show progress bars"})
+    rollout_workers: int = field(
+        default=0,
+        metadata={"help": "run the envs in this many Ray actors (0: in this process); the same trajectories"},
+    )
+    ray_address: str | None = field(
+        default=None,
+        metadata={
+            "help": "Ray cluster to join with --rollout_workers, e.g. auto (default: start a local Ray)"
+        },
+    )
 
     def __post_init__(self) -> None:
         if isinstance(self.envs, str):
@@ -280,7 +290,8 @@ def open_run(config: AgentEvolConfig, bc_config: BCConfig, model_config: ModelCo
             "bc": dataclasses.asdict(bc),
             "model": model.identity(),
         }
-        settings["agentevol"].pop("progress")
+        for name in ("progress", "rollout_workers", "ray_address"):  # where it runs, not what it learns
+            settings["agentevol"].pop(name)
         for name in RESUME_FREE:  # checkpointing and logging do not change what is learned
             settings["bc"].pop(name)
         return settings
@@ -394,7 +405,12 @@ def evaluated(run: Run, stage: str, policy) -> dict[str, EnvResult]:
         policy,
         run.config.envs,
         limit=run.config.eval_limit,
-        config=RolloutConfig(concurrency=run.config.concurrency, max_new_tokens=run.max_new_tokens),
+        config=RolloutConfig(
+            concurrency=run.config.concurrency,
+            max_new_tokens=run.max_new_tokens,
+            rollout_workers=run.config.rollout_workers,
+            ray_address=run.config.ray_address,
+        ),
         progress=run.config.progress,
         stats=stats,
     )
@@ -414,14 +430,14 @@ def explore(run: Run, stage: str, policy, seed: int) -> list[dict[str, Any]]:
     final = run.folder.path("trajectories", f"explore_{stage}.jsonl")
     if final.is_file():
         return load_trajectories(final)
-    episodes = EpisodeLog(final, key=lambda record: (record["item_id"], record.get("sample", 0)))
+    episodes = EpisodeLog(final, key=record_key)
     ids = {
         env: family(env).splits.ids(run.config.explore_split)[: run.config.explore_limit]
         for env in run.config.envs
     }
     jobs = make_jobs(run.config.envs, ids, samples=run.config.samples)
     saved = episodes.saved()
-    todo = [job for job in jobs if job_key(job) not in saved]
+    todo = [job for job in jobs if job.key not in saved]
     run.folder.log(f"{stage}: exploring {len(todo)} episodes ({len(jobs) - len(todo)} already saved)")
     rollout_config = RolloutConfig(
         concurrency=run.config.concurrency,
@@ -429,6 +445,8 @@ def explore(run: Run, stage: str, policy, seed: int) -> list[dict[str, Any]]:
         top_p=run.config.top_p,
         max_new_tokens=run.max_new_tokens,
         seed=seed,
+        rollout_workers=run.config.rollout_workers,
+        ray_address=run.config.ray_address,
     )
     stats = RolloutStats()
     with episodes.appending() as keep:
@@ -441,7 +459,7 @@ def explore(run: Run, stage: str, policy, seed: int) -> list[dict[str, Any]]:
             on_episode=keep,
             stats=stats,
         )
-    records = episodes.finish([job_key(job) for job in jobs])
+    records = episodes.finish([job.key for job in jobs])
     rewards = [record["reward"] for record in records]
     record_speed(
         run,
@@ -472,10 +490,6 @@ def record_speed(run: Run, event: str, stage: str, stats: RolloutStats, **values
         f"{stage} {event}: {stats.episodes} episodes, {stats.tokens_per_second:.0f} generated tok/s, "
         f"{stats.episodes_per_minute:.0f} episodes/min"
     )
-
-
-def job_key(job: Job) -> tuple[str, int]:
-    return f"{family(job.env_id).item_prefix}_{job.task_id}", job.sample
 
 
 def success_rate(records: list[dict[str, Any]]) -> float:

@@ -14,6 +14,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 COMMANDS: dict[str, tuple[str, Callable[[list[str]], int]]] = {}
 
@@ -107,15 +108,20 @@ def play_meta(env, info: dict, request: str) -> str:
     if request == ":instruction":
         return info["instruction"]
     if request == ":actions":
-        actions = info["available_actions"]
+        actions = env.unwrapped.available_actions()  # asked for: some envs leave it out of info
         return "\n".join(actions) if actions else "(this env has no finite action list)"
     thought, action = env.unwrapped.expert()
     return f"expert: {action}   ({thought})"
 
 
 # ------------------------------------------------------------------------------ data
-@command("data", "build AgentTraj / AgentTraj-L data with the expert, or write the AgentEval list")
+@command(
+    "data",
+    "expert AgentTraj data, the AgentEval list, or `data export` to TRL / ShareGPT",
+)
 def data(argv: list[str]) -> int:
+    if argv[:1] == ["export"]:
+        return data_export(argv[1:])
     parser = plain_parser(
         "data",
         "Write AgentGym-format data: expert trajectories for a training split (agenttraj = "
@@ -149,6 +155,23 @@ def data(argv: list[str]) -> int:
             )
     path = save_trajectories(records, args.out)
     print(f"wrote {len(records)} records to {path}")
+    return 0
+
+
+def data_export(argv: list[str]) -> int:
+    from agentgym_envs.export import FORMATS, export_file
+
+    parser = plain_parser(
+        "data export",
+        "Convert AgentTraj JSON/JSONL to TRL's chat messages (assistant turns carry weight 1 where "
+        "AgentTraj trains on them), ShareGPT, or AgentTraj itself. A .jsonl OUT gets one record a line.",
+    )
+    parser.add_argument("--format", required=True, choices=FORMATS, help="what to write")
+    parser.add_argument("source", help="AgentTraj file (.json or .jsonl)")
+    parser.add_argument("target", help="output file (.json or .jsonl)")
+    args = parser.parse_args(argv)
+    path = checked(export_file, args.source, args.target, args.format)
+    print(f"wrote {path}")
     return 0
 
 
@@ -210,7 +233,7 @@ def evolve(argv: list[str]) -> int:
 
 
 # ------------------------------------------------------------------------------ eval
-@command("eval", "AgentEval: a model's greedy success rate and score on the test split")
+@command("eval", "AgentEval: a model's (or an API model's) greedy success rate and score on the test split")
 def eval_model(argv: list[str]) -> int:
     from agentgym_rl.evaluate import EvalConfig, evaluate, results_table, save_eval
     from agentgym_rl.models import ModelConfig
@@ -218,31 +241,70 @@ def eval_model(argv: list[str]) -> int:
 
     description = (
         "AgentEval: play each env's test split (or --task_ids) greedily and report success rate (95% "
-        "Wilson interval) and mean score (95% normal interval) per env, as a markdown table and JSON."
+        "Wilson interval) and mean score (95% normal interval) per env, as a markdown table and JSON. "
+        "With --api_base the model is any OpenAI-compatible chat endpoint (key from $OPENAI_API_KEY "
+        "or --api_key_env); with --out an interrupted run resumes where it stopped."
     )
     config, model_config = parse("eval", description, [EvalConfig, ModelConfig], argv)
-    policy = checked(model_config.load)
+    policy = api_policy(config, model_config.model) if config.api_base else checked(model_config.load)
     stats = RolloutStats()
-    results, records = evaluate(
-        policy,
-        config.envs,
-        split=config.split,
-        limit=config.limit,
-        task_ids=config.task_ids,
-        config=RolloutConfig(concurrency=config.concurrency, max_new_tokens=config.max_new_tokens),
-        progress=not config.quiet,
-        stats=stats,
+    rollout_config = RolloutConfig(
+        concurrency=config.concurrency,
+        max_new_tokens=config.max_new_tokens,
+        rollout_workers=config.rollout_workers,
+        ray_address=config.ray_address,
     )
+    try:
+        results, records = evaluate(
+            policy,
+            config.envs,
+            split=config.split,
+            limit=config.limit,
+            task_ids=config.task_ids,
+            config=rollout_config,
+            progress=not config.quiet,
+            stats=stats,
+            episodes_file=Path(config.out).with_suffix(".episodes.jsonl") if config.out else None,
+        )
+    finally:
+        if config.api_base:
+            policy.close()
     table = results_table({model_config.model: results})
     print(f"AgentEval ({config.split}): success % [95% Wilson interval] / mean score\n\n{table}\n")
     print(
-        f"{stats.episodes} episodes, {stats.tokens_per_second:.0f} generated tok/s, "
+        f"{stats.episodes} episodes played now, {stats.tokens_per_second:.0f} generated tok/s, "
         f"{stats.episodes_per_minute:.0f} episodes/min"
     )
+    usage = policy.usage.as_dict() if config.api_base else None
+    if usage is not None:
+        errors = sum("error" in record for record in records)
+        print(f"API: {usage} ({errors} episodes ended on a request that kept failing; see the episodes)")
     if config.out:
-        path = save_eval(results, records, config.out, label=model_config.model)
+        path = save_eval(results, records, config.out, label=model_config.model, usage=usage)
         print(f"wrote {path} (and .md, .episodes.jsonl beside it)")
     return 0
+
+
+def api_policy(config, model: str):
+    from agentgym_rl.api_policy import APIPolicy
+
+    return APIPolicy(
+        config.api_base,
+        model,
+        api_key_env=config.api_key_env,
+        concurrency=config.api_concurrency,
+        max_retries=config.api_max_retries,
+        timeout=config.api_timeout,
+        backoff=config.api_backoff,
+    )
+
+
+# ------------------------------------------------------------------------------ serve
+@command("serve", "serve envs over HTTP: AgentGym's protocol per family and a /v1 API")
+def serve(argv: list[str]) -> int:
+    from agentgym_envs.server.app import main as serve_main
+
+    return serve_main(argv)
 
 
 # ------------------------------------------------------------------------------ parsing

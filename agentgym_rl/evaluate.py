@@ -19,6 +19,7 @@ from agentgym_envs import family, parse_item_id, require_engine, resolve_env_id,
 from agentgym_envs.core import normalise_split
 from agentgym_envs.data import atomic_write_text, save_trajectories
 from agentgym_rl.rollout import Policy, RolloutConfig, RolloutStats, make_jobs, rollout
+from agentgym_rl.run_dir import EpisodeLog
 
 Z_95 = 1.959964
 
@@ -37,7 +38,34 @@ class EvalConfig:
     max_new_tokens: int = field(default=96, metadata={"help": "longest reply per round"})
     out: str | None = field(
         default=None,
-        metadata={"help": "results JSON path; the table (.md) and episodes (.episodes.jsonl) go beside"},
+        metadata={
+            "help": "results JSON path; the table (.md) and episodes (.episodes.jsonl) go beside, and "
+            "each episode is saved as it ends, so rerunning an interrupted command resumes it"
+        },
+    )
+    api_base: str | None = field(
+        default=None,
+        metadata={
+            "help": "evaluate a model behind an OpenAI-compatible chat API at this URL (e.g. "
+            "http://127.0.0.1:8000/v1); --model is then the API's model name"
+        },
+    )
+    api_key_env: str = field(
+        default="OPENAI_API_KEY", metadata={"help": "environment variable that holds the API key"}
+    )
+    api_concurrency: int = field(default=16, metadata={"help": "API requests in flight at once"})
+    api_max_retries: int = field(
+        default=6, metadata={"help": "retries of a request (429, 5xx, timeouts, malformed replies)"}
+    )
+    api_timeout: float = field(default=120.0, metadata={"help": "seconds per API request"})
+    api_backoff: float = field(
+        default=1.0, metadata={"help": "seconds before the first retry; doubles each retry (with jitter)"}
+    )
+    rollout_workers: int = field(
+        default=0, metadata={"help": "run the envs in this many Ray actors (0: in this process)"}
+    )
+    ray_address: str | None = field(
+        default=None, metadata={"help": "Ray cluster to join with --rollout_workers (default: a local Ray)"}
     )
     quiet: bool = field(default=False, metadata={"help": "no progress bar"})
 
@@ -48,6 +76,8 @@ class EvalConfig:
         self.split = normalise_split(self.split)
         if self.concurrency < 1 or self.max_new_tokens < 1 or (self.limit is not None and self.limit < 1):
             raise ValueError("concurrency, max_new_tokens and limit must be at least 1")
+        if self.api_concurrency < 1 or self.api_max_retries < 0 or self.rollout_workers < 0:
+            raise ValueError("api_concurrency must be >= 1, api_max_retries and rollout_workers >= 0")
 
 
 @dataclass
@@ -119,10 +149,13 @@ def evaluate(
     config: RolloutConfig | None = None,
     progress: bool = True,
     stats: RolloutStats | None = None,
+    episodes_file: str | Path | None = None,
 ) -> tuple[dict[str, EnvResult], list[dict[str, Any]]]:
     """AgentEval: play each env's ``split`` (or exactly ``task_ids``; at most ``limit`` tasks
     each) greedily.
 
+    With ``episodes_file``, each episode is saved as it ends (beside it, ``.partial.jsonl``) and
+    the finished list is written there; a rerun plays only the episodes not saved yet.
     Returns the per-env results and the episode records (with ``reward`` and ``success``)."""
     config = config or RolloutConfig()
     if config.temperature != 0.0:
@@ -133,8 +166,21 @@ def evaluate(
         ids = chosen if chosen is not None else family(env_id).splits.ids(split)
         task_ids[env_id] = list(ids)[:limit]
     jobs = make_jobs(list(task_ids), task_ids)
-    records = rollout(policy, jobs, config, progress=progress, desc="AgentEval", stats=stats)
+    if episodes_file is None:
+        records = rollout(policy, jobs, config, progress=progress, desc="AgentEval", stats=stats)
+        return summarize(records), records
+    episodes = EpisodeLog(Path(episodes_file), key=record_key)
+    saved = episodes.saved()
+    todo = [job for job in jobs if job.key not in saved]
+    with episodes.appending() as keep:
+        rollout(policy, todo, config, progress=progress, desc="AgentEval", stats=stats, on_episode=keep)
+    records = episodes.finish([job.key for job in jobs])
     return summarize(records), records
+
+
+def record_key(record: dict[str, Any]) -> tuple[str, int]:
+    """The job a record answers, as :attr:`agentgym_rl.rollout.Job.key` names it."""
+    return record["item_id"], record.get("sample", 0)
 
 
 def results_table(columns: dict[str, dict[str, EnvResult]]) -> str:
@@ -164,12 +210,18 @@ def save_results(results: dict[str, EnvResult], path: str | Path) -> Path:
 
 
 def save_eval(
-    results: dict[str, EnvResult], records: list[dict[str, Any]], path: str | Path, label: str
+    results: dict[str, EnvResult],
+    records: list[dict[str, Any]],
+    path: str | Path,
+    label: str,
+    usage: dict[str, int] | None = None,
 ) -> Path:
     """AgentEval's files, one layout for ``agentgym eval --out`` and every AgentEvol stage: the
     results as JSON at ``path``, the table beside it (``.md``, one column named ``label``) and
-    the episodes (``.episodes.jsonl``)."""
+    the episodes (``.episodes.jsonl``); an API model's token usage goes in ``.usage.json``."""
     path = save_results(results, path)
+    if usage is not None:
+        atomic_write_text(path.with_suffix(".usage.json"), json.dumps(usage, indent=1) + "\n")
     atomic_write_text(path.with_suffix(".md"), results_table({label: results}) + "\n")
     save_trajectories(records, path.with_suffix(".episodes.jsonl"))
     return path

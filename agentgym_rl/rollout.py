@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import agentgym_envs  # noqa: F401 - registers the AgentGym/* ids
-from agentgym_envs import resolve_env_id
+from agentgym_envs import family, resolve_env_id
 from agentgym_envs.data import opening_turns, turn
 from agentgym_envs.formats import MalformedAction, to_command
 from agentgym_rl.api_policy import GenerationError
@@ -63,6 +63,11 @@ class Job:
     env_id: str
     task_id: int
     sample: int = 0
+
+    @property
+    def key(self) -> tuple[str, int]:
+        """What its record answers: ``(item_id, sample)``, as an AgentTraj record says it."""
+        return f"{family(self.env_id).item_prefix}_{self.task_id}", self.sample
 
 
 @dataclass

@@ -141,3 +141,14 @@ def test_trl_sft_trains_exactly_the_turns_agenttraj_marks(maze_records, tiny_pol
     losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
     assert result.global_step == 3 and len(losses) == 3
     assert all(loss == loss and loss > 0 for loss in losses)  # finite, not NaN
+
+
+def test_agentgym_data_export_command(records, tmp_path, capsys):
+    from agentgym_rl.cli import main
+
+    source = save_trajectories(records, tmp_path / "maze.json")
+    assert main(["data", "export", "--format", "trl", str(source), str(tmp_path / "maze_trl.jsonl")]) == 0
+    rows = [json.loads(line) for line in (tmp_path / "maze_trl.jsonl").read_text().splitlines()]
+    assert len(rows) == len(records) and rows[0]["messages"][0]["role"] in ("system", "user")
+    assert main(["data", "export", "--format", "yaml", str(source), str(tmp_path / "x.json")]) == 2
+    assert "invalid choice" in capsys.readouterr().err
