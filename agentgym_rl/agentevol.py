@@ -39,6 +39,7 @@ from agentgym_rl.evaluate import EnvResult, evaluate, load_results, record_key, 
 from agentgym_rl.models import ModelConfig, with_lora
 from agentgym_rl.rollout import RolloutConfig, RolloutStats, make_jobs, rollout
 from agentgym_rl.run_dir import EpisodeLog, RunDir
+from agentgym_rl.trackers import Tracker
 
 BC_BASE = "bc-base"
 
@@ -246,6 +247,7 @@ class Run:
     bc: BCConfig
     model: ModelConfig
     folder: RunDir
+    tracker: Tracker
     max_new_tokens: int = 0  # the reply budget, set once the base model is loaded
 
     def checkpoint(self, stage: str) -> Path:
@@ -260,21 +262,24 @@ def agentevol(
     """Run (or resume) AgentEvol; returns AgentEval results per stage (``bc-base``, ``iter1``, ...).
     Without arguments: ``agentgym evolve``'s defaults (the tiny model on Maze)."""
     run = open_run(config or AgentEvolConfig(), bc_config or EvolveBCConfig(), model_config or ModelConfig())
-    expert = expert_data(run)
-    results: dict[str, dict[str, EnvResult]] = {}
-    policy, explored = None, []
-    for iteration, stage in enumerate(stage_names(run.config.iterations)):
-        if stage == BC_BASE:
-            records, weights, start_from = expert, [1.0] * len(expert), None
-        else:
-            new = explore(run, stage, policy, seed=run.bc.seed * 1000 + iteration)
-            explored = explored + new if run.config.accumulate else new
-            records, weights = training_set(expert, explored, run.config)
-            start_from = policy if run.config.retrain_from == "last" else None
-        policy = trained(run, stage, records, weights, start_from)
-        run.max_new_tokens = run.max_new_tokens or reply_budget(policy, expert, run.config.max_new_tokens)
-        results[stage] = evaluated(run, stage, policy)
-        write_summary(run, results)
+    try:
+        expert = expert_data(run)
+        results: dict[str, dict[str, EnvResult]] = {}
+        policy, explored = None, []
+        for iteration, stage in enumerate(stage_names(run.config.iterations)):
+            if stage == BC_BASE:
+                records, weights, start_from = expert, [1.0] * len(expert), None
+            else:
+                new = explore(run, stage, policy, seed=run.bc.seed * 1000 + iteration)
+                explored = explored + new if run.config.accumulate else new
+                records, weights = training_set(expert, explored, run.config)
+                start_from = policy if run.config.retrain_from == "last" else None
+            policy = trained(run, stage, records, weights, start_from)
+            run.max_new_tokens = run.max_new_tokens or reply_budget(policy, expert, run.config.max_new_tokens)
+            results[stage] = evaluated(run, stage, policy)
+            write_summary(run, results)
+    finally:
+        run.tracker.close()
     return results
 
 
@@ -300,7 +305,15 @@ def open_run(config: AgentEvolConfig, bc_config: BCConfig, model_config: ModelCo
         learned(config, bc_config, model_config),
         defaults=learned(AgentEvolConfig(run_dir="-"), EvolveBCConfig(), ModelConfig()),
     )
-    return Run(config, bc_config, model_config, folder)
+    tracker = Tracker(folder.path("tensorboard"), bc_config.report_to, run_name=folder.dir.name)
+    # Every metrics line also goes to TensorBoard, the stage number as the step.
+    folder.on_record = lambda event, stage, values: tracker.log(values, stage_number(stage), f"{event}/")
+    return Run(config, bc_config, model_config, folder, tracker)
+
+
+def stage_number(stage: str) -> int:
+    """bc-base 0, iter1 1, ... (the x axis of every per-stage curve)."""
+    return 0 if stage == BC_BASE else int(stage.removeprefix("iter"))
 
 
 # ------------------------------------------------------------------------------ the stages
@@ -376,7 +389,15 @@ def trained(run: Run, stage: str, records: list[dict], weights: list[float], sta
     bc_config = dataclasses.replace(run.bc, save_dir=str(scratch) if run.bc.save_every else None)
     if stage != BC_BASE and run.config.retrain_from == "last" and run.config.iteration_epochs > 0:
         bc_config = dataclasses.replace(bc_config, epochs=run.config.iteration_epochs)
-    metrics = train_bc(policy, records, bc_config, weights=weights, progress=run.config.progress)
+    metrics = train_bc(
+        policy,
+        records,
+        bc_config,
+        weights=weights,
+        progress=run.config.progress,
+        tracker=run.tracker,
+        tag=stage,
+    )
     policy.save(checkpoint)
     run.folder.mark_done(checkpoint)
     shutil.rmtree(scratch, ignore_errors=True)

@@ -38,6 +38,7 @@ import torch
 import torch.nn.functional as F
 
 from agentgym_rl.policy import LLMPolicy, pad_right
+from agentgym_rl.trackers import Tracker, check_report_to
 from agentgym_rl.trajectory import IGNORE_INDEX, TokenizedRecord, pack_by_length, tokenize_records
 
 BUCKET_BATCHES = 16  # micro-batches per length bucket: sorting within it trims padding
@@ -91,6 +92,13 @@ class BCConfig:
             "help": "also save a resumable checkpoint-N in save_dir every N steps (0: only the final model)"
         },
     )
+    report_to: list[str] = field(
+        default_factory=lambda: ["tensorboard"],
+        metadata={
+            "help": "where training curves go: tensorboard (event files under the output folder), "
+            "wandb (if installed), none"
+        },
+    )
     resume: bool = field(
         default=True,
         metadata={
@@ -109,6 +117,7 @@ class BCConfig:
                 raise ValueError(f"{name} must be at least 1")
         if self.epochs <= 0 or self.learning_rate <= 0:
             raise ValueError("epochs and learning_rate must be positive")
+        check_report_to(self.report_to)
 
 
 # ------------------------------------------------------------------------------ batching
@@ -202,9 +211,12 @@ def train_bc(
     config: BCConfig,
     weights: list[float] | None = None,
     progress: bool = True,
+    tracker: Tracker | None = None,
+    tag: str = "train",
 ) -> dict[str, Any]:
     """Train ``policy`` in place on ``records``; returns the final metrics (also written to
-    ``save_dir/metrics.json`` with the policy when ``save_dir`` is set)."""
+    ``save_dir/metrics.json`` with the policy when ``save_dir`` is set). ``tracker`` gets every
+    loss-curve point under ``<tag>/`` (TensorBoard, W&B)."""
     from tqdm.auto import tqdm
 
     started = time.perf_counter()
@@ -274,6 +286,8 @@ def train_bc(
                 "tokens_per_second": window_tokens / elapsed,
             }
             loss_curve.append(point)
+            if tracker is not None:
+                tracker.log({k: v for k, v in point.items() if k != "step"}, step=step + 1, prefix=f"{tag}/")
             bar.set_postfix(loss=f"{point['loss']:.4f}", tok_s=f"{point['tokens_per_second']:.0f}")
             tokens_seen += window_tokens
             window_loss, window_steps, window_tokens, window_start = 0.0, 0, 0, time.perf_counter()
@@ -319,7 +333,7 @@ def train_bc(
 # ------------------------------------------------------------------------------ checkpoints
 TRAINER_STATE = "trainer_state.pt"
 # Settings that do not change what is learned: a run may resume with other values.
-RESUME_FREE = {"save_dir", "save_every", "log_every", "resume"}
+RESUME_FREE = {"save_dir", "save_every", "log_every", "resume", "report_to"}
 
 
 def run_fingerprint(

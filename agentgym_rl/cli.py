@@ -188,6 +188,7 @@ class BCDataConfig:
 def bc(argv: list[str]) -> int:
     from agentgym_rl.bc import BCConfig, train_bc
     from agentgym_rl.models import ModelConfig
+    from agentgym_rl.trackers import Tracker
     from agentgym_rl.trajectory import load_trajectories
 
     description = (
@@ -199,7 +200,13 @@ def bc(argv: list[str]) -> int:
         raise CommandError("--out is required (where the trained policy goes)")
     records = [record for path in files.data for record in checked(load_trajectories, path)]
     policy = checked(model_config.load, config.seed)
-    metrics = checked(train_bc, policy, records, config, progress=not files.quiet)
+    tracker = Tracker(
+        Path(config.save_dir) / "tensorboard", config.report_to, run_name=Path(config.save_dir).name
+    )
+    try:
+        metrics = checked(train_bc, policy, records, config, progress=not files.quiet, tracker=tracker)
+    finally:
+        tracker.close()
     print(
         f"trained {policy.name} on {metrics['examples']} records: {metrics['steps']} steps, "
         f"final loss {metrics['final_loss']:.4f}, {metrics['tokens_per_second']:.0f} tok/s; "

@@ -40,6 +40,8 @@ class RunDir:
         self.dir = Path(path)
         self.name = name  # prefix of log lines
         self.started = time.perf_counter()
+        # Also called with every metrics line (e.g. to write it to TensorBoard).
+        self.on_record: Callable[[str, str, dict[str, Any]], None] | None = None
 
     def path(self, *parts: str) -> Path:
         return self.dir.joinpath(*parts)
@@ -75,6 +77,8 @@ class RunDir:
         line = {"event": event, "stage": stage, "time": round(time.time(), 1), **values}
         with self.path(METRICS_FILE).open("a", encoding="utf-8") as file:
             file.write(json.dumps(line) + "\n")
+        if self.on_record is not None:
+            self.on_record(event, stage, values)
 
     def metrics(self) -> dict[tuple[str, str], dict[str, Any]]:
         """(event, stage) -> its latest metrics line, with ``seconds`` summed over every

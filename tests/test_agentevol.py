@@ -117,6 +117,22 @@ def test_agentevol_writes_the_run_folder(tmp_path, tiny_policy_dir):
     row = next(line for line in summary.splitlines() if line.startswith("| instruction set solved"))
     cells = [cell.strip() for cell in row.split("|")[2:-1]]  # BC-base explored for iter 1, ...
     assert cells[0] == f"{solved:.1f}" and len(cells) == 3 and cells[-1] == "-"
+    curves = tensorboard_scalars(run / "tensorboard")
+    success = curves["eval/AgentGym/Maze-v0/success_rate"]
+    assert [step for step, _ in success] == [0, 1, 2]  # one point per stage
+    assert [value for _, value in success] == [results[s]["AgentGym/Maze-v0"].success_rate for s in results]
+    assert curves["bc-base/loss"] and curves["iter1/tokens_per_second"] and curves["explore/episodes_per_minute"]
+
+
+def tensorboard_scalars(folder) -> dict[str, list[tuple[int, float]]]:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(folder))
+    events.Reload()
+    return {
+        tag: [(e.step, pytest.approx(e.value, abs=1e-4)) for e in events.Scalars(tag)]
+        for tag in events.Tags()["scalars"]
+    }
 
 
 def test_an_interrupted_run_resumes_and_loses_no_trajectories(tmp_path, tiny_policy_dir, monkeypatch):

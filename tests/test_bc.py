@@ -92,6 +92,13 @@ def test_cli_trains_and_saves(tiny_policy_dir, maze_records, tmp_path, capsys):
     assert (out / "metrics.json").is_file()
     assert LLMPolicy.load(out).num_parameters > 0
     assert "trained" in capsys.readouterr().out
+    assert list((out / "tensorboard").glob("events.out.tfevents.*"))  # --report_to tensorboard, the default
+
+
+def test_report_to_names_are_checked():
+    with pytest.raises(ValueError, match="report_to: unknown mlflow"):
+        BCConfig(report_to=["mlflow"])
+    assert BCConfig(report_to=["none"]).report_to == ["none"]
 
 
 @pytest.mark.parametrize(
