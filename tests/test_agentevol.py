@@ -120,7 +120,8 @@ def test_agentevol_writes_the_run_folder(tmp_path, tiny_policy_dir):
     curves = tensorboard_scalars(run / "tensorboard")
     success = curves["eval/AgentGym/Maze-v0/success_rate"]
     assert [step for step, _ in success] == [0, 1, 2]  # one point per stage
-    assert [value for _, value in success] == [results[s]["AgentGym/Maze-v0"].success_rate for s in results]
+    expected = [results[stage]["AgentGym/Maze-v0"].success_rate for stage in results]
+    assert [value for _, value in success] == expected
     assert curves["bc-base/loss"] and curves["iter1/tokens_per_second"] and curves["explore/episodes_per_minute"]
 
 
