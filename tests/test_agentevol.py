@@ -122,7 +122,8 @@ def test_agentevol_writes_the_run_folder(tmp_path, tiny_policy_dir):
     assert [step for step, _ in success] == [0, 1, 2]  # one point per stage
     expected = [results[stage]["AgentGym/Maze-v0"].success_rate for stage in results]
     assert [value for _, value in success] == expected
-    assert curves["bc-base/loss"] and curves["iter1/tokens_per_second"] and curves["explore/episodes_per_minute"]
+    for tag in ("bc-base/loss", "iter1/tokens_per_second", "explore/episodes_per_minute"):
+        assert curves[tag], tag
 
 
 def tensorboard_scalars(folder) -> dict[str, list[tuple[int, float]]]:
