@@ -101,9 +101,7 @@ def main() -> None:
     print("| games | task types | rooms | receptacles | pickable objects | expert steps | expert solved |")
     print("|---|---|---|---|---|---|---|")
     for name, s in rows.items():
-        types = ", ".join(
-            f"{k.split('_then')[0].removeprefix('pick_')} {v}" for k, v in sorted(s["types"].items())
-        )
+        types = ", ".join(f"{SHORT[k]} {s['types'][k]}" for k in SHORT if s["types"][k])
         rooms = ", ".join(f"{k} {v}" for k, v in sorted(s["rooms"].items()))
         n = len(s["path"])
         print(

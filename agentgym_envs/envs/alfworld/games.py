@@ -14,7 +14,7 @@ from pathlib import Path
 
 from agentgym_envs.envs.alfworld.generate import generate_game
 
-GENERATOR_VERSION = 1  # bump when generate.py changes what a task id gives
+GENERATOR_VERSION = 2  # bump when generate.py changes what a task id gives
 # The json_2.1.1 folders AgentGym reads: train games (mappings_train) and its test split
 # (mappings_test, taken from ALFWorld's valid_train folder); the others for completeness.
 RELEASE_FOLDERS = ("valid_train", "train", "valid_seen", "valid_unseen")

@@ -211,7 +211,9 @@ def _choose_goal(task_type: str, room: Room, rng: np.random.Generator) -> Goal |
     for obj, n in sorted(counts.items()):
         if (prop and not _has(obj, prop)) or (task_type == "pick_two_obj_and_place" and n < 2):
             continue
-        pairs += [(obj, r) for r in sorted(present_r) if obj in _contents()[r] and r != needed]
+        holders = [r for r in sorted(present_r) if obj in _contents()[r] and r != needed]
+        # a target needs another class to hold the objects at the start, or the task starts done
+        pairs += [(obj, r) for r in holders if len(holders) > 1]
     if not pairs:
         return None
     obj, recep = pairs[int(rng.integers(len(pairs)))]
