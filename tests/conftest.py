@@ -24,6 +24,26 @@ MICRO_MODEL = dict(
 )
 TAUGHT_ANSWER = "Thought:\nThe goal is near.\n\nAction:\nmove up"
 
+# The trainer's tests, where our code calls transformers, torch, tokenizers and peft. Their
+# deprecation notices point at the caller's caller (often torch's Module.__call__), which
+# setup.cfg's per-module rules cannot match, so here any of them fails the test.
+TRAINER_TESTS = {
+    "test_agentevol.py",
+    "test_bc.py",
+    "test_evaluate.py",
+    "test_models.py",
+    "test_policy.py",
+    "test_rollout.py",
+    "test_trajectory.py",
+}
+
+
+def pytest_collection_modifyitems(items) -> None:
+    for item in items:
+        if item.path.name in TRAINER_TESTS:
+            item.add_marker(pytest.mark.filterwarnings("error::FutureWarning"))
+            item.add_marker(pytest.mark.filterwarnings("error::DeprecationWarning"))
+
 
 @pytest.fixture(scope="session")
 def tiny_policy_dir(tmp_path_factory) -> Path:

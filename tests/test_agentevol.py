@@ -342,12 +342,7 @@ def test_the_command_trains_what_the_library_default_trains():
         ModelConfig(),
     ]
     changed = EvolveBCConfig()
-    assert (changed.epochs, changed.learning_rate, changed.batch_tokens, changed.bf16) == (
-        20.0,
-        1e-3,
-        1024,
-        True,
-    )
+    assert (changed.epochs, changed.learning_rate, changed.batch_tokens) == (20.0, 1e-3, 1024)
     assert BCConfig().epochs == 3.0  # agentgym bc keeps its own defaults
     with pytest.raises(ValueError, match="run_dir"):
         agentevol(AgentEvolConfig(run_dir="x"), EvolveBCConfig(save_dir="elsewhere"))
