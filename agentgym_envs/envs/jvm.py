@@ -78,6 +78,11 @@ class JavaEngine:
             if not self._users:
                 self.stop()
 
+    @property
+    def in_use(self) -> bool:
+        """True while some env counts as this JVM's user."""
+        return bool(self._users)
+
     # ------------------------------------------------------------------ the JVM
     @property
     def generation(self) -> int:

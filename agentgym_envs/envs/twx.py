@@ -36,6 +36,20 @@ with engine_imports("TWX-Coin"):
     from agentgym_envs.envs.jvm import EngineHandle, EngineLost, JavaEngine
 
 ENGINE = JavaEngine("TextWorld-Express", twx_constants.JAR_PATH, cwd=twx_constants.BASEPATH)
+# TextWorld-Express keeps state that the games of one JVM share: two games stepped in turn corrupt
+# each other's valid-action lists (their observations stay right). So each live env has a JVM of
+# its own; a JVM whose env has closed serves the next env. ENGINE is the first of them.
+_POOL = [ENGINE]
+
+
+def free_engine(user: object) -> JavaEngine:
+    """A JVM no live TWX env uses (started lazily), claimed for ``user`` at once."""
+    engine = next((e for e in _POOL if not e.in_use), None)
+    if engine is None:
+        engine = JavaEngine("TextWorld-Express", twx_constants.JAR_PATH, cwd=twx_constants.BASEPATH)
+        _POOL.append(engine)
+    engine.acquire(user)
+    return engine
 _LOST = (
     "The TextWorld-Express engine stopped (its Java process is gone), so this episode was lost. "
     "Call reset() to start a new episode on a fresh engine."
@@ -65,7 +79,8 @@ class TWXEnv(TextEnv):
 
     def __init__(self, split: str = "train", render_mode: str | None = None):
         super().__init__(split=split, render_mode=render_mode)
-        self._session = EngineHandle(ENGINE, self, self._new_session)  # this env's game
+        self._engine = free_engine(self)
+        self._session = EngineHandle(self._engine, self, self._new_session)  # this env's game
         self._task_text = ""
         self._valid_actions: list[str] = []
         self._gold: list[str] = []
@@ -89,11 +104,11 @@ class TWXEnv(TextEnv):
         fold, seed = self._fold_and_seed(task_id)
         # The gold path costs the engine little (a few ms); making it at every reset keeps the
         # expert ready without a second load.
-        state = json.loads(ENGINE.call(lambda: session.generateNewGameJSON(seed, fold, True)))
-        self._gold = list(ENGINE.call(session.getGoldActionSequence))
+        state = json.loads(self._engine.call(lambda: session.generateNewGameJSON(seed, fold, True)))
+        self._gold = list(self._engine.call(session.getGoldActionSequence))
         self._gold_step = 0
-        self._task_text = ENGINE.call(session.getTaskDescription)
-        self._valid_actions = list(state["validActions"])
+        self._task_text = self._engine.call(session.getTaskDescription)
+        self._valid_actions = sorted(state["validActions"])  # the engine lists them in no fixed order
         return f"{self._task_text}\n{state['observation']}"
 
     def _apply(self, action: str) -> Outcome:
@@ -103,7 +118,7 @@ class TWXEnv(TextEnv):
             return Outcome(_LOST, self.score, done=True, success=False)
         except Py4JJavaError:
             return self.invalid(f"the engine could not carry out '{action[:80]}' (error in the engine).")
-        self._valid_actions = list(state["validActions"])
+        self._valid_actions = sorted(state["validActions"])  # the engine lists them in no fixed order
         if self._gold_step < len(self._gold) and action == self._gold[self._gold_step]:
             self._gold_step += 1
         score = min(1.0, max(0.0, float(state["score"])))

@@ -9,7 +9,13 @@ The query is arbitrary text, so every layer assumes the worst:
   ``VACUUM INTO`` (it attaches its target file, and would otherwise write a new file even on a
   read-only connection), as are transactions, writes and every PRAGMA that sets something;
 * a progress handler stops a query that runs past ``time_limit`` seconds (an endless recursive
-  CTE, a huge cross join) or whose process memory grows by more than ``memory_limit`` bytes;
+  CTE, a huge cross join);
+* SQLite's own heap limit (``PRAGMA hard_heap_limit``) makes any SQLite allocation past
+  ``memory_limit`` fail, so a query that builds a huge value or sort is stopped wherever it
+  allocates. The limit is SQLite's, for the whole process (every connection's pages count), and
+  SQLite only ever lowers it: the process keeps the smallest ``memory_limit`` asked for (every
+  BIRD env asks for the default, 256 MB). A per-query reading of the process's resident memory,
+  tried first, missed queries whose memory the allocator found already resident;
 * SQLite's own limits cap string and blob sizes, expression depth and compound selects;
 * at most ``max_rows`` rows and ``max_result_bytes`` bytes of result are read back;
 * Python's sqlite3 runs one statement per ``execute`` and refuses a second one;
@@ -21,7 +27,6 @@ Every refusal is a :class:`QueryError` whose message is meant for the model.
 
 from __future__ import annotations
 
-import os
 import re
 import sqlite3
 import time
@@ -69,9 +74,7 @@ _ACTION_NAMES = {  # authorizer action code -> words for the refusal message
         ("savepoint", 32),
     )
 }
-_PAGE_SIZE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 _PROGRESS_OPCODES = 1000  # the handler runs every this many SQLite VM instructions
-_MEMORY_EVERY = 4  # ... and reads the process memory every this many runs (~5 us each)
 
 
 # SQLite statements that are not reads, refused by their first word. The authorizer is the real
@@ -88,15 +91,6 @@ _FORMAT_NUMBER = re.compile(r"\d+")
 
 class QueryError(Exception):
     """A query that could not run, or was refused; the message says why, for the model."""
-
-
-def _process_memory() -> int | None:
-    """Resident memory of this process in bytes (Linux), or None where /proc is missing."""
-    try:
-        with open("/proc/self/statm", "rb") as statm:
-            return int(statm.read().split()[1]) * _PAGE_SIZE
-    except (OSError, ValueError, IndexError):
-        return None
 
 
 class SafeDatabase:
@@ -138,8 +132,6 @@ class SafeDatabase:
             self._conn.setlimit(limit, value)
         self._refusal: str | None = None
         self._deadline = 0.0
-        self._memory_start = 0
-        self._calls = 0
         self._stopped: str | None = None
         # printf is rebuilt on a private in-memory connection after its arguments are checked.
         self._printf_conn = sqlite3.connect(":memory:", check_same_thread=False)
@@ -182,12 +174,6 @@ class SafeDatabase:
         if time.monotonic() > self._deadline:
             self._stopped = f"it ran longer than the {self.time_limit:g} s time limit"
             return 1
-        self._calls += 1
-        if self._calls % _MEMORY_EVERY == 0 and self._memory_start:
-            used = (_process_memory() or 0) - self._memory_start
-            if used > self.memory_limit:
-                self._stopped = f"it used more than {self.memory_limit >> 20} MB of memory"
-                return 1
         return 0
 
     # ---------------------------------------------------------------- running
@@ -200,8 +186,8 @@ class SafeDatabase:
                 "queries (SELECT, WITH ... SELECT) may run"
             )
         self._refusal = self._stopped = None
-        self._calls = 0
-        self._memory_start = _process_memory() or 0
+        # The private connection has no authorizer (which refuses PRAGMAs on the guarded one).
+        self._printf_conn.execute(f"PRAGMA hard_heap_limit = {int(self.memory_limit)}")
         self._deadline = time.monotonic() + self.time_limit
         cursor = self._conn.cursor()
         try:
@@ -226,7 +212,11 @@ class SafeDatabase:
             if self._stopped:
                 raise QueryError(f"the query was stopped: {self._stopped}") from None
             raise QueryError(str(error)) from None
-        except (OverflowError, MemoryError, ValueError) as error:
+        except MemoryError:
+            raise QueryError(
+                f"the query was stopped: it needed more than SQLite's {self.memory_limit >> 20} MB of memory"
+            ) from None
+        except (OverflowError, ValueError) as error:
             raise QueryError(f"the query cannot run: {error}") from None
         finally:
             cursor.close()
