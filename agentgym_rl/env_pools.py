@@ -5,7 +5,9 @@ all live episodes at once, ``release`` hands an env back for the next episode. T
 generates here, in one place; only text (task ids, actions, observations, info dicts) crosses to
 the envs.
 
-- :class:`LocalEnvPool`: envs made with ``gym.make`` in this process, reused across episodes.
+- :class:`LocalEnvPool`: envs made with ``gym.make`` in this process, reused across episodes;
+  with ``env_server`` they are ``AgentGym/Remote-v0`` envs held by an env server
+  (``agentgym serve``), as AgentGym's own trainers reach their envs over HTTP.
 - :class:`RayEnvPool`: ``workers`` Ray actors, each holding many envs and stepping its share of a
   batch in one call. On a laptop it starts a local Ray; given an address (``auto`` or
   ``ray://host:port``) it joins that cluster.
@@ -24,7 +26,10 @@ import agentgym_envs  # noqa: F401 - registers AgentGym/* here and in every Ray 
 StepResult = tuple[str, float, bool, bool, dict[str, Any]]
 
 
-def make_env(env_id: str, max_rounds: int | None) -> gym.Env:
+def make_env(env_id: str, max_rounds: int | None, env_server: str | None = None) -> gym.Env:
+    if env_server is not None:  # the server's env keeps the family's round limit; so does this one
+        rounds = max_rounds or agentgym_envs.family(env_id).max_rounds
+        return gym.make("AgentGym/Remote-v0", base_url=env_server, env=env_id, max_episode_steps=rounds)
     kwargs = {} if max_rounds is None else {"max_episode_steps": max_rounds}
     return gym.make(env_id, **kwargs)
 
@@ -34,8 +39,9 @@ class EnvSlots:
     BabyAI's minigrid world or a JVM, costs far more than resetting one). Used in process and
     inside each Ray actor."""
 
-    def __init__(self, max_rounds: int | None = None):
+    def __init__(self, max_rounds: int | None = None, env_server: str | None = None):
         self.max_rounds = max_rounds
+        self.env_server = env_server
         self.busy: dict[int, tuple[str, gym.Env]] = {}
         self.idle: dict[str, list[gym.Env]] = {}
         self.made: list[gym.Env] = []
@@ -72,16 +78,16 @@ class EnvSlots:
         self.busy.clear()
 
     def _make(self, env_id: str) -> gym.Env:
-        env = make_env(env_id, self.max_rounds)
+        env = make_env(env_id, self.max_rounds, self.env_server)
         self.made.append(env)
         return env
 
 
 class LocalEnvPool:
-    """Every env in this process."""
+    """Every env in this process (or on an env server, through this process)."""
 
-    def __init__(self, max_rounds: int | None = None):
-        self.slots = EnvSlots(max_rounds)
+    def __init__(self, max_rounds: int | None = None, env_server: str | None = None):
+        self.slots = EnvSlots(max_rounds, env_server)
         self._numbers = itertools.count()
 
     def reset_many(self, jobs: Sequence[tuple[str, int]]) -> list[tuple[int, str, dict[str, Any]]]:
@@ -168,11 +174,16 @@ class RayEnvPool:
         return replies
 
 
-def make_env_pool(workers: int = 0, max_rounds: int | None = None, address: str | None = None):
-    """In process for ``workers == 0``, else ``workers`` Ray actors (joining ``address``)."""
+def make_env_pool(
+    workers: int = 0, max_rounds: int | None = None, address: str | None = None, env_server: str | None = None
+):
+    """In process for ``workers == 0`` (over HTTP with ``env_server``), else ``workers`` Ray
+    actors (joining ``address``)."""
     if workers < 0:
         raise ValueError(f"rollout_workers must be >= 0, got {workers}")
-    return LocalEnvPool(max_rounds) if workers == 0 else RayEnvPool(workers, max_rounds, address)
+    if workers and env_server:
+        raise ValueError("choose Ray workers or an env server for the envs, not both")
+    return LocalEnvPool(max_rounds, env_server) if workers == 0 else RayEnvPool(workers, max_rounds, address)
 
 
 def _import_ray():

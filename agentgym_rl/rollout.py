@@ -88,6 +88,8 @@ class RolloutConfig:
     # local Ray or the cluster at ray_address. The policy generates here either way.
     rollout_workers: int = 0
     ray_address: str | None = None
+    # Or the envs on an env server (agentgym serve) at this URL, over HTTP as in AgentGym.
+    env_server: str | None = None
 
 
 @dataclass
@@ -191,7 +193,7 @@ def rollout(
         raise ValueError(f"concurrency must be at least 1, got {config.concurrency}")
     stats = stats if stats is not None else RolloutStats()
     records: list[dict[str, Any] | None] = [None] * len(jobs)
-    pool = make_env_pool(config.rollout_workers, config.max_rounds, config.ray_address)
+    pool = make_env_pool(config.rollout_workers, config.max_rounds, config.ray_address, config.env_server)
     generate = RoundGenerator(policy, config)
     waiting = deque(enumerate(jobs))
     live: list[Episode] = []

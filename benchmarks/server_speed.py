@@ -6,7 +6,11 @@ AgentGym's protocol (``/create``, ``/reset``, ``/step``) from asyncio tasks, one
 connection each, replaying expert episodes. The in-process reference replays the same actions on
 ``gym.make`` envs in this process. Every loop is bounded by a step count and a time limit.
 
-Usage: python benchmarks/server_speed.py [--env maze] [--steps 4000] [--clients 1 8 64]
+Then whole rollouts (``agentgym_rl.rollout``, a scripted Maze policy so the envs' side is what is
+measured): episodes/min with the envs in process, on the env server over HTTP, and in 2 Ray
+actors on a local Ray.
+
+Usage: python benchmarks/server_speed.py [--env maze] [--steps 4000] [--clients 1 8 64] [--episodes 240]
 """
 
 from __future__ import annotations
@@ -113,6 +117,42 @@ async def over_http(url: str, fam, episodes, clients: int, steps: int) -> tuple[
     return total / (time.perf_counter() - started), latencies
 
 
+class WallFollower:
+    """A scripted Maze policy: the first direction the last observation does not call a wall."""
+
+    generated_tokens = 0
+
+    def generate(self, prompts, **settings):
+        return [self.reply(messages[-1]["content"]) for messages in prompts]
+
+    @staticmethod
+    def reply(text: str) -> str:
+        words = {"up": "above", "right": "right", "down": "below", "left": "left"}
+        blocked = text.split("There are walls", 1)[1].split(".")[0] if "There are walls" in text else ""
+        move = next((d for d, w in words.items() if w not in blocked), "up")
+        return f"Thought:\nNothing blocks {move}.\n\nAction:\nmove {move}"
+
+
+def rollout_rows(url: str, episodes: int) -> list[tuple[str, float]]:
+    from agentgym_rl.rollout import RolloutConfig, RolloutStats, make_jobs, rollout
+
+    jobs = make_jobs(["maze"], list(range(25, 265)) * (1 + episodes // 240))[:episodes]
+    rows = []
+    for label, extra in (
+        ("in process", {}),
+        ("env server over HTTP", {"env_server": url}),
+        ("2 Ray actors (local Ray)", {"rollout_workers": 2}),
+    ):
+        stats = RolloutStats()
+        try:
+            rollout(WallFollower(), jobs, RolloutConfig(concurrency=32, **extra), progress=False, stats=stats)
+        except ModuleNotFoundError as error:  # no ray
+            print(f"{label}: skipped ({error})")
+            continue
+        rows.append((label, stats.episodes_per_minute))
+    return rows
+
+
 def percentile(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100)[q - 1] if len(values) > 1 else values[0]
 
@@ -122,6 +162,7 @@ def main() -> None:
     parser.add_argument("--env", default="maze", help="family to serve (a cheap env measures the server)")
     parser.add_argument("--steps", type=int, default=4000, help="steps per row")
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 8, 64], help="concurrent clients")
+    parser.add_argument("--episodes", type=int, default=240, help="Maze episodes per rollout row (0: none)")
     args = parser.parse_args()
     print_header()
     fam = family(args.env)
@@ -134,6 +175,7 @@ def main() -> None:
             rate, latencies = asyncio.run(over_http(url, fam, episodes, clients, args.steps))
             ms = [x * 1000 for x in latencies]
             rows.append((clients, rate, percentile(ms, 50), percentile(ms, 99)))
+        rollouts = rollout_rows(url, args.episodes) if args.episodes and fam.name == "Maze" else []
     finally:
         process.terminate()
         process.wait(timeout=10)
@@ -150,6 +192,12 @@ def main() -> None:
     if 64 in by_clients:
         ok = by_clients[64][3] <= TARGETS["p99 ms at 64 clients"]
         print(f"target p99 <= 50 ms at 64 clients: {'ok' if ok else 'MISSED'} ({by_clients[64][3]:.1f} ms)")
+    if rollouts:
+        print(f"\nrollouts: {args.episodes} Maze episodes, 32 at once, a scripted policy\n")
+        print("| envs | episodes/min | vs in process |")
+        print("|---|---:|---:|")
+        for label, rate in rollouts:
+            print(f"| {label} | {rate:,.0f} | {rate / rollouts[0][1]:.2f}x |")
     print(f"load average after: {os.getloadavg()[0]:.2f}")
 
 

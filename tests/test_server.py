@@ -317,3 +317,14 @@ def test_health_metrics_and_openapi():
         assert "agentgym_live_envs 1" in metrics and 'agentgym_errors_total{status="404"} 1' in metrics
         paths = http.get("/openapi.json").json()["paths"]
         assert {"/v1/envs", "/v1/envs/{env_id}/step", "/maze/step", "/wordle/reset"} <= set(paths)
+
+
+def test_rollouts_over_the_server_equal_rollouts_in_process(server):
+    from test_rollout import Scripted
+
+    from agentgym_rl.rollout import RolloutConfig, make_jobs, rollout
+
+    jobs = make_jobs(["maze"], range(6))
+    in_process = rollout(Scripted(), jobs, RolloutConfig(concurrency=3), progress=False)
+    over_http = rollout(Scripted(), jobs, RolloutConfig(concurrency=3, env_server=server.url), progress=False)
+    assert over_http == in_process
