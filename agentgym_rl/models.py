@@ -39,8 +39,17 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from huggingface_hub import snapshot_download
+from transformers import (
+    AutoModelForCausalLM,
+    AutoTokenizer,
+    LlamaConfig,
+    LlamaForCausalLM,
+    PreTrainedTokenizerFast,
+)
 
 from agentgym_envs import install_hint
+from agentgym_envs.data import expert_trajectories
 from agentgym_rl.policy import LLMPolicy, quiet_transformers, resolve_device, resolve_dtype
 
 BUILD_FILE = "build.json"
@@ -92,8 +101,6 @@ TINY_CHAT_TEMPLATE = (
 
 
 def tiny_model_config(size: TinySize, vocab_size: int, overrides: dict[str, Any]):
-    from transformers import LlamaConfig
-
     settings = dict(
         vocab_size=vocab_size,
         max_position_embeddings=TINY_CONTEXT,
@@ -111,8 +118,6 @@ def tiny_model_config(size: TinySize, vocab_size: int, overrides: dict[str, Any]
 
 def tiny_tokenizer():
     """The shipped tiny tokenizer, wrapped for transformers with the chat template."""
-    from transformers import PreTrainedTokenizerFast
-
     tokenizer = PreTrainedTokenizerFast(
         tokenizer_file=str(TINY_TOKENIZER),
         pad_token="<|pad|>",
@@ -146,8 +151,6 @@ def write_tiny_tokenizer(path: str | os.PathLike = TINY_TOKENIZER) -> Path:
     """Train the tiny tokenizer on TINY_TOKENIZER_CORPUS and write it to ``path``. Run once, by
     whoever changes the tokenizer on purpose (every tiny model built after it changes, and old
     cached builds are no longer used); it needs every env of the corpus installed."""
-    from agentgym_envs.data import expert_trajectories
-
     texts = []
     for env, episodes in TINY_TOKENIZER_CORPUS.items():
         records, _ = expert_trajectories(env, "agenttraj", limit=episodes, progress=False)
@@ -162,8 +165,6 @@ def tokenizer_digest() -> str:
 
 def build_tiny(name: str, target: Path, seed: int, overrides: dict[str, Any]) -> None:
     """Initialise the model from ``seed`` and save it with the shipped tokenizer to ``target``."""
-    from transformers import LlamaForCausalLM
-
     started = time.perf_counter()
     tokenizer = tiny_tokenizer()
     config = tiny_model_config(TINY_SIZES[name], len(tokenizer), overrides)
@@ -190,8 +191,6 @@ def build_tiny(name: str, target: Path, seed: int, overrides: dict[str, Any]) ->
 
 def check_tiny_options(name: str, overrides: dict[str, Any]) -> None:
     """LlamaConfig accepts any keyword silently; a misspelt size must not build a default model."""
-    from transformers import LlamaConfig
-
     if "vocab_size" in overrides:
         raise ValueError(
             f"{name} takes its vocabulary from the shipped tokenizer; vocab_size is not an option"
@@ -253,8 +252,6 @@ def smollm_gguf_dir() -> Path:
 
 def build_smollm(target: Path) -> None:
     """Dequantise the GGUF once (15-20 s) and save a normal checkpoint that loads in a second."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
     require("gguf", "smollm")
     source = smollm_gguf_dir()
     started = time.perf_counter()
@@ -415,8 +412,6 @@ def load_local(name_or_path: str, dtype=torch.float32, max_context: int | None =
 def cached_hub_snapshot(repo_id: str) -> Path:
     """The local-cache folder of a Hugging Face id. Resolved here, without the network: given
     a hub id, transformers still asks the hub for optional files (and retries for ~20 s)."""
-    from huggingface_hub import snapshot_download
-
     try:
         return Path(snapshot_download(repo_id, local_files_only=True))
     except Exception:  # noqa: BLE001 - not cached, or not even a valid id: the same answer

@@ -30,6 +30,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig
+from transformers.utils import logging as hf_logging
 
 from agentgym_rl.trajectory import pack_by_length
 
@@ -203,8 +205,6 @@ class LLMPolicy:
         return texts
 
     def _generation_config(self, max_new_tokens: int, temperature: float, top_p: float):
-        from transformers import GenerationConfig
-
         sampling = temperature > 0
         return GenerationConfig(
             max_new_tokens=max_new_tokens,
@@ -260,8 +260,6 @@ class LLMPolicy:
 
     @classmethod
     def load(cls, path: str | os.PathLike, *, dtype: torch.dtype = torch.float32) -> LLMPolicy:
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-
         path = Path(path)
         if not path.is_dir():
             raise FileNotFoundError(f"no saved policy at {path}")
@@ -313,15 +311,13 @@ def resolve_dtype(name: str | torch.dtype, device: torch.device) -> torch.dtype:
 def quiet_transformers() -> Iterator[None]:
     """No progress bars from transformers' loading and saving (they would flood a run's log
     every time a checkpoint is written); the caller's setting is restored after."""
-    from transformers.utils import logging
-
-    was_enabled = logging.is_progress_bar_enabled()
-    logging.disable_progress_bar()
+    was_enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
     try:
         yield
     finally:
         if was_enabled:
-            logging.enable_progress_bar()
+            hf_logging.enable_progress_bar()
 
 
 def end_of_turn_ids(tokenizer) -> list[int]:
