@@ -308,7 +308,7 @@ def open_run(config: AgentEvolConfig, bc_config: BCConfig, model_config: ModelCo
         learned(config, bc_config, model_config),
         defaults=learned(AgentEvolConfig(run_dir="-"), EvolveBCConfig(), ModelConfig()),
     )
-    tracker = Tracker(folder.path("tensorboard"), bc_config.report_to, run_name=folder.dir.name)
+    tracker = Tracker.in_folder(folder.dir, bc_config.report_to)
     # Every metrics line also goes to TensorBoard, the stage number as the step.
     folder.on_record = lambda event, stage, values: tracker.log(values, stage_number(stage), f"{event}/")
     return Run(config, bc_config, model_config, folder, tracker)

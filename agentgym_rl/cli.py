@@ -14,7 +14,6 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 COMMANDS: dict[str, tuple[str, Callable[[list[str]], int]]] = {}
 
@@ -200,9 +199,7 @@ def bc(argv: list[str]) -> int:
         raise CommandError("--out is required (where the trained policy goes)")
     records = [record for path in files.data for record in checked(load_trajectories, path)]
     policy = checked(model_config.load, config.seed)
-    tracker = Tracker(
-        Path(config.save_dir) / "tensorboard", config.report_to, run_name=Path(config.save_dir).name
-    )
+    tracker = Tracker.in_folder(config.save_dir, config.report_to)
     try:
         metrics = checked(train_bc, policy, records, config, progress=not files.quiet, tracker=tracker)
     finally:
@@ -242,7 +239,7 @@ def evolve(argv: list[str]) -> int:
 # ------------------------------------------------------------------------------ eval
 @command("eval", "AgentEval: a model's (or an API model's) greedy success rate and score on the test split")
 def eval_model(argv: list[str]) -> int:
-    from agentgym_rl.evaluate import EvalConfig, evaluate, results_table, save_eval
+    from agentgym_rl.evaluate import EvalConfig, episodes_path, evaluate, results_table, save_eval
     from agentgym_rl.models import ModelConfig
     from agentgym_rl.rollout import RolloutConfig, RolloutStats
 
@@ -271,7 +268,7 @@ def eval_model(argv: list[str]) -> int:
             config=rollout_config,
             progress=not config.quiet,
             stats=stats,
-            episodes_file=Path(config.out).with_suffix(".episodes.jsonl") if config.out else None,
+            episodes_file=episodes_path(config.out) if config.out else None,
         )
     finally:
         if config.api_base:

@@ -209,6 +209,11 @@ def save_results(results: dict[str, EnvResult], path: str | Path) -> Path:
     return path
 
 
+def episodes_path(results_path: str | Path) -> Path:
+    """Where the episodes of the results at ``results_path`` go (``.episodes.jsonl`` beside it)."""
+    return Path(results_path).with_suffix(".episodes.jsonl")
+
+
 def save_eval(
     results: dict[str, EnvResult],
     records: list[dict[str, Any]],
@@ -223,7 +228,7 @@ def save_eval(
     if usage is not None:
         atomic_write_text(path.with_suffix(".usage.json"), json.dumps(usage, indent=1) + "\n")
     atomic_write_text(path.with_suffix(".md"), results_table({label: results}) + "\n")
-    save_trajectories(records, path.with_suffix(".episodes.jsonl"))
+    save_trajectories(records, episodes_path(path))
     return path
 
 

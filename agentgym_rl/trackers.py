@@ -40,6 +40,11 @@ class Tracker:
         if "wandb" in self.reporters:
             self.wandb_run = _start_wandb(run_name or Path(log_dir).parent.name, config)
 
+    @classmethod
+    def in_folder(cls, folder: str | Path, report_to: list[str]) -> Tracker:
+        """The tracker of a run or training folder: ``<folder>/tensorboard``, named after it."""
+        return cls(Path(folder) / "tensorboard", report_to, run_name=Path(folder).name)
+
     def log(self, values: dict[str, Any], step: int, prefix: str = "") -> None:
         """Every number in ``values`` (nested dicts become ``a/b`` tags) at ``step``."""
         flat = {f"{prefix}{tag}": value for tag, value in _numbers(values)}
