@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -143,12 +143,6 @@ def load_trajectories(path: str | os.PathLike) -> list[dict[str, Any]]:
     except json.JSONDecodeError as err:
         raise DataFormatError(f"{path}: not JSON or JSONL ({err})") from None
     return [_checked_record(record, path, index) for index, record in enumerate(records)]
-
-
-def iter_gpt_turns(record: dict[str, Any]) -> Iterator[tuple[int, dict[str, Any]]]:
-    for index, item in enumerate(record["conversations"]):
-        if item["from"] == "gpt":
-            yield index, item
 
 
 def _checked_record(record: Any, path: Path, index: int) -> dict[str, Any]:
