@@ -100,6 +100,8 @@ def _runs(mask: list[int]) -> list[tuple[int, int]]:
     return runs
 
 
+# TRL 1.16's SFTConfig still sets transformers' renamed `gradient_checkpointing` argument itself.
+@pytest.mark.filterwarnings("ignore:`gradient_checkpointing` is deprecated:FutureWarning")
 def test_trl_sft_trains_exactly_the_turns_agenttraj_marks(maze_records, tiny_policy_dir, tmp_path):
     pytest.importorskip("trl")
     from datasets import Dataset

@@ -98,6 +98,9 @@ def _intro(objective: str, feedback: str) -> str:
     return feedback[start:].strip() if start >= 0 else f"{objective.strip()}\n\n{feedback.strip()}"
 
 
+_MAX_COMMAND = 197  # jericho truncates an action past 198 bytes (with its newline)
+
+
 class TextWorldEnv(TextEnv):
     """Play a generated TextWorld game: cook a recipe, find a coin, or fetch a treasure.
 
@@ -146,9 +149,13 @@ class TextWorldEnv(TextEnv):
             return self.invalid(
                 "TextWorld's parser reads printable ASCII words only; this is not a command it knows."
             )
+        if len(action) > _MAX_COMMAND:  # jericho would cut it (and warn): say so instead
+            return self.invalid(f"TextWorld's parser reads at most {_MAX_COMMAND} characters a command.")
         admissible = action in self.state["admissible_commands"]
         try:
-            self.state, _, done = self.game.step(action)
+            with warnings.catch_warnings():  # jericho's "not fully supported" again, when it reloads
+                warnings.simplefilter("ignore")
+                self.state, _, done = self.game.step(action)
         except Exception as error:  # the Z-machine's fault, not the agent's: end the episode cleanly
             self.close()
             text = f"The game engine failed on this command ({type(error).__name__}); the episode is over."
