@@ -81,7 +81,9 @@ def compiled_game(task_id: int, test: bool, folder: Path) -> Path:
     )
     game = make(settings, options)
     path.parent.mkdir(parents=True, exist_ok=True)
-    built = Path(textworld.generator.compile_game(game, options))
+    with warnings.catch_warnings():  # jericho, replaying the walkthrough: "not fully supported"
+        warnings.simplefilter("ignore", UserWarning)
+        built = Path(textworld.generator.compile_game(game, options))
     built.with_suffix(".json").replace(path.with_suffix(".json"))
     built.replace(path)  # the .z8 last: its presence with the .json means the game is whole
     return path
