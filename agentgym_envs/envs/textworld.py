@@ -79,10 +79,12 @@ def compiled_game(task_id: int, test: bool, folder: Path) -> Path:
     make = {"cooking": cooking.make, "coin_collector": coin_collector.make}.get(
         challenge, treasure_hunter.make
     )
-    game = make(settings, options)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with warnings.catch_warnings():  # jericho, replaying the walkthrough: "not fully supported"
+    # jericho says "not fully supported" whenever textworld replays a walkthrough on a draft game
+    # (the coin collector's maker does, compiling does): its own score tracking, which we never use.
+    with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
+        game = make(settings, options)
         built = Path(textworld.generator.compile_game(game, options))
     built.with_suffix(".json").replace(path.with_suffix(".json"))
     built.replace(path)  # the .z8 last: its presence with the .json means the game is whole
