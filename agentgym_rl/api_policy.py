@@ -18,7 +18,6 @@ episodes at a time where AgentGym runs a pool of 20 processes with one episode e
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import threading
@@ -172,7 +171,3 @@ def _retry_after(response) -> float:
     except ValueError:
         return 0.0
 
-
-def describe(policy: APIPolicy) -> str:
-    """A log line that names the endpoint and model (never the key)."""
-    return json.dumps({"api_base": policy.api_base, "model": policy.model})
