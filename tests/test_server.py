@@ -288,6 +288,74 @@ def test_an_engine_failure_is_a_500_with_a_message_and_reset_recovers():
         unregister_family("FlakyMaze")
 
 
+def test_cheap_calls_run_inline_once_proved_and_a_slow_one_sends_them_to_threads_for_good():
+    from agentgym_envs.server.app import CallTimer
+
+    timer = CallTimer()
+    for _ in range(CallTimer.PROVE - 1):
+        timer.record(CallTimer.CHEAP_S / 10)
+    assert not timer.inline  # not proved yet
+    timer.record(CallTimer.CHEAP_S / 10)
+    assert timer.inline
+    for _ in range(CallTimer.PROVE):
+        timer.record(CallTimer.CHEAP_S * 3)  # it got dearer on average: back to the threads
+    assert not timer.inline
+    for _ in range(4 * CallTimer.PROVE):
+        timer.record(CallTimer.CHEAP_S / 10)
+    assert timer.inline  # cheap again
+    timer.record(CallTimer.SLOW_S * 2)
+    for _ in range(4 * CallTimer.PROVE):
+        timer.record(CallTimer.CHEAP_S / 10)
+    assert not timer.inline  # once slow, never inline again
+
+
+def test_a_blocking_step_does_not_stall_the_other_envs():
+    """A step that blocks until released: if it ran on the event loop, no other request could be
+    served until it gave up waiting, so the maze steps below prove it runs in a thread."""
+    import asyncio
+
+    from agentgym_envs.core import Outcome
+    from agentgym_envs.envs.maze import MazeEnv
+    from agentgym_envs.registration import register_family, unregister_family
+
+    release, released = threading.Event(), []
+
+    class BlockingMazeEnv(MazeEnv):
+        def _apply(self, action: str) -> Outcome:
+            if action == "block":
+                released.append(release.wait(timeout=10))
+            return super()._apply(action)
+
+    sys.modules[__name__].BlockingMazeEnv = BlockingMazeEnv
+    entry_point = f"{__name__}:BlockingMazeEnv"
+    register_family("BlockingMaze", entry_point, item_prefix="blocking", max_rounds=15, sizes=(2, 2, 2, 4))
+
+    async def scenario() -> list[int]:
+        transport = httpx.ASGITransport(create_app(["maze", "blockingmaze"]))
+        async with httpx.AsyncClient(transport=transport, base_url="http://server") as http:
+            maze = (await http.post("/maze/create")).json()["id"]
+            blocking = (await http.post("/blockingmaze/create")).json()["id"]
+            await http.post("/maze/reset", json={"id": maze, "game": 0})
+            await http.post("/blockingmaze/reset", json={"id": blocking, "game": 0})
+            blocked = asyncio.create_task(
+                http.post("/blockingmaze/step", json={"id": blocking, "action": "block"})
+            )
+            statuses = [
+                (await http.post("/maze/step", json={"id": maze, "action": "move up"})).status_code
+                for _ in range(3)
+            ]
+            assert not blocked.done()
+            release.set()
+            statuses.append((await blocked).status_code)
+            return statuses
+
+    try:
+        assert asyncio.run(asyncio.wait_for(scenario(), 30)) == [200] * 4
+        assert released == [True]  # released by the test, not by its own timeout
+    finally:
+        unregister_family("BlockingMaze")
+
+
 def test_a_server_beyond_loopback_needs_the_token():
     token = "s3cret-token"
     running = ServerProcess(["maze"], "--token", token, host="0.0.0.0")

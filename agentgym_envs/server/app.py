@@ -20,7 +20,6 @@ import asyncio
 import contextlib
 import dataclasses
 import hmac
-import json
 import math
 import time
 from collections.abc import Sequence
@@ -28,6 +27,7 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
+import orjson
 from fastapi import APIRouter, FastAPI, HTTPException, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel, Field
@@ -36,17 +36,27 @@ from starlette.concurrency import run_in_threadpool
 from agentgym_envs.registration import Family, family, require_engine
 from agentgym_envs.server.sessions import AtCapacity, Metrics, Session, SessionStore, UnknownSession
 
+ORJSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
 DEFAULT_MAX_BODY = 1 << 20  # 1 MiB: far above any real action, far below what hurts the server
 
 
 class Service:
-    """What both APIs do to envs: make, reset, step, close, each under the env's own lock and
-    off the event loop."""
+    """What both APIs do to envs: make, reset, step, close, each under the env's own lock; slow
+    work in worker threads, work that has proved cheap on the event loop (:class:`CallTimer`)."""
 
     def __init__(self, families: Sequence[Family], capacity: int, idle_timeout: float):
         self.families = {fam.name: fam for fam in families}
         self.store = SessionStore(capacity=capacity, idle_timeout=idle_timeout)
         self.metrics = Metrics()
+        self.timers: dict[tuple[str, str], CallTimer] = {}
+
+    async def _run(self, fam: Family, operation: str, function, *args, **kwargs):
+        """``function(*args, **kwargs)`` inline if this family's ``operation`` has proved cheap,
+        else in a worker thread. Only the call is timed, not the wait for a thread or the loop."""
+        timer = self.timers.setdefault((fam.name, operation), CallTimer())
+        if timer.inline:
+            return timer.timed(function, *args, **kwargs)
+        return await run_in_threadpool(timer.timed, function, *args, **kwargs)
 
     async def create(self, fam: Family, split: str = "train") -> Session:
         try:
@@ -78,7 +88,9 @@ class Service:
         options = None if task_id is None else {"task_id": task_id}
         async with session.lock:
             try:
-                observation, info = await run_in_threadpool(session.env.reset, seed=seed, options=options)
+                observation, info = await self._run(
+                    session.family, "reset", session.env.reset, seed=seed, options=options
+                )
             except (ValueError, TypeError) as error:  # a task id out of range or not an int
                 raise HTTPException(422, str(error)) from None
             except Exception as error:  # noqa: BLE001
@@ -96,7 +108,7 @@ class Service:
             if session.done:
                 raise HTTPException(409, "this episode has ended: reset the env to start another")
             try:
-                result = await run_in_threadpool(session.env.step, action)
+                result = await self._run(session.family, "step", session.env.step, action)
             except Exception as error:  # noqa: BLE001 - the contract says envs never raise; engines can
                 raise engine_failure(session.family, "step", error) from None
             observation, reward, terminated, truncated, info = result
@@ -111,7 +123,7 @@ class Service:
             if not session.reset_done or session.done:
                 raise HTTPException(409, "the expert acts only inside a running episode")
             try:
-                return await run_in_threadpool(session.env.unwrapped.expert)
+                return await self._run(session.family, "expert", session.env.unwrapped.expert)
             except NotImplementedError as error:
                 raise HTTPException(404, str(error)) from None
 
@@ -119,7 +131,7 @@ class Service:
         session = self.session(session_id, fam)
         self.store.pop(session_id)
         async with session.lock:
-            await run_in_threadpool(session.env.close)
+            await self._run(session.family, "close", session.env.close)
         self.metrics.closed += 1
 
     async def reap_idle(self) -> int:
@@ -137,6 +149,45 @@ class Service:
             self.store.pop(session.id)
             with contextlib.suppress(Exception):
                 await run_in_threadpool(session.env.close)
+
+
+class CallTimer:
+    """Whether one kind of env call (a family's step, say) runs on the event loop.
+
+    Handing a call to a worker thread and back costs more than a whole step of a cheap env (a
+    Maze step takes ~40 us; the hop, with two thread wake-ups, adds ~80 us of CPU and a wait for
+    the loop), so serving cheap envs in threads halves what one server can do. But a call that
+    blocks (a JVM step, a planner, a long SQL query) must not run on the loop, where it would
+    stall every other env. So every kind of call starts in worker threads; once its calls have
+    averaged under ``CHEAP_S`` over at least ``PROVE`` calls it runs inline, and goes back to the
+    threads if that average drifts over. A single call over ``SLOW_S`` sends that kind of call to
+    the threads for the server's life: an env that is sometimes slow stalls the others at most
+    once per kind of call."""
+
+    CHEAP_S = 0.002
+    SLOW_S = 0.02
+    PROVE = 32
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.mean = 0.0  # the mean call time, then (past PROVE calls) a moving average of it
+        self.ever_slow = False
+
+    @property
+    def inline(self) -> bool:
+        return not self.ever_slow and self.calls >= self.PROVE and self.mean < self.CHEAP_S
+
+    def timed(self, function, *args, **kwargs):
+        started = time.perf_counter()
+        try:
+            return function(*args, **kwargs)
+        finally:
+            self.record(time.perf_counter() - started)
+
+    def record(self, seconds: float) -> None:
+        self.ever_slow = self.ever_slow or seconds > self.SLOW_S
+        self.calls += 1
+        self.mean += max(1.0 / self.calls, 1.0 / self.PROVE) * (seconds - self.mean)
 
 
 def engine_failure(fam: Family, what: str, error: Exception) -> HTTPException:
@@ -176,8 +227,8 @@ async def _json_body(request: Request) -> dict[str, Any]:
     if not raw.strip():
         return {}
     try:
-        data = json.loads(raw)
-    except ValueError:
+        data = orjson.loads(raw)
+    except ValueError:  # orjson's JSONDecodeError is one
         raise HTTPException(422, "the body is not valid JSON") from None
     if not isinstance(data, dict):
         raise HTTPException(422, "the body must be a JSON object")
@@ -198,7 +249,7 @@ def _agentgym_state(fam: Family, observation: str, reward: float, done: bool, in
         "done": done,
         "available_actions": info.get("available_actions"),
         "task_description": "",
-        "info": jsonable(info),
+        "info": info,  # send_json makes it JSON as jsonable() would
     }
 
 
@@ -211,7 +262,7 @@ def agentgym_router(service: Service, fam: Family, prefix: str) -> APIRouter:
     async def create(request: Request):
         await _json_body(request)  # the tool clients send {"id": 0}; TextCraft may send commands
         session = await service.create(fam)
-        return JSONResponse(session.id if fam.id_key == "env_idx" else {fam.id_key: session.id})
+        return session.id if fam.id_key == "env_idx" else {fam.id_key: session.id}
 
     @router.post("/reset")
     async def reset(request: Request):
@@ -220,7 +271,7 @@ def agentgym_router(service: Service, fam: Family, prefix: str) -> APIRouter:
         task = data.get(fam.reset_field)
         task_id = None if task is None else _int_field(data, fam.reset_field)
         observation, info = await service.reset(session, task_id=task_id)
-        return JSONResponse(_agentgym_state(fam, observation, 0.0, False, info))
+        return _agentgym_state(fam, observation, 0.0, False, info)
 
     @router.post("/step")
     async def step(request: Request):
@@ -229,11 +280,11 @@ def agentgym_router(service: Service, fam: Family, prefix: str) -> APIRouter:
         if not isinstance(data.get("action"), str):
             raise HTTPException(422, "the body needs a string 'action'")
         observation, reward, terminated, truncated, info = await service.step(session, data["action"])
-        return JSONResponse(_agentgym_state(fam, observation, reward, terminated or truncated, info))
+        return _agentgym_state(fam, observation, reward, terminated or truncated, info)
 
     @router.get("/observation")
     async def observation(request: Request):
-        return JSONResponse(service.session(_query_id(request, fam), fam).observation)
+        return service.session(_query_id(request, fam), fam).observation
 
     @router.get("/available_actions")
     async def available_actions(request: Request):
@@ -387,9 +438,10 @@ def create_app(
     idle_timeout: float = 900.0,
     max_body_bytes: int = DEFAULT_MAX_BODY,
     reap_every: float | None = None,
-) -> FastAPI:
+) -> Guard:
     """An ASGI app serving ``envs`` (names or ids). ``token``: require ``Authorization: Bearer
-    <token>`` on every route but ``/health``."""
+    <token>`` on every route but ``/health``. Its ``api`` is the FastAPI app behind it (the /v1
+    routes and the OpenAPI schema of both APIs)."""
     families = [family(require_engine(name)) for name in envs]
     if not families:
         raise ValueError("serve at least one env")
@@ -423,9 +475,10 @@ def create_app(
     async def metrics() -> str:
         return service.metrics.render(live=len(service.store))
 
-    app.add_middleware(FastPaths, routes=hot_paths)
-    app.add_middleware(Guard, service=service, token=token, limit=max_body_bytes)
-    return app
+    # Plain ASGI layers outside FastAPI, so AgentGym's routes skip its whole middleware stack.
+    server = Guard(FastPaths(app, hot_paths), service=service, token=token, limit=max_body_bytes)
+    server.api = app
+    return server
 
 
 async def _reap_forever(service: Service, every: float) -> None:
@@ -435,10 +488,10 @@ async def _reap_forever(service: Service, every: float) -> None:
 
 
 class FastPaths:
-    """AgentGym's routes dispatched by a dict lookup on (method, path). FastAPI's route matching
-    and dependency solving cost about a millisecond a request on this project's 2-core machine,
-    several times the cost of a Maze step; these handlers take only the request, so they need
-    none of it. Other paths (/v1, /health, /docs) go on to FastAPI."""
+    """AgentGym's routes dispatched by a dict lookup on (method, path), their answers written
+    with orjson. FastAPI's middleware stack, route matching and dependency solving cost several
+    times a Maze step per request; these handlers take only the request, so they need none of it.
+    Other paths (/v1, /health, /docs, lifespan) go on to FastAPI."""
 
     def __init__(self, app, routes: dict):
         self.app, self.routes = app, routes
@@ -450,20 +503,30 @@ class FastPaths:
         if handler is None:
             return await self.app(scope, receive, send)
         try:
-            response = await handler(Request(scope, receive))
-            if not isinstance(response, Response):
-                response = JSONResponse(response)
+            status, payload, headers = 200, await handler(Request(scope, receive)), None
         except HTTPException as error:
-            response = JSONResponse(
-                {"detail": error.detail}, status_code=error.status_code, headers=error.headers
-            )
-        await response(scope, receive, send)
+            status, payload, headers = error.status_code, {"detail": error.detail}, error.headers
+        except Exception as error:  # noqa: BLE001 - a bug of ours: still an answer, with its name
+            status, payload, headers = 500, {"detail": f"{type(error).__name__}: {error}"}, None
+        await send_json(send, status, payload, headers)
+
+
+async def send_json(send, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
+    """One JSON response as two ASGI messages (what a Starlette response does, minus its objects).
+    Numpy values become numbers and lists, NaN null, other objects their text, as :func:`jsonable`."""
+    body = orjson.dumps(payload, default=str, option=ORJSON_OPTIONS)
+    raw_headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
+    raw_headers += [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
+    await send({"type": "http.response.start", "status": status, "headers": raw_headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 class Guard:
     """One plain ASGI layer in front of every route (Starlette's ``@app.middleware`` costs a task
     and a body copy per request): the bearer token, the body size limit without reading past it,
     and latency and error counts for /metrics."""
+
+    api: FastAPI | None = None  # the FastAPI app inside, set by create_app
 
     def __init__(self, app, service: Service, token: str | None, limit: int):
         self.app, self.service, self.limit = app, service, limit
@@ -548,7 +611,16 @@ def serve(
     app = create_app(
         envs, token=token, capacity=capacity, idle_timeout=idle_timeout, max_body_bytes=max_body_bytes
     )
-    uvicorn.run(app, host=host, port=port, log_level=log_level, timeout_keep_alive=30)
+    # No proxy-header rewriting and no access log: neither is used, and each costs every request.
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_level=log_level,
+        timeout_keep_alive=30,
+        proxy_headers=False,
+        access_log=False,
+    )
 
 
 @dataclasses.dataclass

@@ -3,7 +3,8 @@
 Each session owns one env made with ``gym.make`` (so AgentGym's round limit applies) and one
 ``asyncio.Lock``: requests on one env run one at a time, requests on different envs do not wait
 for each other. Env work (making, resetting, stepping, closing) can block for a long time (a JVM
-start, a planner), so the app runs it in worker threads; the lock is held across that await.
+start, a planner), so the app runs it in worker threads, except kinds of calls that have proved
+cheap (``app.CallTimer``); the lock is held across that await.
 
 Unlike AgentGym's servers, ids count up for the server's whole life and are never handed out
 twice, a full server says so (the app answers 503) instead of recycling someone else's env, and
@@ -13,6 +14,7 @@ envs that nobody touched for ``idle_timeout`` seconds are closed.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import itertools
 import time
 from dataclasses import dataclass, field
@@ -126,9 +128,9 @@ class Metrics:
     def observe_latency(self, seconds: float) -> None:
         self.latency_sum += seconds
         self.latency_count += 1
-        for i, bound in enumerate(BUCKETS):
-            if seconds <= bound:
-                self.bucket_counts[i] += 1
+        index = bisect.bisect_left(BUCKETS, seconds)  # the smallest bound >= seconds
+        if index < len(BUCKETS):
+            self.bucket_counts[index] += 1  # one bucket per request; render() sums them up
 
     def error(self, status: int) -> None:
         self.errors[status] = self.errors.get(status, 0) + 1
@@ -156,9 +158,8 @@ class Metrics:
             "# HELP agentgym_request_seconds Time to serve a request.",
             "# TYPE agentgym_request_seconds histogram",
         ]
-        lines += [
-            f'agentgym_request_seconds_bucket{{le="{b}"}} {n}' for b, n in zip(BUCKETS, self.bucket_counts)
-        ]
+        cumulative = itertools.accumulate(self.bucket_counts)
+        lines += [f'agentgym_request_seconds_bucket{{le="{b}"}} {n}' for b, n in zip(BUCKETS, cumulative)]
         lines += [
             f'agentgym_request_seconds_bucket{{le="+Inf"}} {self.latency_count}',
             f"agentgym_request_seconds_sum {self.latency_sum:.6f}",
