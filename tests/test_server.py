@@ -169,6 +169,38 @@ def test_remote_env_says_clearly_when_the_server_is_gone():
 
 
 # ------------------------------------------------------------------------------ load
+def _one_shot_server(replies: list[bytes | None]) -> int:
+    """A loopback server taking one connection per reply: it reads a request, then sends the
+    reply or (None) closes the connection without a word, as a server that dropped it."""
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def serve() -> None:
+        with listener:
+            for reply in replies:
+                connection, _ = listener.accept()
+                with connection:
+                    connection.recv(65536)
+                    if reply is not None:
+                        connection.sendall(reply)
+
+    threading.Thread(target=serve, daemon=True).start()
+    return listener.getsockname()[1]
+
+
+def test_a_dropped_connection_is_retried_once_then_the_server_is_gone():
+    from agentgym_envs.server.client import Connection
+
+    ok = b'HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 11\r\n\r\n{"id": 7}  '
+    port = _one_shot_server([None, ok])
+    connection = Connection(f"http://127.0.0.1:{port}", timeout=10)
+    assert connection.request("POST", "/v1/envs", {"env_id": "maze"}) == (200, b'{"id": 7}  ')
+    port = _one_shot_server([None, None])
+    with pytest.raises(ServerGone, match="dropped the connection twice"):
+        Connection(f"http://127.0.0.1:{port}", timeout=10).request("GET", "/v1/envs")
+    with pytest.raises(ValueError, match="base_url"):
+        Connection("127.0.0.1:36001")
+
+
 def test_64_concurrent_sessions_have_no_errors_and_no_cross_talk(server):
     sessions, steps_each = 64, 200
     failures: list[str] = []
@@ -256,6 +288,13 @@ def test_status_codes_say_what_went_wrong():
         assert full.status_code == 503 and "maximum of 2" in full.json()["detail"]
         assert http.get("/v1/envs/999/expert").status_code == 404
         assert http.post("/v1/envs", json={"env_id": "wordle"}).status_code == 404  # not served here
+        assert http.post("/v1/envs/999/step", json={"action": "move up"}).status_code == 404
+        assert http.post(f"/v1/envs/{a}/step", json={"action": 3}).status_code == 422
+        assert http.post(f"/v1/envs/{a}/reset", json={"task_id": "first"}).status_code == 422
+        assert http.post(f"/v1/envs/{a}/reset", json={"task_id": 10**9}).status_code == 422
+        assert http.post(f"/v1/envs/{a}/step", content=b"{not json").status_code == 422
+        assert http.post(f"/v1/envs/{a}/reset", json={"task_id": "3"}).status_code == 200  # as pydantic
+        assert http.post("/v1/envs/x/step", json={"action": "move up"}).status_code == 422  # FastAPI's
 
 
 def test_an_engine_failure_is_a_500_with_a_message_and_reset_recovers():

@@ -429,6 +429,38 @@ def v1_router(service: Service) -> APIRouter:
     return router
 
 
+def _optional_int(data: dict[str, Any], key: str) -> int | None:
+    return None if data.get(key) is None else _int_field(data, key)
+
+
+def v1_hot_routes(service: Service) -> dict[tuple[str, str], Any]:
+    """``POST /v1/envs/{id}/reset`` and ``/step`` for :class:`FastPaths`: the answers of the
+    routes above (whose schema /openapi.json shows) without FastAPI's cost on every step."""
+
+    async def reset(request: Request, env_id: int) -> dict[str, Any]:
+        data = await _json_body(request)
+        task_id, seed = _optional_int(data, "task_id"), _optional_int(data, "seed")
+        observation, info = await service.reset(service.session(env_id), task_id=task_id, seed=seed)
+        return {"observation": observation, "info": info}
+
+    async def step(request: Request, env_id: int) -> dict[str, Any]:
+        data = await _json_body(request)
+        if not isinstance(data.get("action"), str):
+            raise HTTPException(422, "the body needs a string 'action'")
+        observation, reward, terminated, truncated, info = await service.step(
+            service.session(env_id), data["action"]
+        )
+        return {
+            "observation": observation,
+            "reward": reward,
+            "terminated": terminated,
+            "truncated": truncated,
+            "info": info,
+        }
+
+    return {("POST", "reset"): reset, ("POST", "step"): step}
+
+
 # ------------------------------------------------------------------------------ the app
 def create_app(
     envs: Sequence[str],
@@ -476,7 +508,8 @@ def create_app(
         return service.metrics.render(live=len(service.store))
 
     # Plain ASGI layers outside FastAPI, so AgentGym's routes skip its whole middleware stack.
-    server = Guard(FastPaths(app, hot_paths), service=service, token=token, limit=max_body_bytes)
+    hot = FastPaths(app, hot_paths, v1_hot_routes(service))
+    server = Guard(hot, service=service, token=token, limit=max_body_bytes)
     server.api = app
     return server
 
@@ -488,22 +521,33 @@ async def _reap_forever(service: Service, every: float) -> None:
 
 
 class FastPaths:
-    """AgentGym's routes dispatched by a dict lookup on (method, path), their answers written
-    with orjson. FastAPI's middleware stack, route matching and dependency solving cost several
-    times a Maze step per request; these handlers take only the request, so they need none of it.
-    Other paths (/v1, /health, /docs, lifespan) go on to FastAPI."""
+    """The hot routes without FastAPI: AgentGym's (a dict lookup on method and path) and the
+    /v1 reset and step (``/v1/envs/<id>/<operation>``), answers written with orjson. FastAPI's
+    middleware stack, route matching, validation and dependency solving cost several times a Maze
+    step per request; these handlers take only the request, so they need none of it. Other paths
+    (/v1's others, /health, /docs, lifespan) go on to FastAPI."""
 
-    def __init__(self, app, routes: dict):
-        self.app, self.routes = app, routes
+    def __init__(self, app, routes: dict, env_routes: dict):
+        self.app, self.routes, self.env_routes = app, routes, env_routes
+
+    def _route(self, scope) -> tuple[Any, tuple]:
+        method, path = scope.get("method"), scope.get("path", "")
+        handler = self.routes.get((method, path))
+        if handler is not None:
+            return handler, ()
+        parts = path.split("/")  # "", "v1", "envs", id, operation
+        if len(parts) == 5 and parts[1:3] == ["v1", "envs"] and parts[3].isascii() and parts[3].isdigit():
+            handler = self.env_routes.get((method, parts[4]))
+            if handler is not None:
+                return handler, (int(parts[3]),)
+        return None, ()
 
     async def __call__(self, scope, receive, send):
-        handler = (
-            self.routes.get((scope.get("method"), scope.get("path"))) if scope["type"] == "http" else None
-        )
+        handler, arguments = self._route(scope) if scope["type"] == "http" else (None, ())
         if handler is None:
             return await self.app(scope, receive, send)
         try:
-            status, payload, headers = 200, await handler(Request(scope, receive)), None
+            status, payload, headers = 200, await handler(Request(scope, receive), *arguments), None
         except HTTPException as error:
             status, payload, headers = error.status_code, {"detail": error.detail}, error.headers
         except Exception as error:  # noqa: BLE001 - a bug of ours: still an answer, with its name

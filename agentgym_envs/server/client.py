@@ -6,22 +6,28 @@ It keeps the local contract: Text spaces of the remote env's sizes, the same inf
 exact task choice, ``task_ids(split)``, ``expert()`` where the server offers it, and ``close()``
 frees the server's env. One keep-alive connection per env; a request that fails because the
 connection dropped is sent once more, and a server that is gone is a clear :class:`ServerGone`.
+
+The connection is the standard library's ``http.client``: a step is one small request, and
+httpx's client costs about 5x its CPU per request (0.58 ms against 0.11 ms here), which is what
+limits rollouts whose envs live on a server.
 """
 
 from __future__ import annotations
 
+import http.client
+import json
 import os
 from typing import Any
+from urllib.parse import urlsplit
 
 import gymnasium as gym
 
 from agentgym_envs.core import normalise_split, text_space
-from agentgym_envs.registration import install_hint, resolve_env_id
+from agentgym_envs.registration import resolve_env_id
 
-try:
-    import httpx
-except ModuleNotFoundError:  # pragma: no cover - the server extra is missing
-    httpx = None
+# The connection was there and is not any more (the server restarted, an idle keep-alive
+# connection was closed): worth sending the request once more on a new one.
+DROPPED = (http.client.HTTPException, ConnectionResetError, BrokenPipeError)
 
 
 class ServerGone(ConnectionError):
@@ -50,14 +56,11 @@ class RemoteEnv(gym.Env[str, str]):
         timeout: float = 60.0,
         render_mode: str | None = None,
     ):
-        if httpx is None:
-            raise ModuleNotFoundError(f"RemoteEnv needs httpx: {install_hint('server')}")
         self.base_url = base_url.rstrip("/")
         self.env_id = resolve_env_id(env)
         self.render_mode = render_mode
         token = token or os.environ.get("AGENTGYM_SERVER_TOKEN")
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        self._http = httpx.Client(base_url=self.base_url, headers=headers, timeout=timeout)
+        self._http = Connection(self.base_url, token=token, timeout=timeout)
         self._remote_id: int | None = None
         created = self._request("POST", "/v1/envs", json={"env_id": self.env_id, "split": split})
         self._remote_id = created["id"]
@@ -109,23 +112,68 @@ class RemoteEnv(gym.Env[str, str]):
 
     # ------------------------------------------------------------------ HTTP
     def _request(self, method: str, path: str, json: dict | None = None) -> Any:
-        for attempt in (1, 2):
-            try:
-                response = self._http.request(method, path, json=json)
-                break
-            except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as error:
-                if attempt == 2:  # the connection dropped twice: give up with the reason
-                    raise ServerGone(f"{self.base_url} dropped the connection: {error}") from None
-            except (httpx.ConnectError, httpx.ConnectTimeout) as error:
-                raise ServerGone(f"no env server answers at {self.base_url}: {error}") from None
-        if response.status_code >= 400:
-            detail = _detail(response)
-            raise RuntimeError(f"{method} {path} -> {response.status_code}: {detail}")
-        return None if response.status_code == 204 else response.json()
+        status, body = self._http.request(method, path, json)
+        if status >= 400:
+            raise RuntimeError(f"{method} {path} -> {status}: {_detail(body)}")
+        return None if status == 204 else _loads(body)
 
 
-def _detail(response) -> str:
+class Connection:
+    """One keep-alive HTTP/1.1 connection to ``base_url`` sending JSON: a dropped connection is
+    reopened and the request sent once more; no server there is :class:`ServerGone`."""
+
+    def __init__(self, base_url: str, token: str | None = None, timeout: float = 60.0):
+        url = urlsplit(base_url)
+        if url.scheme not in ("http", "https") or not url.hostname:
+            raise ValueError(f"base_url must be http(s)://host:port, got {base_url!r}")
+        self.base_url, self.prefix = base_url, url.path.rstrip("/")
+        kind = http.client.HTTPSConnection if url.scheme == "https" else http.client.HTTPConnection
+        self._connection = kind(url.hostname, url.port, timeout=timeout)
+        self._headers = {"Content-Type": "application/json"}
+        if token:
+            self._headers["Authorization"] = f"Bearer {token}"
+
+    def request(self, method: str, path: str, payload: dict | None = None) -> tuple[int, bytes]:
+        body = None if payload is None else json.dumps(payload).encode()
+        try:
+            return self._send(method, path, body)
+        except DROPPED:
+            self._connection.close()  # e.g. a keep-alive connection the server closed: once more
+        try:
+            return self._send(method, path, body)
+        except DROPPED as error:
+            self._connection.close()
+            raise ServerGone(f"{self.base_url} dropped the connection twice: {error!r}") from None
+
+    def _send(self, method: str, path: str, body: bytes | None) -> tuple[int, bytes]:
+        try:
+            self._connection.request(method, self.prefix + path, body=body, headers=self._headers)
+            response = self._connection.getresponse()
+            return response.status, response.read()
+        except DROPPED:
+            raise
+        except TimeoutError:
+            self._connection.close()
+            seconds = self._connection.timeout
+            raise TimeoutError(f"{method} {path}: no answer from {self.base_url} in {seconds} s") from None
+        except OSError as error:  # refused, no route, unknown host
+            self._connection.close()
+            raise ServerGone(f"no env server answers at {self.base_url}: {error}") from None
+
+    def close(self) -> None:
+        self._connection.close()
+
+
+def _loads(body: bytes) -> Any:
     try:
-        return str(response.json().get("detail", response.text))
+        return json.loads(body)
     except ValueError:
-        return response.text[:500]
+        raise RuntimeError(f"the env server answered something that is not JSON: {body[:200]!r}") from None
+
+
+def _detail(body: bytes) -> str:
+    try:
+        reply = json.loads(body)
+    except ValueError:
+        return body[:500].decode(errors="replace")
+    return str(reply.get("detail", reply)) if isinstance(reply, dict) else str(reply)
