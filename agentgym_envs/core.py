@@ -149,12 +149,15 @@ def _van_der_corput(n: int) -> float:
 class Outcome:
     """What one action did: the text the agent sees, the episode's score so far, whether it ended.
 
-    ``success`` defaults to ``score >= 1`` (AgentGym's rule for most envs)."""
+    ``success`` defaults to ``score >= 1`` (AgentGym's rule for most envs). ``engine_lost``: the
+    engine process died and took the episode with it (the observation says so); the step's info
+    then carries ``engine_lost=True``, which the env server answers with a 500."""
 
     observation: str
     score: float
     done: bool = False
     success: bool | None = None
+    engine_lost: bool = False
 
 
 class _Registered:
@@ -285,7 +288,8 @@ class TextEnv(gym.Env[str, str]):
         self._score = outcome.score
         self._success = outcome.score >= 1.0 if outcome.success is None else outcome.success
         self._done = outcome.done
-        return self._emit(outcome.observation), reward, outcome.done, False, self.info
+        info = self.info if not outcome.engine_lost else {**self.info, "engine_lost": True}
+        return self._emit(outcome.observation), reward, outcome.done, False, info
 
     def render(self) -> str | None:
         if self.render_mode == "ansi":

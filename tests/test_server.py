@@ -327,6 +327,51 @@ def test_an_engine_failure_is_a_500_with_a_message_and_reset_recovers():
         unregister_family("FlakyMaze")
 
 
+def _kill_new_jvm(jar: str, before: set[int]) -> None:
+    import signal
+
+    from agentgym_envs.envs.jvm import java_pids
+
+    (pid,) = set(java_pids(jar)) - before
+    os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 15
+    while os.path.exists(f"/proc/{pid}") and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+def test_a_killed_jvm_is_a_500_with_its_message_and_the_session_recovers_on_reset():
+    fam = family("AgentGym/TWX-Coin-v0")
+    if fam.missing_engine() is not None:
+        pytest.skip(fam.missing_engine())
+    from agentgym_envs.envs.jvm import java_pids
+    from agentgym_envs.envs.twx import twx_constants
+
+    jar = twx_constants.JAR_PATH
+    running = ServerProcess(["AgentGym/TWX-Coin-v0"])
+    try:
+        with httpx.Client(base_url=running.url, timeout=60) as http:  # AgentGym's protocol
+            before = set(java_pids(jar))
+            env_id = http.post("/create").json()[fam.id_key]
+            assert http.post("/reset", json={fam.id_key: env_id, fam.reset_field: 0}).status_code == 200
+            _kill_new_jvm(jar, before)
+            lost = http.post("/step", json={fam.id_key: env_id, "action": "look around"})
+            assert lost.status_code == 500 and "lost its engine" in lost.json()["detail"]
+            assert http.post("/step", json={fam.id_key: env_id, "action": "look around"}).status_code == 409
+            assert http.post("/reset", json={fam.id_key: env_id, fam.reset_field: 0}).status_code == 200
+            assert http.post("/step", json={fam.id_key: env_id, "action": "look around"}).status_code == 200
+            http.post("/close", json={fam.id_key: env_id})
+        env = gym.make("AgentGym/Remote-v0", base_url=running.url, env=fam.env_id)  # the /v1 API
+        before = set(java_pids(jar))
+        env.reset(options={"task_id": 0})
+        _kill_new_jvm(jar, before)
+        observation, reward, terminated, _, info = env.step("look around")  # as the local env ends it
+        assert "was lost" in observation and terminated and reward == 0.0 and info["engine_lost"]
+        assert env.reset(options={"task_id": 0})[0] and env.step("look around")[0].startswith("You are in")
+        env.close()
+    finally:
+        running.stop()
+
+
 def test_cheap_calls_run_inline_once_proved_and_a_slow_one_sends_them_to_threads_for_good():
     from agentgym_envs.server.app import CallTimer
 

@@ -115,7 +115,7 @@ class TWXEnv(TextEnv):
         try:
             state = json.loads(self._session.call(lambda session: session.stepJSON(action)))
         except EngineLost:
-            return Outcome(_LOST, self.score, done=True, success=False)
+            return Outcome(_LOST, self.score, done=True, success=False, engine_lost=True)
         except Py4JJavaError:
             return self.invalid(f"the engine could not carry out '{action[:80]}' (error in the engine).")
         self._valid_actions = sorted(state["validActions"])  # the engine lists them in no fixed order

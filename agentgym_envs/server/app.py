@@ -116,7 +116,10 @@ class Service:
             session.done = bool(terminated or truncated)
             session.touch()
         self.metrics.steps += 1
-        return observation, float(reward), bool(terminated), bool(truncated), info
+        result = observation, float(reward), bool(terminated), bool(truncated), info
+        if info.get("engine_lost"):
+            raise EngineLostInStep(session.family, *result)
+        return result
 
     async def expert(self, session: Session) -> tuple[str, str]:
         async with session.lock:
@@ -157,9 +160,10 @@ class CallTimer:
     Handing a call to a worker thread and back costs more than a whole step of a cheap env: a
     Maze step takes ~40 us, the hop with its two thread wake-ups ~80 us of CPU (1.4x the server's
     CPU per Maze request in all) and a wait for the loop. But a call that blocks (a JVM step, a
-    planner, a long SQL query) must not run on the loop, where it would stall every other env. So every kind of call starts in worker threads; once its calls have
-    averaged under ``CHEAP_S`` over at least ``PROVE`` calls it runs inline, and goes back to the
-    threads if that average drifts over. A single call over ``SLOW_S`` sends that kind of call to
+    planner, a long SQL query) must not run on the loop, where it would stall every other env.
+    So every kind of call starts in worker threads; once its calls have averaged under
+    ``CHEAP_S`` over at least ``PROVE`` calls it runs inline, and goes back to the threads if
+    that average drifts over. A single call over ``SLOW_S`` sends that kind of call to
     the threads for the server's life: an env that is sometimes slow stalls the others at most
     once per kind of call."""
 
@@ -187,6 +191,23 @@ class CallTimer:
         self.ever_slow = self.ever_slow or seconds > self.SLOW_S
         self.calls += 1
         self.mean += max(1.0 / self.calls, 1.0 / self.PROVE) * (seconds - self.mean)
+
+
+class EngineLostInStep(HTTPException):
+    """A step whose engine process died (the env ended the episode and said so): a 500 with the
+    env's message, carrying the step's own result so a Gymnasium client (``RemoteEnv``) can end
+    its episode exactly as the local env does. A reset starts a fresh engine."""
+
+    def __init__(self, fam: Family, observation: str, reward: float, terminated: bool, truncated: bool, info):
+        super().__init__(500, f"{fam.env_id} lost its engine in step: {observation}")
+        self.result = {
+            "engine_lost": True,
+            "observation": observation,
+            "reward": reward,
+            "terminated": terminated,
+            "truncated": truncated,
+            "info": info,
+        }
 
 
 def engine_failure(fam: Family, what: str, error: Exception) -> HTTPException:
@@ -548,7 +569,8 @@ class FastPaths:
         try:
             status, payload, headers = 200, await handler(Request(scope, receive), *arguments), None
         except HTTPException as error:
-            status, payload, headers = error.status_code, {"detail": error.detail}, error.headers
+            payload = {"detail": error.detail, **getattr(error, "result", {})}
+            status, headers = error.status_code, error.headers
         except Exception as error:  # noqa: BLE001 - a bug of ours: still an answer, with its name
             status, payload, headers = 500, {"detail": f"{type(error).__name__}: {error}"}, None
         await send_json(send, status, payload, headers)

@@ -82,7 +82,12 @@ class RemoteEnv(gym.Env[str, str]):
         return reply["observation"], reply["info"]
 
     def step(self, action: str):
-        reply = self._request("POST", f"/v1/envs/{self._remote_id}/step", json={"action": str(action)})
+        path = f"/v1/envs/{self._remote_id}/step"
+        status, body = self._http.request("POST", path, {"action": str(action)})
+        reply = _loads(body) if status in (200, 500) else None
+        if status != 200 and not (isinstance(reply, dict) and reply.get("engine_lost")):
+            raise RuntimeError(f"POST {path} -> {status}: {_detail(body)}")
+        # A 500 for a lost engine carries the step's result: the episode ends as it does locally.
         self._observation = reply["observation"]
         return reply["observation"], reply["reward"], reply["terminated"], reply["truncated"], reply["info"]
 
