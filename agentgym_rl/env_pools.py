@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import gymnasium as gym
@@ -37,7 +38,14 @@ def make_env(env_id: str, max_rounds: int | None, env_server: str | None = None)
 class EnvSlots:
     """Envs by slot number, reused across episodes of the same env id (making an env, e.g.
     BabyAI's minigrid world or a JVM, costs far more than resetting one). Used in process and
-    inside each Ray actor."""
+    inside each Ray actor.
+
+    With ``env_server``, a batch's requests go out from ``HTTP_THREADS`` threads at once: each
+    request mostly waits for the server, and the server works on one while this process sends or
+    reads another (Maze, 32 episodes at once, 2 cores: 4,584 episodes/min one request at a time,
+    10,219 with 4 threads, 12,072 with 8)."""
+
+    HTTP_THREADS = 8
 
     def __init__(self, max_rounds: int | None = None, env_server: str | None = None):
         self.max_rounds = max_rounds
@@ -45,12 +53,16 @@ class EnvSlots:
         self.busy: dict[int, tuple[str, gym.Env]] = {}
         self.idle: dict[str, list[gym.Env]] = {}
         self.made: list[gym.Env] = []
+        self._threads = ThreadPoolExecutor(self.HTTP_THREADS) if env_server else None
 
     def reset(self, slot: int, env_id: str, task_id: int) -> tuple[str, dict[str, Any]]:
+        return self._claim(slot, env_id).reset(options={"task_id": task_id})
+
+    def _claim(self, slot: int, env_id: str) -> gym.Env:
         idle = self.idle.get(env_id)
         env = idle.pop() if idle else self._make(env_id)
         self.busy[slot] = (env_id, env)
-        return env.reset(options={"task_id": task_id})
+        return env
 
     def step(self, slot: int, action: str) -> StepResult:
         observation, reward, terminated, truncated, info = self.busy[slot][1].step(action)
@@ -61,10 +73,18 @@ class EnvSlots:
         self.idle.setdefault(env_id, []).append(env)
 
     def reset_batch(self, items: Sequence[tuple[int, str, int]]) -> list[tuple[str, dict[str, Any]]]:
-        return [self.reset(slot, env_id, task_id) for slot, env_id, task_id in items]
+        envs = [self._claim(slot, env_id) for slot, env_id, _ in items]  # in order: slots are shared
+        return self._map(
+            lambda env, task_id: env.reset(options={"task_id": task_id}), envs, [i[2] for i in items]
+        )
 
     def step_batch(self, items: Sequence[tuple[int, str]]) -> list[StepResult]:
-        return [self.step(slot, action) for slot, action in items]
+        return self._map(self.step, [slot for slot, _ in items], [action for _, action in items])
+
+    def _map(self, function, *columns) -> list:
+        if self._threads is None or len(columns[0]) < 2:
+            return list(map(function, *columns))
+        return list(self._threads.map(function, *columns))
 
     def release_batch(self, slots: Sequence[int]) -> None:
         for slot in slots:
@@ -76,6 +96,8 @@ class EnvSlots:
         self.made.clear()
         self.idle.clear()
         self.busy.clear()
+        if self._threads is not None:
+            self._threads.shutdown()
 
     def _make(self, env_id: str) -> gym.Env:
         env = make_env(env_id, self.max_rounds, self.env_server)
@@ -92,12 +114,9 @@ class LocalEnvPool:
 
     def reset_many(self, jobs: Sequence[tuple[str, int]]) -> list[tuple[int, str, dict[str, Any]]]:
         """Start one episode per (env id, task id); returns (slot, observation, info) each."""
-        started = []
-        for env_id, task_id in jobs:
-            slot = next(self._numbers)
-            observation, info = self.slots.reset(slot, env_id, task_id)
-            started.append((slot, observation, info))
-        return started
+        items = [(next(self._numbers), env_id, task_id) for env_id, task_id in jobs]
+        results = self.slots.reset_batch(items)
+        return [(slot, observation, info) for (slot, _, _), (observation, info) in zip(items, results)]
 
     def step_many(self, actions: Sequence[tuple[int, str]]) -> list[StepResult]:
         return self.slots.step_batch(actions)
