@@ -702,7 +702,7 @@ class ServeConfig:
     port: int = dataclasses.field(default=36001, metadata={"help": "port to listen on"})
     token: str | None = dataclasses.field(
         default=None,
-        metadata={"help": "bearer token clients must send (default: $AGENTGYM_SERVER_TOKEN)"},
+        metadata={"help": "bearer token clients must send; unset, $AGENTGYM_SERVER_TOKEN is used"},
     )
     capacity: int = dataclasses.field(default=256, metadata={"help": "most envs held at once (then 503)"})
     idle_timeout: float = dataclasses.field(
