@@ -43,6 +43,7 @@ from agentgym_envs.registration import engine_imports
 
 with engine_imports("SciWorld"):
     import scienceworld.constants as sw_constants
+    from py4j.java_gateway import get_method
     from py4j.protocol import Py4JJavaError
 
     from agentgym_envs.envs.jvm import EngineHandle, EngineLost, JavaEngine
@@ -158,9 +159,21 @@ def engine_step(game: Any, agent: Any, action: str) -> tuple[str, float, bool]:
     (``AgentInterface.step``) directly: the same text, score and ending, less work."""
     if action.strip().lower() in _CONSOLE_COMMANDS:
         return game.step(action), game.getScore(), game.getCompleted()
-    result = agent.step(action)
-    observation = result._1() or _EMPTY_REPLY
-    return observation, result._2(), result._3()
+    return _read_step_result(agent.step(action))
+
+
+def _read_step_result(result: Any) -> tuple[str, float, bool]:
+    """``AgentInterface.step``'s Scala tuple, read in one py4j round trip instead of six.
+
+    Reading ``_1()``, ``_2()`` and ``_3()`` costs two trips each: py4j first asks whether the
+    name is a field (the gateway reads fields too), then calls it. ``get_method`` skips the
+    question, and the tuple's ``toString`` is ``(text,score,completed)``, split from the right
+    (the text may hold commas, the score and the flag cannot). py4j itself sends a Java double
+    as its ``Double.toString``, so the score is the same float ``_2()`` would give."""
+    observation, score, completed = get_method(result, "toString")()[1:-1].rsplit(",", 2)
+    if observation == "null":  # a null text and the text "null" read alike: ask for it
+        observation = get_method(result, "_1")()
+    return observation or _EMPTY_REPLY, float(score), completed == "true"
 
 
 # ------------------------------------------------------------------------------ the env
