@@ -10,7 +10,9 @@ action sequences:
   * the package: its own ``load``/``reset`` + ``step`` of the same actions.
 
 Steps/s count steps only (reset time apart); resets are reported in ms. Each side runs its own
-JVM; the package's is closed before the next env.
+JVM; the package's is closed before the next env. Both are timed warm: ours after the expert's
+first play, the package's after one untimed replay of the same episodes (a JVM runs its code
+interpreted until the JIT has compiled it).
 
 Usage: python benchmarks/engine_speed.py [--envs SciWorld TWX-Coin ...] [--tasks 12] [--rounds 2]
 """
@@ -118,6 +120,10 @@ def time_twx_package(name: str, episodes, rounds: int) -> tuple[float, float, in
 
 
 def _time_package(episodes, rounds: int, reset, step) -> tuple[float, float, int]:
+    for task_id, actions in episodes:  # warm-up, as our side's first play
+        reset(task_id)
+        for action in actions:
+            step(action)
     step_s = reset_s = 0.0
     steps = 0
     for _ in range(rounds):
