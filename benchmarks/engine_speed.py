@@ -172,7 +172,9 @@ def verdict(row: dict) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--envs", nargs="*", default=["SciWorld", *(f"TWX-{g}" for g in TWX_GAMES)])
     parser.add_argument("--tasks", type=int, default=12, help="episodes per env")
     parser.add_argument("--rounds", type=int, default=2, help="timed replays of those episodes per side")

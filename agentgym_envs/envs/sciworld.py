@@ -12,11 +12,14 @@ Where this differs from AgentGym's server, and why:
   every call: about 20 steps/s. We call the world's own step (``AgentInterface.step``, which
   returns the text, the score and the ending; see :func:`engine_step`), nothing else;
   ``available_actions()`` runs the valid-action search only when asked, and ``info`` carries
-  None for it (AgentGym's agents are never shown the list either).
+  None for it (AgentGym's agents are never shown the list either). What is left, about 10 ms
+  of JVM time a step here, is ScienceWorld's own parser, goal checks and simulation tick
+  (README.md has the profile).
 * Determinism. ScienceWorld keeps a room's contents in hash sets keyed by Java's identity hash,
   so the same game lists its objects in a different order from one load to the next. The JVM
   runs with a constant identity hash (``-XX:hashCode=2``), so a task id always gives the same
-  text (insertion order).
+  text (a set's order follows the order its objects were added). The price: every insertion
+  into such a set compares the object with each member, and steps take about 1.4x longer.
 * Score. ScienceWorld scores 0-100; ``score`` is that / 100 (AgentGym's integer percent), the
   reward is its gain, success is 100. A task ScienceWorld ends as failed (score below 0, e.g.
   focusing on the wrong object) ends the episode with score 0 and success False; AgentGym
@@ -160,7 +163,8 @@ def engine_step(game: Any, agent: Any, action: str) -> tuple[str, float, bool]:
     ``PythonInterface.step`` renders the room and the inventory for its run history, lists
     every possible referent for a debug line and prints three lines to stdout (which py4j's
     reader thread then copies to /dev/null) around the world's step. We call the world's step
-    (``AgentInterface.step``) directly: the same text, score and ending, less work."""
+    (``AgentInterface.step``) directly: the same text, score and ending, less work, in three
+    py4j round trips (the call, :func:`_read_step_result`, and py4j freeing the result)."""
     if action.strip().lower() in _CONSOLE_COMMANDS:
         return game.step(action), game.getScore(), game.getCompleted()
     return _read_step_result(agent.step(action))
