@@ -6,9 +6,7 @@ from __future__ import annotations
 import gymnasium as gym
 import pytest
 
-pytest.importorskip(
-    "textworld", reason="TextWorld needs the textworld extra"
-)
+pytest.importorskip("textworld", reason="TextWorld needs the textworld extra")
 
 from agentgym_envs.envs.textworld import CHALLENGES, DIFFICULTIES, task_settings  # noqa: E402
 
@@ -51,3 +49,22 @@ def test_expert_recovers_off_the_walkthrough():
             break
     assert info["success"]
     env.close()
+
+
+def test_a_seed_without_a_quest_moves_on_to_the_tasks_next_seed():
+    from textworld.generator.chaining import QuestGenerationError
+
+    from agentgym_envs.envs.textworld import RESEED_STRIDE, GameOptions, generate
+
+    for task_id in (5, 17):
+        third = GameOptions()
+        third.seeds = task_id + 2 * RESEED_STRIDE  # the third seed of the task's own sequence
+
+        def make(settings, options):  # only the third seed has a quest here
+            if options.seeds != third.seeds:
+                raise QuestGenerationError("no quest of that length")
+            return f"the game of {settings['task']}"
+
+        options = GameOptions()
+        assert generate(make, {"task": task_id}, options, task_id) == f"the game of {task_id}"
+        assert options.seeds == third.seeds

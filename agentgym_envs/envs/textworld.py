@@ -2,7 +2,8 @@
 
 Task id ``n`` is one game of one of TextWorld's three built-in challenges (``n % 3``: cooking,
 coin collector, treasure hunter) at one of three difficulties (``n // 3 % 3``: easy, medium,
-hard), generated from seed ``n``. Generating and compiling a game through Inform 7 takes a
+hard), generated from seed ``n`` (or, where that seed has no quest, the task's next seed: see
+:func:`generate`). Generating and compiling a game through Inform 7 takes a
 second or two, so each game is compiled once into ``$AGENTGYM_CACHE/textworld`` (default
 ``~/.cache/agentgym/textworld``) and read from there afterwards. Cooking games of the test ids
 use the cooking challenge's held-out foods (its ``test`` split), the others its ``train`` foods.
@@ -29,6 +30,7 @@ with engine_imports("TextWorld"):
     import textworld
     from textworld.challenges import coin_collector, treasure_hunter
     from textworld.challenges.tw_cooking import cooking
+    from textworld.generator.chaining import QuestGenerationError
     from textworld.generator.game import GameOptions
 
 GENERATOR_VERSION = 1  # bump when a task id's game changes
@@ -71,8 +73,7 @@ def compiled_game(task_id: int, test: bool, folder: Path) -> Path:
     if path.exists() and path.with_suffix(".json").exists():
         return path
     challenge, _, settings = task_settings(task_id, test)
-    options = GameOptions()
-    options.seeds = task_id
+    options = GameOptions()  # seeded by generate()
     options.path = str(path.with_suffix(f".{os.getpid()}.z8"))  # compile aside, then move in place
     options.file_ext = ".z8"
     options.force_recompile = True
@@ -84,11 +85,28 @@ def compiled_game(task_id: int, test: bool, folder: Path) -> Path:
     # (the coin collector's maker does, compiling does): its own score tracking, which we never use.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        game = make(settings, options)
+        game = generate(make, settings, options, task_id)
         built = Path(textworld.generator.compile_game(game, options))
     built.with_suffix(".json").replace(path.with_suffix(".json"))
     built.replace(path)  # the .z8 last: its presence with the .json means the game is whole
     return path
+
+
+RESEEDS = 20  # seeds tried for one task id before giving up
+RESEED_STRIDE = 100_003  # a prime: task n's k-th retry seed n + k * stride is no other task's seed
+
+
+def generate(make, settings: dict, options: GameOptions, task_id: int) -> textworld.Game:
+    """``make(settings, options)`` seeded with the task id; where textworld's quest sampler finds
+    no quest of the asked length for that seed (some treasure hunts), the next seeds of the
+    task's own sequence, so every task id has a game and always the same one."""
+    for attempt in range(RESEEDS):
+        options.seeds = task_id + attempt * RESEED_STRIDE
+        try:
+            return make(settings, options)
+        except QuestGenerationError:
+            continue
+    raise RuntimeError(f"textworld found no quest for task {task_id} in {RESEEDS} seeds")
 
 
 def _without_prompt(feedback: str) -> str:
