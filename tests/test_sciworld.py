@@ -167,7 +167,7 @@ def test_a_dead_jvm_loses_the_episode_and_the_next_reset_starts_a_new_one(env):
     os.kill(pid, signal.SIGKILL)
     assert pid_gone(pid)
     obs, reward, terminated, truncated, info = env.step("task")
-    assert "lost" in obs and terminated and reward == 0.0 and not info["success"]
+    assert "lost" in obs and terminated and reward == 0.0 and not info["success"] and info["engine_lost"]
     obs, _ = env.reset(options={"task_id": 1})
     assert obs.startswith("Your task is to boil") and ENGINE.pid != pid
     assert "boil" in env.step("task")[0]

@@ -229,7 +229,7 @@ class SciWorldEnv(TextEnv):
         try:
             step = self._game.call(lambda game: engine_step(game, self._agent, action))
         except EngineLost:
-            return Outcome(_LOST, self.score, done=True, success=False)
+            return Outcome(_LOST, self.score, done=True, success=False, engine_lost=True)
         except Py4JJavaError as error:
             return self.invalid(f"the engine could not carry out '{action[:80]}' ({_java_reason(error)}).")
         self._follow_plan(action)
