@@ -169,7 +169,9 @@ def changed_settings(before: dict[str, dict], now: dict[str, dict], defaults: di
 def upgrade_old_config(saved: dict[str, dict]) -> dict[str, dict]:
     """A config.json written before the model settings had their own group (``ModelConfig``)
     and before keep thresholds came from the env registry, in today's shape. Values that meant
-    the same then as the defaults mean now become the defaults, so such a run still resumes."""
+    the same then as the defaults mean now become the defaults, so such a run still resumes; a
+    setting whose default changed what is learned gets the value the run used (resuming it
+    with today's defaults is refused, naming the setting)."""
     evolve = dict(saved.get("agentevol", {}))
     model = dict(saved.get("model", {}))
     for name in ("model", "lora", "lora_rank"):
@@ -181,6 +183,9 @@ def upgrade_old_config(saved: dict[str, dict]) -> dict[str, dict]:
     if evolve.get("reward_threshold") == 0.99 and evolve.get("env_thresholds") == ["BabyAI=0"]:
         del evolve["reward_threshold"]
         evolve["env_thresholds"] = []
+    # Before iteration_lr_scale, an iteration that continued the last model ran at BC's peak.
+    if "agentevol" in saved and "iteration_lr_scale" not in evolve and evolve.get("retrain_from") != "base":
+        evolve["iteration_lr_scale"] = 1.0
     upgraded = {**saved, "agentevol": evolve} if "agentevol" in saved else dict(saved)
     if model:
         upgraded["model"] = model

@@ -1,3 +1,4 @@
+import dataclasses
 import json
 import math
 
@@ -104,6 +105,9 @@ def test_agentevol_writes_the_run_folder(tmp_path, tiny_policy_dir):
     for line in lines:  # rollout speed, as CleanRL logs SPS
         if line["event"] in ("explore", "eval"):
             assert line["tokens_per_second"] > 0 and line["episodes_per_minute"] > 0
+    # BC at its peak learning rate; each iteration continues the last model at half of it.
+    peaks = [line["learning_rate"] for line in lines if line["event"] == "train"]
+    assert peaks == pytest.approx([1e-3, 5e-4, 5e-4])
     explored = [
         json.loads(line) for line in (run / "trajectories/explore_iter1.jsonl").read_text().splitlines()
     ]
@@ -246,6 +250,14 @@ def test_a_run_from_before_a_setting_existed_still_resumes(tmp_path, tiny_policy
     config_file.write_text(json.dumps(saved))
     with pytest.raises(ValueError, match="bc.max_grad_norm"):
         agentevol(config, changed, model_config)
+    # Before iteration_lr_scale existed, iterations ran at BC's peak: such a run resumes with
+    # --iteration_lr_scale 1, and today's default (a different training) is refused by name.
+    del saved["agentevol"]["iteration_lr_scale"]
+    config_file.write_text(json.dumps(saved))
+    with pytest.raises(ValueError, match="agentevol.iteration_lr_scale"):
+        agentevol(config, bc_config, model_config)
+    as_before = dataclasses.replace(config, iteration_lr_scale=1.0)
+    assert list(agentevol(as_before, bc_config, model_config)) == ["bc-base"]
 
 
 def test_a_run_folder_of_the_previous_layout_resumes(tmp_path, tiny_policy_dir):
