@@ -3,7 +3,8 @@
 Takes a finished ``agentgym evolve`` run folder and replays its training schedule with the
 exploration taken out: every iteration trains on the expert data (AgentTraj) alone, for as many
 optimizer steps as that iteration of the run took, from the same starting point the run used
-(the last model for ``--retrain_from last``, the base model for ``--retrain_from base``). After
+(the last model for ``--retrain_from last``, the base model for ``--retrain_from base``) and at
+the same peak learning rate (``--iteration_lr_scale`` x BC's when continuing the last model). After
 each iteration both are scored on the same AgentEval tasks with the same reply budget.
 
 If AgentEvol beats this control, the explored trajectories (not the extra steps) made the
@@ -80,6 +81,11 @@ def main() -> None:
         concurrency=config.concurrency,
         max_new_tokens=reply_budget(base_policy, expert, config.max_new_tokens),
     )
+    iteration_bc = bc_config
+    if config.retrain_from == "last":  # as agentevol's iterations train
+        iteration_bc = dataclasses.replace(
+            bc_config, learning_rate=config.iteration_lr_scale * bc_config.learning_rate
+        )
     rows, started = [], time.perf_counter()
     control = base_policy
     for stage, steps in schedule:
@@ -87,7 +93,7 @@ def main() -> None:
             control = model_config.load(seed=bc_config.seed)
         print(f"{stage}: control trains {steps} steps on {len(expert)} expert trajectories", file=sys.stderr)
         trained = train_bc(
-            control, expert, matched_config(bc_config, steps, expert_steps_per_epoch), progress=False
+            control, expert, matched_config(iteration_bc, steps, expert_steps_per_epoch), progress=False
         )
         control_results, _ = evaluate(
             control, config.envs, limit=config.eval_limit, config=rollout_config, progress=False
