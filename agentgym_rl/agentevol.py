@@ -192,7 +192,10 @@ class EvolveBCConfig(BCConfig):
 
     Changed defaults, tuned on Maze: the tiny model's action choice stays at chance for a few
     hundred small steps, then jumps; 20 epochs of 1-2 episodes a step at 1e-3 get it there (3e-3,
-    or 4096-token batches, stall):
+    or 4096-token batches, stall). 20 epochs leave BC-base on the edge of that jump (float32, one
+    thread: seeds 0, 1, 2 reach 12, 8, 36% AgentEval; 40 epochs, which the main job's 10 minutes
+    cannot afford next to four iterations, 44 and 36% for seeds 0 and 1); the iterations, which
+    continue the last model (:class:`AgentEvolConfig`), take it the rest of the way:
 
     ==============  =======  ======
     setting         BCConfig evolve
