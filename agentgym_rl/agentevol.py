@@ -102,7 +102,7 @@ class AgentEvolConfig:
     # what BC learned: on Maze (tiny model, seed 0) four iterations at BC's 1e-3 left AgentEval
     # and 200 unseen mazes where BC-base was (12% -> 12%, 16% -> 14.5%), and the same steps on
     # the expert data alone did not lower the loss; at half the peak the same run reached 34%
-    # on the unseen mazes, at 0.3x 24% (learning too slowly). See README, "the main job".
+    # on the unseen mazes, at 0.3x 24% (learning too slowly). See README, "AgentEvol and AgentEval".
     iteration_lr_scale: float = field(
         default=0.5,
         metadata={
