@@ -49,6 +49,20 @@ def test_rwr_weights_follow_exp_of_reward_over_beta():
         rwr_weights([1.0], beta=0)
 
 
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        ({"iteration_lr_scale": 0.0}, "iteration_lr_scale must be > 0"),
+        ({"temperature": 0.0}, "temperature must be > 0"),
+        ({"samples": 0}, "samples >= 1"),
+        ({"iteration_epochs": -1.0}, "iteration_epochs"),
+    ],
+)
+def test_agentevol_config_refuses_settings_that_cannot_train(bad, message):
+    with pytest.raises(ValueError, match=message):
+        AgentEvolConfig(**bad)
+
+
 def test_training_set_merges_expert_data_with_weighted_exploration():
     expert = [record("lmrlgym_maze_30", 1.0)]
     explored = [record("lmrlgym_maze_31", 1.0), record("lmrlgym_maze_32", 0.0)]
