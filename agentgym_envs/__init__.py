@@ -38,7 +38,8 @@ __version__ = "0.1.0"
 
 # sizes = AgentGym's table: (AgentEval, AgentTraj, AgentTraj-L, instruction set).
 # reset_field, id_key = the task field and env id key of AgentGym's HTTP protocol for that family
-# (id_key="env_idx" for WebShop, SQLGym and the tool envs, whose /create answers a bare int).
+# (id_key="env_idx" for WebShop, SQLGym and the tool envs, whose /create answers a bare int;
+# WebArena's answers {"env_idx": n}: create_reply="object").
 register_family(
     "BabyAI", "agentgym_envs.envs.babyai:BabyAIEnv", item_prefix="babyai", max_rounds=20,
     sizes=(90, 400, 810, 900), keep_threshold=0.0, engine="minigrid", extra="babyai",
@@ -126,6 +127,11 @@ register_family(
     "TextWorld", "agentgym_envs.envs.textworld:TextWorldEnv", item_prefix="textworld", max_rounds=50,
     sizes=(90, 300, 600, 900), engine="textworld", extra="textworld", reset_field="game",
     summary="`textworld` games (cooking, coin, treasure; 3 levels) compiled once; walkthrough expert",
+)  # fmt: skip
+register_family(
+    "WebArena", "agentgym_envs.envs.webarena:WebArenaEnv", item_prefix="webarena", max_rounds=25,
+    sizes=(20, 0, 0, 812), reset_field="idx", id_key="env_idx", create_reply="object",
+    summary="generated shop, Postmill-like forum and GitLab-like sites; accessibility tree, WebArena's actions",
 )  # fmt: skip
 
 # Not a family: an env held by an env server (agentgym serve), played over HTTP.

@@ -53,6 +53,9 @@ class Family:
     program: str | None = None  # a program the engine runs, looked for on PATH ("java")
     reset_field: str = "data_idx"  # the task field of AgentGym's HTTP /reset body
     id_key: str = "id"  # AgentGym's env id key: "id" ({"id": n} from /create) or "env_idx" (a bare int)
+    # What AgentGym's /create answers: "object" ({id_key: n}) or "int" (a bare n). Unset at
+    # registration it follows id_key, as it does in every AgentGym server but WebArena's.
+    create_reply: str = "object"
     score_scale: float = 1.0  # AgentGym's HTTP `score` is our score times this (SciWorld: 100)
     summary: str = ""  # one line for README's env table and `agentgym list`
 
@@ -90,6 +93,7 @@ def register_family(
     program: str | None = None,
     reset_field: str = "data_idx",
     id_key: str = "id",
+    create_reply: str | None = None,
     score_scale: float = 1.0,
     summary: str = "",
 ) -> Family:
@@ -100,6 +104,10 @@ def register_family(
         raise ValueError(f"{name}: give both engine and extra, or neither")
     if id_key not in ("id", "env_idx"):
         raise ValueError(f"{name}: id_key is AgentGym's 'id' or 'env_idx', got {id_key!r}")
+    if create_reply is None:
+        create_reply = "int" if id_key == "env_idx" else "object"
+    if create_reply not in ("int", "object"):
+        raise ValueError(f"{name}: create_reply is 'int' or 'object', got {create_reply!r}")
     test, agenttraj, agenttraj_l, train = sizes
     counts = dict(test=test, agenttraj=agenttraj, agenttraj_l=agenttraj_l, train=train)
     splits = TaskSplits.sized(**counts) if total is None else TaskSplits.spread(total=total, **counts)
@@ -116,6 +124,7 @@ def register_family(
         program=program,
         reset_field=reset_field,
         id_key=id_key,
+        create_reply=create_reply,
         score_scale=score_scale,
         summary=summary,
     )

@@ -282,7 +282,7 @@ def agentgym_router(service: Service, fam: Family, prefix: str) -> APIRouter:
     async def create(request: Request):
         await _json_body(request)  # the tool clients send {"id": 0}; TextCraft may send commands
         session = await service.create(fam)
-        return session.id if fam.id_key == "env_idx" else {fam.id_key: session.id}
+        return session.id if fam.create_reply == "int" else {fam.id_key: session.id}
 
     @router.post("/reset")
     async def reset(request: Request):
@@ -300,7 +300,9 @@ def agentgym_router(service: Service, fam: Family, prefix: str) -> APIRouter:
         if not isinstance(data.get("action"), str):
             raise HTTPException(422, "the body needs a string 'action'")
         observation, reward, terminated, truncated, info = await service.step(session, data["action"])
-        return _agentgym_state(fam, observation, reward, terminated or truncated, info)
+        # terminated and truncated too: WebArena's client reads Gymnasium's five values.
+        reply = _agentgym_state(fam, observation, reward, terminated or truncated, info)
+        return {**reply, "terminated": terminated, "truncated": truncated}
 
     @router.get("/observation")
     async def observation(request: Request):

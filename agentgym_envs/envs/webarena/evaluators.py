@@ -1,0 +1,147 @@
+"""WebArena's evaluators: ``string_match`` on the answer given with ``stop``, ``url_match`` on the
+page the agent ends on, and program checks on the sites' state (``state_match`` here; WebArena's
+``program_html`` reads the same facts from the live pages).
+
+A task's ``eval`` block has WebArena's config shape::
+
+    {"eval_types": ["string_match"], "reference_answers": {"must_include": ["24.99"]}}
+    {"eval_types": ["url_match"], "reference_url": "http://localhost:7770/electronics.html"}
+    {"eval_types": ["state_match"], "state_checks": [{"check": "order_placed", "sku": ..., "address": ...}]}
+
+Every listed type must pass. ``fuzzy_match`` in WebArena asks an LLM whether the answer means the
+reference; no model is called here, so it is a match after normalising both (case, punctuation,
+articles, spaces), with the reference contained in the answer. WebArena's "N/A" reference (the task
+cannot be done) is matched the same way.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from typing import Any
+from urllib.parse import parse_qs, unquote_plus, urlsplit
+
+from agentgym_envs.envs.webarena.sites import FORUM_USER, GITLAB_USER, World
+
+_PUNCTUATION = str.maketrans({c: " " for c in string.punctuation if c not in "$."})
+_ARTICLES = re.compile(r"\b(a|an|the)\b")
+
+
+def normalise(text: str) -> str:
+    """Lower case, punctuation (but '$' and '.') to spaces, no articles, single spaces."""
+    text = _ARTICLES.sub(" ", str(text).lower().translate(_PUNCTUATION))
+    return " ".join(text.replace(". ", " ").rstrip(".").split())
+
+
+# ------------------------------------------------------------------------------ string_match
+def exact_match(answer: str, reference: str) -> bool:
+    return answer.strip().lower() == str(reference).strip().lower()
+
+
+def must_include(answer: str, references: list[str]) -> bool:
+    return all(str(r).lower() in answer.lower() for r in references)
+
+
+def fuzzy_match(answer: str, references: list[str] | str) -> bool:
+    references = [references] if isinstance(references, str) else references
+    said = normalise(answer)
+    return all(normalise(r) in said for r in references) and bool(said)
+
+
+def string_match(answer: str, reference_answers: dict[str, Any]) -> bool:
+    checks = {"exact_match": exact_match, "must_include": must_include, "fuzzy_match": fuzzy_match}
+    unknown = set(reference_answers) - set(checks)
+    if unknown:
+        raise ValueError(f"unknown string_match keys {sorted(unknown)}")
+    return all(checks[kind](answer, reference) for kind, reference in reference_answers.items())
+
+
+# ------------------------------------------------------------------------------ url_match
+def _url_parts(url: str) -> tuple[str, dict[str, list[str]]]:
+    parts = urlsplit(url.strip())
+    base = f"{parts.netloc}{unquote_plus(parts.path).rstrip('/')}".lower()
+    query = {k: sorted(v.lower().strip() for v in vs) for k, vs in parse_qs(parts.query).items()}
+    return base, query
+
+
+def url_match(url: str, reference_url: str) -> bool:
+    """WebArena's rule: the base path and the query values must match one of the references
+    (alternatives joined by ' |OR| ')."""
+    base, query = _url_parts(url)
+    for reference in reference_url.split(" |OR| "):
+        ref_base, ref_query = _url_parts(reference)
+        if base == ref_base and all(query.get(k) == v for k, v in ref_query.items()):
+            return True
+    return False
+
+
+# ------------------------------------------------------------------------------ state_match
+def _order_placed(world: World, sku: str, address: str) -> bool:
+    return any(
+        o.status == "Pending" and sku in o.items and normalise(address) in normalise(o.address)
+        for o in world.shop.orders
+    )
+
+
+def _cart_contains(world: World, sku: str) -> bool:
+    return sku in world.shop.cart
+
+
+def _post_vote(world: World, post_id: int, vote: int) -> bool:
+    return world.forum.posts[post_id].my_vote == vote
+
+
+def _comment_posted(world: World, post_id: int, text: str) -> bool:
+    return any(
+        c.author == FORUM_USER and normalise(c.text) == normalise(text) for c in world.forum.posts[post_id].comments
+    )
+
+
+def _post_created(world: World, forum: str, title: str, body: str) -> bool:
+    return any(
+        p.author == FORUM_USER and p.forum == forum and normalise(p.title) == normalise(title)
+        and normalise(body) in normalise(p.body)
+        for p in world.forum.posts.values()
+    )  # fmt: skip
+
+
+def _issue_created(world: World, project: str, title: str) -> bool:
+    issues = world.gitlab.projects[project].issues
+    return any(i.author == GITLAB_USER and normalise(i.title) == normalise(title) for i in issues)
+
+
+STATE_CHECKS = {
+    "order_placed": _order_placed,
+    "cart_contains": _cart_contains,
+    "post_vote": _post_vote,
+    "comment_posted": _comment_posted,
+    "post_created": _post_created,
+    "issue_created": _issue_created,
+}
+
+
+def state_match(world: World, checks: list[dict[str, Any]]) -> bool:
+    for check in checks:
+        arguments = {k: v for k, v in check.items() if k != "check"}
+        if not STATE_CHECKS[check["check"]](world, **arguments):
+            return False
+    return True
+
+
+# ------------------------------------------------------------------------------ the task's verdict
+EVAL_TYPES = ("string_match", "url_match", "state_match")
+
+
+def evaluate(evaluation: dict[str, Any], *, answer: str, url: str, world: World) -> bool:
+    """Whether the episode that ended with ``stop [answer]`` on ``url`` did the task."""
+    verdicts = []
+    for kind in evaluation["eval_types"]:
+        if kind == "string_match":
+            verdicts.append(string_match(answer, evaluation["reference_answers"]))
+        elif kind == "url_match":
+            verdicts.append(url_match(url, evaluation["reference_url"]))
+        elif kind == "state_match":
+            verdicts.append(state_match(world, evaluation["state_checks"]))
+        else:
+            raise ValueError(f"eval type {kind!r} cannot run here; known: {', '.join(EVAL_TYPES)}")
+    return bool(verdicts) and all(verdicts)

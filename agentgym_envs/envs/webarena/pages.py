@@ -1,0 +1,408 @@
+"""Pages of the generated sites: a URL and the site state in, a page of accessibility-tree nodes out,
+and what the page's buttons and forms do to the state.
+
+URLs follow the real applications' shapes (Magento's ``/catalogsearch/result/?q=``, Postmill's
+``/f/<forum>/<id>/<slug>``, GitLab's ``/<namespace>/<project>/-/issues``) so WebArena's
+reference URLs read the same here. A page is a flat list of :class:`Node` (with a depth for the
+tree's indentation); the browser numbers them when it renders the page.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from urllib.parse import parse_qs, quote_plus, urlsplit
+
+from agentgym_envs.envs.webarena.sites import (
+    FORUM,
+    FORUM_USER,
+    GITLAB,
+    GITLAB_USER,
+    SHOP,
+    SHOP_CUSTOMER,
+    Comment,
+    World,
+    money,
+)
+
+
+@dataclass(frozen=True)
+class Node:
+    """One accessibility-tree node. ``href``: where a link goes. ``op``: what a button does
+    (``"add_to_cart:<sku>"``). ``field``: the form field a textbox or searchbox fills; with ``op``
+    set on a searchbox, pressing Enter in it does that op."""
+
+    role: str
+    name: str
+    depth: int = 1
+    href: str | None = None
+    op: str | None = None
+    field: str | None = None
+    required: bool = False
+
+
+@dataclass(frozen=True)
+class Page:
+    title: str
+    nodes: tuple[Node, ...]
+
+
+class NotFound(Exception):
+    """No page at this URL (the browser shows a 404 page)."""
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+
+
+def link(name: str, href: str, depth: int = 1) -> Node:
+    return Node("link", name, depth, href=href)
+
+
+def text(name: str, depth: int = 2) -> Node:
+    return Node("StaticText", name, depth)
+
+
+# ------------------------------------------------------------------------------ shopping
+def product_url(name: str) -> str:
+    return f"{SHOP}/{slug(name)}.html"
+
+
+def category_url(category: str) -> str:
+    return f"{SHOP}/{slug(category)}.html"
+
+
+def search_url(query: str) -> str:
+    return f"{SHOP}/catalogsearch/result/?q={quote_plus(query)}"
+
+
+def order_url(number: str) -> str:
+    return f"{SHOP}/sales/order/view/order_id/{int(number)}/"
+
+
+CART_URL = f"{SHOP}/checkout/cart/"
+CHECKOUT_URL = f"{SHOP}/checkout/"
+ORDERS_URL = f"{SHOP}/sales/order/history/"
+
+
+def _shop_header(world: World) -> list[Node]:
+    shop = world.shop
+    nodes = [
+        link("One Stop Market", f"{SHOP}/"),
+        text(f"Welcome, {SHOP_CUSTOMER}!", 1),
+        link(f"My Cart ({len(shop.cart)})", CART_URL),
+        link("My Orders", ORDERS_URL),
+        Node("searchbox", "Search", field="q", op="shop_search"),
+        Node("menubar", "Categories"),
+    ]
+    categories = dict.fromkeys(p.category for p in shop.products.values())
+    nodes += [link(category, category_url(category), 2) for category in categories]
+    return nodes
+
+
+def _product_rows(products, depth: int = 1) -> list[Node]:
+    nodes = []
+    for product in products:
+        nodes.append(link(product.name, product_url(product.name), depth))
+        nodes.append(text(f"{money(product.price)} | Rating: {product.rating} | {len(product.reviews)} reviews", depth + 1))
+    return nodes
+
+
+def shop_page(world: World, path: str, query: dict[str, str], message: str) -> Page:
+    shop = world.shop
+    header = _shop_header(world)
+    notice = [text(message, 1)] if message else []
+    if path in ("", "/"):
+        featured = list(shop.products.values())[::6]
+        body = [Node("heading", "One Stop Market"), text("Featured products", 1), *_product_rows(featured)]
+        return Page("One Stop Market", (*header, *notice, *body))
+    if path == "/catalogsearch/result/":
+        q = query.get("q", "")
+        found = shop.search(q)
+        body = [Node("heading", f"Search results for: '{q}'"), text(f"{len(found)} items", 1), *_product_rows(found)]
+        return Page(f"Search results for: '{q}'", (*header, *notice, *body))
+    if path == "/checkout/cart/":
+        return Page("Shopping Cart", (*header, *notice, *_cart_nodes(world)))
+    if path == "/checkout/":
+        return Page("Checkout", (*header, *notice, *_checkout_nodes(world)))
+    if path == "/checkout/onepage/success/":
+        last = shop.orders[-1]
+        body = [Node("heading", "Thank you for your purchase!"), text(f"Your order number is: {last.number}.", 1),
+                link("Continue Shopping", f"{SHOP}/")]  # fmt: skip
+        return Page("Success Page", (*header, *notice, *body))
+    if path == "/sales/order/history/":
+        body = [Node("heading", "My Orders")]
+        for order in reversed(shop.orders):
+            body.append(link(f"Order # {order.number}", order_url(order.number)))
+            body.append(text(f"Date: {order.date} | Order Total: {money(order.total)} | Status: {order.status}"))
+        return Page("My Orders", (*header, *notice, *body))
+    match = re.fullmatch(r"/sales/order/view/order_id/(\d+)/?", path)
+    if match:
+        order = shop.order(f"{int(match.group(1)):09d}")
+        if order is None:
+            raise NotFound(path)
+        body = [Node("heading", f"Order # {order.number}"), text(f"Status: {order.status}", 1),
+                text(f"Order Date: {order.date}", 1), text(f"Ship to: {order.address}", 1)]  # fmt: skip
+        for sku in order.items:
+            body.append(link(shop.products[sku].name, product_url(shop.products[sku].name)))
+            body.append(text(money(shop.products[sku].price)))
+        body.append(text(f"Grand Total: {money(order.total)}", 1))
+        return Page(f"Order # {order.number}", (*header, *notice, *body))
+    for category in dict.fromkeys(p.category for p in shop.products.values()):
+        if path == f"/{slug(category)}.html":
+            products = shop.in_category(category)
+            body = [Node("heading", category), text(f"{len(products)} items", 1), *_product_rows(products)]
+            return Page(category, (*header, *notice, *body))
+    for product in shop.products.values():
+        if path == f"/{slug(product.name)}.html":
+            return Page(product.name, (*header, *notice, *_product_nodes(product)))
+    raise NotFound(path)
+
+
+def _product_nodes(product) -> list[Node]:
+    nodes = [
+        Node("heading", product.name),
+        text(f"Price: {money(product.price)}", 1),
+        text(f"Rating: {product.rating} out of 5 ({len(product.reviews)} reviews)", 1),
+        text(f"SKU: {product.sku}", 1),
+        Node("button", "Add to Cart", op=f"add_to_cart:{product.sku}"),
+        Node("heading", "Customer Reviews"),
+    ]
+    for review in product.reviews:
+        nodes.append(text(f"{review.author}: {review.stars} stars. {review.text}", 1))
+    return nodes
+
+
+def _cart_nodes(world: World) -> list[Node]:
+    shop = world.shop
+    nodes = [Node("heading", "Shopping Cart")]
+    if not shop.cart:
+        return [*nodes, text("You have no items in your shopping cart.", 1)]
+    for sku in dict.fromkeys(shop.cart):
+        product = shop.products[sku]
+        nodes.append(link(product.name, product_url(product.name)))
+        nodes.append(text(f"{money(product.price)} x {shop.cart.count(sku)}"))
+        nodes.append(Node("button", f"Remove {product.name}", 2, op=f"remove_from_cart:{sku}"))
+    total = sum(shop.products[s].price for s in shop.cart)
+    nodes += [text(f"Subtotal: {money(total)}", 1), Node("button", "Proceed to Checkout", op="go_checkout")]
+    return nodes
+
+
+def _checkout_nodes(world: World) -> list[Node]:
+    shop = world.shop
+    if not shop.cart:
+        return [Node("heading", "Checkout"), text("Your cart is empty: add items before checking out.", 1)]
+    nodes = [Node("heading", "Checkout"), text(f"Customer: {SHOP_CUSTOMER}", 1)]
+    for sku in shop.cart:
+        nodes.append(text(f"{shop.products[sku].name}: {money(shop.products[sku].price)}", 1))
+    nodes += [
+        Node("textbox", "Shipping Address", field="address", required=True),
+        Node("button", "Place Order", op="place_order"),
+    ]
+    return nodes
+
+
+# ------------------------------------------------------------------------------ forum (Postmill)
+def forum_url(forum: str) -> str:
+    return f"{FORUM}/f/{forum}"
+
+
+def post_url(post) -> str:
+    return f"{FORUM}/f/{post.forum}/{post.id}/{slug(post.title)}"
+
+
+def submit_url(forum: str) -> str:
+    return f"{FORUM}/submit/{forum}"
+
+
+def _forum_header() -> list[Node]:
+    return [
+        link("Postmill", f"{FORUM}/"),
+        link("Forums", f"{FORUM}/forums"),
+        Node("searchbox", "Search query", field="q", op="forum_search"),
+        link(FORUM_USER, f"{FORUM}/user/{FORUM_USER}"),
+    ]
+
+
+def _post_rows(posts) -> list[Node]:
+    nodes = []
+    for post in posts:
+        nodes.append(link(post.title, post_url(post)))
+        nodes.append(text(f"Submitted by {post.author} in f/{post.forum} | {post.score} points | {len(post.comments)} comments"))
+    return nodes
+
+
+def forum_page(world: World, path: str, query: dict[str, str], message: str) -> Page:
+    forum = world.forum
+    header = _forum_header()
+    notice = [text(message, 1)] if message else []
+    if path in ("", "/", "/forums"):
+        body = [Node("heading", "List of forums")]
+        for name in forum.forums:
+            body.append(link(f"f/{name}", forum_url(name)))
+            body.append(text(f"{len(forum.posts_in(name))} submissions"))
+        return Page("Forums", (*header, *notice, *body))
+    if path == "/search":
+        words = query.get("q", "").lower().split()
+        found = [p for p in forum.posts.values() if all(w in p.title.lower() for w in words)]
+        body = [Node("heading", f"Search results for '{query.get('q', '')}'"), *_post_rows(found)]
+        return Page("Search", (*header, *notice, *body))
+    if path == f"/user/{FORUM_USER}":
+        mine = [p for p in forum.posts.values() if p.author == FORUM_USER]
+        return Page(FORUM_USER, (*header, *notice, Node("heading", FORUM_USER), *_post_rows(mine)))
+    parts = path.strip("/").split("/")
+    if len(parts) == 2 and parts[0] in ("f", "submit") and parts[1] in forum.forums:
+        name = parts[1]
+        if parts[0] == "f":
+            body = [Node("heading", f"f/{name}"), link("Submit", submit_url(name)), *_post_rows(forum.posts_in(name))]
+            return Page(f"f/{name}", (*header, *notice, *body))
+        body = [Node("heading", f"Create submission in f/{name}"),
+                Node("textbox", "Title", field="title", required=True),
+                Node("textbox", "Body", field="body"),
+                Node("button", "Create submission", op=f"submit_post:{name}")]  # fmt: skip
+        return Page("Create submission", (*header, *notice, *body))
+    if len(parts) >= 3 and parts[0] == "f" and parts[2].isdigit():
+        post = forum.posts.get(int(parts[2]))
+        if post is None or post.forum != parts[1]:
+            raise NotFound(path)
+        vote = {1: "upvoted", -1: "downvoted", 0: "not voted"}[post.my_vote]
+        body = [Node("heading", post.title),
+                text(f"Submitted by {post.author} in f/{post.forum}", 1),
+                text(post.body, 1),
+                text(f"{post.score} points (you have {vote})", 1),
+                Node("button", "Upvote", op=f"vote:{post.id}:1"),
+                Node("button", "Downvote", op=f"vote:{post.id}:-1"),
+                Node("heading", f"{len(post.comments)} comments")]  # fmt: skip
+        for comment in post.comments:
+            body.append(text(f"{comment.author}: {comment.text}", 1))
+        body += [Node("textbox", "Comment", field="comment", required=True),
+                 Node("button", "Post comment", op=f"comment:{post.id}")]  # fmt: skip
+        return Page(post.title, (*header, *notice, *body))
+    raise NotFound(path)
+
+
+# ------------------------------------------------------------------------------ gitlab
+def project_url(path: str) -> str:
+    return f"{GITLAB}/{path}"
+
+
+def issues_url(path: str) -> str:
+    return f"{GITLAB}/{path}/-/issues"
+
+
+def new_issue_url(path: str) -> str:
+    return f"{GITLAB}/{path}/-/issues/new"
+
+
+def _gitlab_header() -> list[Node]:
+    return [link("GitLab", f"{GITLAB}/"), link("Projects", f"{GITLAB}/dashboard/projects"),
+            text(f"Signed in as {GITLAB_USER}", 1)]  # fmt: skip
+
+
+def gitlab_page(world: World, path: str, query: dict[str, str], message: str) -> Page:
+    projects = world.gitlab.projects
+    header = _gitlab_header()
+    notice = [text(message, 1)] if message else []
+    if path in ("", "/", "/dashboard/projects"):
+        body = [Node("heading", "Projects")]
+        for project in projects.values():
+            body.append(link(project.path.replace("/", " / "), project_url(project.path)))
+            body.append(text(f"{project.stars} stars"))
+        return Page("Projects · Dashboard · GitLab", (*header, *notice, *body))
+    match = re.fullmatch(r"/([\w.-]+/[\w.-]+)(/-/issues(?:/new|/\d+)?)?/?", path)
+    project = projects.get(match.group(1)) if match else None
+    if project is None:
+        raise NotFound(path)
+    rest = match.group(2) or ""
+    if rest == "":
+        body = [Node("heading", project.path), text(f"Star {project.stars}", 1),
+                link(f"Issues {len(project.open_issues())}", issues_url(project.path))]  # fmt: skip
+        return Page(f"{project.path} · GitLab", (*header, *notice, *body))
+    if rest == "/-/issues":
+        closed = len(project.issues) - len(project.open_issues())
+        body = [Node("heading", "Issues"), text(f"Open {len(project.open_issues())}", 1), text(f"Closed {closed}", 1),
+                link("New issue", new_issue_url(project.path))]  # fmt: skip
+        for issue in project.issues:
+            body.append(link(issue.title, f"{issues_url(project.path)}/{issue.number}"))
+            state = "Open" if issue.state == "opened" else "Closed"
+            body.append(text(f"#{issue.number} · {state} · opened by {issue.author} · {issue.label or 'no label'}"))
+        return Page(f"Issues · {project.path} · GitLab", (*header, *notice, *body))
+    if rest == "/-/issues/new":
+        body = [Node("heading", "New Issue"), Node("textbox", "Title", field="title", required=True),
+                Node("textbox", "Description", field="description"),
+                Node("button", "Create issue", op=f"create_issue:{project.path}")]  # fmt: skip
+        return Page(f"New Issue · {project.path} · GitLab", (*header, *notice, *body))
+    number = int(rest.rsplit("/", 1)[1])
+    issue = next((i for i in project.issues if i.number == number), None)
+    if issue is None:
+        raise NotFound(path)
+    body = [Node("heading", issue.title), text("Open" if issue.state == "opened" else "Closed", 1),
+            text(f"Issue #{issue.number} opened by {issue.author}", 1), text(issue.description or "No description.", 1)]  # fmt: skip
+    return Page(f"{issue.title} (#{issue.number}) · Issues · GitLab", (*header, *notice, *body))
+
+
+# ------------------------------------------------------------------------------ routing and ops
+SITE_PAGES = {SHOP: shop_page, FORUM: forum_page, GITLAB: gitlab_page}
+
+
+def site_of(url: str) -> str | None:
+    parts = urlsplit(url)
+    origin = f"{parts.scheme}://{parts.netloc}"
+    return origin if origin in SITE_PAGES else None
+
+
+def render_page(world: World, url: str, message: str = "") -> Page:
+    """The page at ``url``; raises :class:`NotFound` for none."""
+    origin = site_of(url)
+    if origin is None:
+        raise NotFound(url)
+    parts = urlsplit(url)
+    query = {k: v[0] for k, v in parse_qs(parts.query).items()}
+    return SITE_PAGES[origin](world, parts.path, query, message)
+
+
+def perform(world: World, op: str, form: dict[str, str]) -> tuple[str | None, str]:
+    """Do a button's (or an Enter-submitted searchbox's) op. Returns the URL to go to (None: stay)
+    and a message the page shows, as the real sites flash one after a form."""
+    kind, _, argument = op.partition(":")
+    if kind == "shop_search":
+        return search_url(form.get("q", "").strip()), ""
+    if kind == "forum_search":
+        return f"{FORUM}/search?q={quote_plus(form.get('q', '').strip())}", ""
+    if kind == "add_to_cart":
+        world.shop.cart.append(argument)
+        return None, f"You added {world.shop.products[argument].name} to your shopping cart."
+    if kind == "remove_from_cart":
+        world.shop.cart = [s for s in world.shop.cart if s != argument]
+        return None, "The item was removed from your cart."
+    if kind == "go_checkout":
+        return CHECKOUT_URL, ""
+    if kind == "place_order":
+        address = form.get("address", "").strip()
+        if not address:
+            return None, "This is a required field: Shipping Address."
+        world.shop.place_order(address)
+        return f"{SHOP}/checkout/onepage/success/", ""
+    if kind == "vote":
+        post_id, direction = argument.split(":")
+        world.forum.vote(int(post_id), int(direction))
+        return None, "Your vote was recorded."
+    if kind == "comment":
+        body = form.get("comment", "").strip()
+        if not body:
+            return None, "The comment cannot be empty."
+        world.forum.posts[int(argument)].comments.append(Comment(FORUM_USER, body))
+        return None, "Your comment was posted."
+    if kind == "submit_post":
+        title = form.get("title", "").strip()
+        if not title:
+            return None, "The title cannot be empty."
+        post = world.forum.submit(argument, title, form.get("body", "").strip())
+        return post_url(post), ""
+    if kind == "create_issue":
+        title = form.get("title", "").strip()
+        if not title:
+            return None, "Title can't be blank."
+        issue = world.gitlab.projects[argument].create_issue(title, form.get("description", "").strip())
+        return f"{issues_url(argument)}/{issue.number}", ""
+    raise ValueError(f"unknown op {op!r}")  # a bug in a page, not a user error
