@@ -96,7 +96,7 @@ class AgentGymStyleClient:
         body = {"id": 0} if self.fam.reset_field == "id" else None  # the tool clients send {"id": 0}
         reply = self.http.post(f"{self.base}/create", json=body)
         assert reply.status_code == 200, reply.text
-        self.env_id = reply.json() if self.fam.id_key == "env_idx" else reply.json()[self.fam.id_key]
+        self.env_id = reply.json() if self.fam.create_reply == "int" else reply.json()[self.fam.id_key]
 
     def _post(self, path: str, data: dict) -> dict:
         reply = self.http.post(f"{self.base}/{path}", json={**data, self.fam.id_key: self.env_id})
@@ -146,6 +146,29 @@ def test_agentgym_clients_play_expert_episodes_equal_to_in_process(server, env_i
         for action, obs, reward, done in steps:
             assert client.step(action) == (obs, pytest.approx(reward), done)
         client.close()
+
+
+def test_webarena_speaks_agentgyms_webarena_client_protocol():
+    """AgentGym's WebArena client: /create answers {"env_idx"}, /reset takes {env_idx, seed, idx},
+    /step answers Gymnasium's five values by name, /observation the page."""
+    with TestClient(create_app(["webarena"])) as http:
+        created = http.post("/create", json={})
+        assert created.status_code == 200 and set(created.json()) == {"env_idx"}
+        env_idx = created.json()["env_idx"]
+        assert http.post("/reset", json={"env_idx": env_idx, "seed": 0, "idx": 3}).status_code == 200
+        page = http.get("/observation", params={"env_idx": env_idx}).json()
+        local = gym.make("AgentGym/WebArena-v0")
+        assert page == local.reset(options={"task_id": 3})[0] and page.startswith("OBSERVATION:")
+        while True:
+            action = local.unwrapped.expert()[1]
+            reply = http.post("/step", json={"env_idx": env_idx, "action": action}).json()
+            expected = local.step(action)
+            assert {"observation", "reward", "terminated", "truncated", "info"} <= set(reply)
+            assert (reply["observation"], reply["reward"], reply["terminated"], reply["truncated"]) == expected[:4]
+            if reply["terminated"]:
+                break
+        assert reply["reward"] == 1.0 and reply["info"]["success"] is True
+        assert http.post("/close", json={"env_idx": env_idx}).status_code == 200
 
 
 def test_remote_env_keeps_the_contract(server):
