@@ -267,3 +267,26 @@ def test_expert_solves_every_test_task_and_a_sample_of_training_tasks():
         if not info["success"] or rounds > 25:
             failed.append(task_id)
     assert not failed
+
+
+def test_webarenas_own_configs_run_when_their_sites_and_evaluators_exist_here():
+    config = {
+        "task_id": 7,
+        "sites": ["shopping"],
+        "intent": "What is the price of the cheapest kettle?",
+        "start_url": "__SHOPPING__",
+        "eval": {"eval_types": ["string_match"], "reference_answers": {"must_include": ["12.00"]}},
+    }
+    env = gym.make(ENV_ID, tasks=[config]).unwrapped
+    obs, info = env.reset(seed=0)
+    assert info["task_id"] == 7 and "URL: http://localhost:7770" in obs and "cheapest kettle" in obs
+    assert env.step("stop [$11.00]")[1] == 0.0
+    env.reset(options={"task_id": 7})
+    assert env.step("stop [$12.00]")[1] == 1.0
+    with pytest.raises(NotImplementedError, match="no scripted expert"):
+        env.expert()
+    with pytest.raises(ValueError, match="not modelled"):
+        gym.make(ENV_ID, tasks=[{**config, "start_url": "__WIKIPEDIA__"}])
+    program = {**config, "eval": {"eval_types": ["program_html"], "program_html": []}}
+    with pytest.raises(ValueError, match="cannot run here"):
+        gym.make(ENV_ID, tasks=[program])

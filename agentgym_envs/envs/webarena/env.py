@@ -8,14 +8,17 @@ runs the task's evaluators: reward 1 on success, else 0.
 
 from __future__ import annotations
 
+import json
 import re
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from agentgym_envs.core import Outcome, TextEnv
 from agentgym_envs.envs.webarena.browser import ACTION_HELP, ActionError, Browser, parse_action
 from agentgym_envs.envs.webarena.evaluators import evaluate
 from agentgym_envs.envs.webarena.pages import CART_URL, CHECKOUT_URL
-from agentgym_envs.envs.webarena.sites import FORUM, GITLAB, generate_world
+from agentgym_envs.envs.webarena.sites import FORUM, GITLAB, SHOP, generate_world
 from agentgym_envs.envs.webarena.tasks import make_task
 
 INTRODUCTION = (
@@ -64,8 +67,11 @@ class WebArenaEnv(TextEnv):
     max_observation_length = 8192
     max_action_length = 2048
 
-    def __init__(self, split: str = "train", render_mode: str | None = None):
+    def __init__(
+        self, split: str = "train", render_mode: str | None = None, tasks: Sequence[dict] | str | None = None
+    ):
         super().__init__(split=split, render_mode=render_mode)
+        self._given = load_webarena_configs(tasks) if tasks is not None else None
         self.config: dict[str, Any] = {}
         self.browser: Browser | None = None
         self.previous_action = "None"
@@ -76,7 +82,7 @@ class WebArenaEnv(TextEnv):
 
     def _start_task(self, task_id: int) -> str:
         world = generate_world(task_id)
-        self.config = make_task(task_id, world)
+        self.config = make_task(task_id, world) if self._given is None else self._given[task_id]
         self.browser = Browser(world, self.config["start_url"])
         self.previous_action = "None"
         return self.observation_text()
@@ -93,6 +99,16 @@ class WebArenaEnv(TextEnv):
             f"PREVIOUS ACTION: {self.previous_action}",
         ]
         return "\n".join(lines)
+
+    def _choose_task(self, options: dict[str, Any] | None) -> int:
+        if self._given is None:
+            return super()._choose_task(options)
+        if options and options.get("task_id") is not None:
+            if options["task_id"] not in self._given:
+                raise ValueError(f"the given WebArena configs have task ids {sorted(self._given)}, not {options['task_id']}")
+            return int(options["task_id"])
+        ids = sorted(self._given)
+        return ids[int(self.np_random.integers(len(ids)))]
 
     # ------------------------------------------------------------------ acting
     def _apply(self, action: str) -> Outcome:
@@ -116,6 +132,8 @@ class WebArenaEnv(TextEnv):
         """Plays through the page as shown: it finds each element's id in the current
         observation by role and name, walks the task's plan of pages, and stops once the
         target page is open (questions, navigation) or the site shows the change (edits)."""
+        if "plan" not in self.config:
+            raise NotImplementedError("WebArena's own task configs have no scripted expert here")
         plan, url = self.config["plan"], self.browser.url
         if self._expert_finished():
             answer = plan["answer"]
@@ -201,3 +219,34 @@ class WebArenaEnv(TextEnv):
                 if node_role == role and (node_name == name if exact else node_name.startswith(name)):
                     return node_id
         return None
+
+
+# ------------------------------------------------------------------------------ WebArena's own configs
+# WebArena's config files name their sites by placeholders; three of its six sites exist here.
+PLACEHOLDERS = {"__SHOPPING__": SHOP, "__REDDIT__": FORUM, "__GITLAB__": GITLAB}
+MISSING_SITES = ("__SHOPPING_ADMIN__", "__MAP__", "__WIKIPEDIA__")
+RUNNABLE_EVALS = {"string_match", "url_match"}
+
+
+def load_webarena_configs(tasks: Sequence[dict] | str | Path) -> dict[int, dict[str, Any]]:
+    """WebArena task configs (``config_files/*.json``: a list, or a path to a JSON file holding
+    one config or a list) keyed by ``task_id``, their placeholders swapped for our sites' URLs.
+    Only configs that can run here are accepted: start on the shop, forum or GitLab, judged by
+    string_match or url_match. Their reference answers name WebArena's own data, which the
+    generated sites do not hold, so such a task is playable but rarely answerable."""
+    if isinstance(tasks, (str, Path)):
+        loaded = json.loads(Path(tasks).read_text())
+        tasks = loaded if isinstance(loaded, list) else [loaded]
+    configs = {}
+    for config in tasks:
+        text = json.dumps(config)
+        missing = [p for p in MISSING_SITES if p in text]
+        unsupported = set(config["eval"]["eval_types"]) - RUNNABLE_EVALS
+        if missing or unsupported:
+            why = f"sites {missing} are not modelled" if missing else f"eval {sorted(unsupported)} cannot run here"
+            raise ValueError(f"WebArena task {config.get('task_id')}: {why}")
+        for placeholder, url in PLACEHOLDERS.items():
+            text = text.replace(placeholder, url)
+        config = json.loads(text)
+        configs[int(config["task_id"])] = config
+    return configs
