@@ -131,7 +131,7 @@ register_family(
 register_family(
     "WebArena", "agentgym_envs.envs.webarena:WebArenaEnv", item_prefix="webarena", max_rounds=25,
     sizes=(20, 0, 0, 812), reset_field="idx", id_key="env_idx", create_reply="object",
-    summary="generated shop, Postmill-like forum and GitLab-like sites; accessibility tree, WebArena's actions",
+    summary="generated shop, forum (Postmill) and GitLab sites; WebArena's accessibility tree and actions",
 )  # fmt: skip
 
 # Not a family: an env held by an env server (agentgym serve), played over HTTP.

@@ -164,7 +164,8 @@ def test_webarena_speaks_agentgyms_webarena_client_protocol():
             reply = http.post("/step", json={"env_idx": env_idx, "action": action}).json()
             expected = local.step(action)
             assert {"observation", "reward", "terminated", "truncated", "info"} <= set(reply)
-            assert (reply["observation"], reply["reward"], reply["terminated"], reply["truncated"]) == expected[:4]
+            got = (reply["observation"], reply["reward"], reply["terminated"], reply["truncated"])
+            assert got == expected[:4]
             if reply["terminated"]:
                 break
         assert reply["reward"] == 1.0 and reply["info"]["success"] is True

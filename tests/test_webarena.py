@@ -74,7 +74,10 @@ def test_click_type_and_enter_navigate_and_fill(env):
     obs = env.step(f"type [{box}] [tea] [0]")[0]  # no Enter: the text waits in the field
     assert url_of(obs).endswith("/sales/order/history/") and f"[{box}] searchbox 'Search' value: 'tea'" in obs
     obs = env.step(f"type [{box}] [ green]")[0]  # Enter by default; typing adds to the field, as in WebArena
-    assert url_of(obs) == f"{SHOP}/catalogsearch/result/?q=tea+green" and "Search results for: 'tea green'" in obs
+    assert (
+        url_of(obs) == f"{SHOP}/catalogsearch/result/?q=tea+green"
+        and "Search results for: 'tea green'" in obs
+    )
     assert obs.splitlines()[-1] == f"PREVIOUS ACTION: type [{box}] [ green]"
 
 
@@ -115,10 +118,17 @@ def test_tabs_goto_back_and_forward(env):
 def test_the_action_is_the_last_code_block_of_a_reply(env):
     obs, _ = env.reset(options={"task_id": 0})
     link = node_id(obs, "link", "My Orders")
-    reply = f"Let's think step-by-step. ```hover [1]``` is useless. In summary, the next action I will perform is ```click [{link}]```"
+    reply = (
+        "Let's think step-by-step. ```hover [1]``` is useless. "
+        f"In summary, the next action I will perform is ```click [{link}]```"
+    )
     plain = gym.make(ENV_ID).unwrapped
     plain.reset(options={"task_id": 0})
-    assert url_of(env.step(reply)[0]) == url_of(plain.step(f"click [{link}]")[0]) == f"{SHOP}/sales/order/history/"
+    assert (
+        url_of(env.step(reply)[0])
+        == url_of(plain.step(f"click [{link}]")[0])
+        == f"{SHOP}/sales/order/history/"
+    )
 
 
 @pytest.mark.parametrize(
@@ -139,7 +149,9 @@ def test_the_action_is_the_last_code_block_of_a_reply(env):
 )
 def test_a_bad_action_is_an_observation_that_says_why(env, action, why):
     obs, _ = env.reset(options={"task_id": 0})
-    action = action.format(search=node_id(obs, "searchbox", "Search"), orders=node_id(obs, "link", "My Orders"))
+    action = action.format(
+        search=node_id(obs, "searchbox", "Search"), orders=node_id(obs, "link", "My Orders")
+    )
     after, reward, terminated, truncated, info = env.step(action)
     assert after.startswith("Invalid action:") and why in after.splitlines()[0]
     assert reward == 0.0 and not terminated and not truncated
@@ -166,7 +178,13 @@ def test_url_match_compares_path_and_query():
 
 @pytest.mark.parametrize(
     "template",
-    [tasks.product_price, tasks.review_count, tasks.cheapest_in_category, tasks.post_author, tasks.open_forum],
+    [
+        tasks.product_price,
+        tasks.review_count,
+        tasks.cheapest_in_category,
+        tasks.post_author,
+        tasks.open_forum,
+    ],
 )
 def test_each_evaluator_judges_the_episode(template):
     """The expert's own answer succeeds; the same walk ending with a wrong answer (or on a wrong

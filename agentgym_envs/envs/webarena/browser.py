@@ -32,7 +32,8 @@ _BARE = ("new_tab", "close_tab", "go_back", "go_forward")
 
 ACTION_HELP = """Page operation actions:
 `click [id]`: click the element with this id on the page.
-`type [id] [content] [press_enter_after=0|1]`: type the content into the field with this id; Enter is pressed after it unless the last argument is 0.
+`type [id] [content] [press_enter_after=0|1]`: type the content into the field with this id;
+Enter is pressed after it unless the last argument is 0.
 `hover [id]`: hover over the element with this id.
 `press [key_comb]`: press a key combination (e.g. Enter, PageDown, PageUp).
 `scroll [direction=down|up]`: scroll the page up or down.
@@ -90,7 +91,9 @@ def parse_action(reply: str) -> Action:
     known = ("click", "type", "hover", "press", "scroll", "goto", "tab_focus", "stop", *_BARE)
     if first in known:
         raise ActionError(f"'{command[:80]}' is not a well-formed {first} action.")
-    raise ActionError(f"'{command[:80]}' is not an action; the action is the last ```...``` block or the whole reply.")
+    raise ActionError(
+        f"'{command[:80]}' is not an action; the action is the last ```...``` block or the whole reply."
+    )
 
 
 @dataclass
@@ -214,7 +217,9 @@ class Browser:
     def _do_type(self, action: Action) -> str:
         node = self.element(action.element)
         if node.field is None:
-            raise ActionError(f"[{action.element}] is a {node.role}, not a text field: you cannot type into it.")
+            raise ActionError(
+                f"[{action.element}] is a {node.role}, not a text field: you cannot type into it."
+            )
         # As in WebArena (Playwright's keyboard.type), typing adds to what the field holds.
         self.tab.form[node.field] = self.tab.form.get(node.field, "") + action.argument
         self._page = None

@@ -105,7 +105,10 @@ class WebArenaEnv(TextEnv):
             return super()._choose_task(options)
         if options and options.get("task_id") is not None:
             if options["task_id"] not in self._given:
-                raise ValueError(f"the given WebArena configs have task ids {sorted(self._given)}, not {options['task_id']}")
+                raise ValueError(
+                    f"the given WebArena configs have task ids {sorted(self._given)}, "
+                    f"not {options['task_id']}"
+                )
             return int(options["task_id"])
         ids = sorted(self._given)
         return ids[int(self.np_random.integers(len(ids)))]
@@ -118,7 +121,9 @@ class WebArenaEnv(TextEnv):
                 return self._stop(parsed.argument)
             self.browser.act(parsed)
         except ActionError as error:
-            return Outcome(self.observation_text(f"Invalid action: {error} The page is unchanged."), self.score)
+            return Outcome(
+                self.observation_text(f"Invalid action: {error} The page is unchanged."), self.score
+            )
         self.previous_action = action if len(action) <= 200 else action[:200] + "..."
         return Outcome(self.observation_text(), self.score)
 
@@ -137,8 +142,11 @@ class WebArenaEnv(TextEnv):
         plan, url = self.config["plan"], self.browser.url
         if self._expert_finished():
             answer = plan["answer"]
-            return (f"The page shows what the task asks: the answer is {answer}." if answer
-                    else "The task is done, so I stop."), f"stop [{answer}]"  # fmt: skip
+            return (
+                f"The page shows what the task asks: the answer is {answer}."
+                if answer
+                else "The task is done, so I stop."
+            ), f"stop [{answer}]"
         if same_page(url, plan["target"]) or self._past_target():
             return self._finish_step()
         for hop_url, kind, role, name, text in plan["hops"]:
@@ -169,18 +177,26 @@ class WebArenaEnv(TextEnv):
         finish, world, form = plan["finish"], browser.world, browser.tab.form
         if finish in ("add_to_cart", "buy") and plan["sku"] not in world.shop.cart:
             if browser.url in (CART_URL, CHECKOUT_URL):
-                return "The item is not in my cart yet; I start again from the shop.", f"goto [{self.config['start_url']}]"
+                return (
+                    "The item is not in my cart yet; I start again from the shop.",
+                    f"goto [{self.config['start_url']}]",
+                )
             return "This is the product; I add it to the cart.", self._click("button", "Add to Cart")
         if finish == "buy":
             if browser.url == CHECKOUT_URL:
                 if form.get("address") != plan["address"]:
                     if form.get("address"):  # a wrong address: reload the form to clear it
-                        return "The address field holds the wrong text; I reload the page.", f"goto [{CHECKOUT_URL}]"
+                        return (
+                            "The address field holds the wrong text; I reload the page.",
+                            f"goto [{CHECKOUT_URL}]",
+                        )
                     node = self._find("textbox", "Shipping Address")
                     return "I enter the shipping address.", f"type [{node}] [{plan['address']}] [0]"
                 return "The address is filled in; I place the order.", self._click("button", "Place Order")
             if browser.url == CART_URL:
-                return "The item is in my cart; I proceed to checkout.", self._click("button", "Proceed to Checkout")
+                return "The item is in my cart; I proceed to checkout.", self._click(
+                    "button", "Proceed to Checkout"
+                )
             return "The item is in my cart; I open the cart.", self._click("link", "My Cart")
         if finish == "upvote":
             return "This is the post; I upvote it.", self._click("button", "Upvote")
@@ -243,7 +259,11 @@ def load_webarena_configs(tasks: Sequence[dict] | str | Path) -> dict[int, dict[
         missing = [p for p in MISSING_SITES if p in text]
         unsupported = set(config["eval"]["eval_types"]) - RUNNABLE_EVALS
         if missing or unsupported:
-            why = f"sites {missing} are not modelled" if missing else f"eval {sorted(unsupported)} cannot run here"
+            why = (
+                f"sites {missing} are not modelled"
+                if missing
+                else f"eval {sorted(unsupported)} cannot run here"
+            )
             raise ValueError(f"WebArena task {config.get('task_id')}: {why}")
         for placeholder, url in PLACEHOLDERS.items():
             text = text.replace(placeholder, url)

@@ -93,16 +93,19 @@ def _post_vote(world: World, post_id: int, vote: int) -> bool:
 
 def _comment_posted(world: World, post_id: int, text: str) -> bool:
     return any(
-        c.author == FORUM_USER and normalise(c.text) == normalise(text) for c in world.forum.posts[post_id].comments
+        c.author == FORUM_USER and normalise(c.text) == normalise(text)
+        for c in world.forum.posts[post_id].comments
     )
 
 
 def _post_created(world: World, forum: str, title: str, body: str) -> bool:
     return any(
-        p.author == FORUM_USER and p.forum == forum and normalise(p.title) == normalise(title)
+        p.author == FORUM_USER
+        and p.forum == forum
+        and normalise(p.title) == normalise(title)
         and normalise(body) in normalise(p.body)
         for p in world.forum.posts.values()
-    )  # fmt: skip
+    )
 
 
 def _issue_created(world: World, project: str, title: str) -> bool:

@@ -104,7 +104,12 @@ def _product_rows(products, depth: int = 1) -> list[Node]:
     nodes = []
     for product in products:
         nodes.append(link(product.name, product_url(product.name), depth))
-        nodes.append(text(f"{money(product.price)} | Rating: {product.rating} | {len(product.reviews)} reviews", depth + 1))
+        nodes.append(
+            text(
+                f"{money(product.price)} | Rating: {product.rating} | {len(product.reviews)} reviews",
+                depth + 1,
+            )
+        )
     return nodes
 
 
@@ -119,7 +124,11 @@ def shop_page(world: World, path: str, query: dict[str, str], message: str) -> P
     if path == "/catalogsearch/result/":
         q = query.get("q", "")
         found = shop.search(q)
-        body = [Node("heading", f"Search results for: '{q}'"), text(f"{len(found)} items", 1), *_product_rows(found)]
+        body = [
+            Node("heading", f"Search results for: '{q}'"),
+            text(f"{len(found)} items", 1),
+            *_product_rows(found),
+        ]
         return Page(f"Search results for: '{q}'", (*header, *notice, *body))
     if path == "/checkout/cart/":
         return Page("Shopping Cart", (*header, *notice, *_cart_nodes(world)))
@@ -127,22 +136,31 @@ def shop_page(world: World, path: str, query: dict[str, str], message: str) -> P
         return Page("Checkout", (*header, *notice, *_checkout_nodes(world)))
     if path == "/checkout/onepage/success/":
         last = shop.orders[-1]
-        body = [Node("heading", "Thank you for your purchase!"), text(f"Your order number is: {last.number}.", 1),
-                link("Continue Shopping", f"{SHOP}/")]  # fmt: skip
+        body = [
+            Node("heading", "Thank you for your purchase!"),
+            text(f"Your order number is: {last.number}.", 1),
+            link("Continue Shopping", f"{SHOP}/"),
+        ]
         return Page("Success Page", (*header, *notice, *body))
     if path == "/sales/order/history/":
         body = [Node("heading", "My Orders")]
         for order in reversed(shop.orders):
             body.append(link(f"Order # {order.number}", order_url(order.number)))
-            body.append(text(f"Date: {order.date} | Order Total: {money(order.total)} | Status: {order.status}"))
+            body.append(
+                text(f"Date: {order.date} | Order Total: {money(order.total)} | Status: {order.status}")
+            )
         return Page("My Orders", (*header, *notice, *body))
     match = re.fullmatch(r"/sales/order/view/order_id/(\d+)/?", path)
     if match:
         order = shop.order(f"{int(match.group(1)):09d}")
         if order is None:
             raise NotFound(path)
-        body = [Node("heading", f"Order # {order.number}"), text(f"Status: {order.status}", 1),
-                text(f"Order Date: {order.date}", 1), text(f"Ship to: {order.address}", 1)]  # fmt: skip
+        body = [
+            Node("heading", f"Order # {order.number}"),
+            text(f"Status: {order.status}", 1),
+            text(f"Order Date: {order.date}", 1),
+            text(f"Ship to: {order.address}", 1),
+        ]
         for sku in order.items:
             body.append(link(shop.products[sku].name, product_url(shop.products[sku].name)))
             body.append(text(money(shop.products[sku].price)))
@@ -228,7 +246,12 @@ def _post_rows(posts) -> list[Node]:
     nodes = []
     for post in posts:
         nodes.append(link(post.title, post_url(post)))
-        nodes.append(text(f"Submitted by {post.author} in f/{post.forum} | {post.score} points | {len(post.comments)} comments"))
+        nodes.append(
+            text(
+                f"Submitted by {post.author} in f/{post.forum} | {post.score} points | "
+                f"{len(post.comments)} comments"
+            )
+        )
     return nodes
 
 
@@ -254,29 +277,39 @@ def forum_page(world: World, path: str, query: dict[str, str], message: str) -> 
     if len(parts) == 2 and parts[0] in ("f", "submit") and parts[1] in forum.forums:
         name = parts[1]
         if parts[0] == "f":
-            body = [Node("heading", f"f/{name}"), link("Submit", submit_url(name)), *_post_rows(forum.posts_in(name))]
+            body = [
+                Node("heading", f"f/{name}"),
+                link("Submit", submit_url(name)),
+                *_post_rows(forum.posts_in(name)),
+            ]
             return Page(f"f/{name}", (*header, *notice, *body))
-        body = [Node("heading", f"Create submission in f/{name}"),
-                Node("textbox", "Title", field="title", required=True),
-                Node("textbox", "Body", field="body"),
-                Node("button", "Create submission", op=f"submit_post:{name}")]  # fmt: skip
+        body = [
+            Node("heading", f"Create submission in f/{name}"),
+            Node("textbox", "Title", field="title", required=True),
+            Node("textbox", "Body", field="body"),
+            Node("button", "Create submission", op=f"submit_post:{name}"),
+        ]
         return Page("Create submission", (*header, *notice, *body))
     if len(parts) >= 3 and parts[0] == "f" and parts[2].isdigit():
         post = forum.posts.get(int(parts[2]))
         if post is None or post.forum != parts[1]:
             raise NotFound(path)
         vote = {1: "upvoted", -1: "downvoted", 0: "not voted"}[post.my_vote]
-        body = [Node("heading", post.title),
-                text(f"Submitted by {post.author} in f/{post.forum}", 1),
-                text(post.body, 1),
-                text(f"{post.score} points (you have {vote})", 1),
-                Node("button", "Upvote", op=f"vote:{post.id}:1"),
-                Node("button", "Downvote", op=f"vote:{post.id}:-1"),
-                Node("heading", f"{len(post.comments)} comments")]  # fmt: skip
+        body = [
+            Node("heading", post.title),
+            text(f"Submitted by {post.author} in f/{post.forum}", 1),
+            text(post.body, 1),
+            text(f"{post.score} points (you have {vote})", 1),
+            Node("button", "Upvote", op=f"vote:{post.id}:1"),
+            Node("button", "Downvote", op=f"vote:{post.id}:-1"),
+            Node("heading", f"{len(post.comments)} comments"),
+        ]
         for comment in post.comments:
             body.append(text(f"{comment.author}: {comment.text}", 1))
-        body += [Node("textbox", "Comment", field="comment", required=True),
-                 Node("button", "Post comment", op=f"comment:{post.id}")]  # fmt: skip
+        body += [
+            Node("textbox", "Comment", field="comment", required=True),
+            Node("button", "Post comment", op=f"comment:{post.id}"),
+        ]
         return Page(post.title, (*header, *notice, *body))
     raise NotFound(path)
 
@@ -295,8 +328,11 @@ def new_issue_url(path: str) -> str:
 
 
 def _gitlab_header() -> list[Node]:
-    return [link("GitLab", f"{GITLAB}/"), link("Projects", f"{GITLAB}/dashboard/projects"),
-            text(f"Signed in as {GITLAB_USER}", 1)]  # fmt: skip
+    return [
+        link("GitLab", f"{GITLAB}/"),
+        link("Projects", f"{GITLAB}/dashboard/projects"),
+        text(f"Signed in as {GITLAB_USER}", 1),
+    ]
 
 
 def gitlab_page(world: World, path: str, query: dict[str, str], message: str) -> Page:
@@ -315,29 +351,45 @@ def gitlab_page(world: World, path: str, query: dict[str, str], message: str) ->
         raise NotFound(path)
     rest = match.group(2) or ""
     if rest == "":
-        body = [Node("heading", project.path), text(f"Star {project.stars}", 1),
-                link(f"Issues {len(project.open_issues())}", issues_url(project.path))]  # fmt: skip
+        body = [
+            Node("heading", project.path),
+            text(f"Star {project.stars}", 1),
+            link(f"Issues {len(project.open_issues())}", issues_url(project.path)),
+        ]
         return Page(f"{project.path} · GitLab", (*header, *notice, *body))
     if rest == "/-/issues":
         closed = len(project.issues) - len(project.open_issues())
-        body = [Node("heading", "Issues"), text(f"Open {len(project.open_issues())}", 1), text(f"Closed {closed}", 1),
-                link("New issue", new_issue_url(project.path))]  # fmt: skip
+        body = [
+            Node("heading", "Issues"),
+            text(f"Open {len(project.open_issues())}", 1),
+            text(f"Closed {closed}", 1),
+            link("New issue", new_issue_url(project.path)),
+        ]
         for issue in project.issues:
             body.append(link(issue.title, f"{issues_url(project.path)}/{issue.number}"))
             state = "Open" if issue.state == "opened" else "Closed"
-            body.append(text(f"#{issue.number} · {state} · opened by {issue.author} · {issue.label or 'no label'}"))
+            body.append(
+                text(f"#{issue.number} · {state} · opened by {issue.author} · {issue.label or 'no label'}")
+            )
         return Page(f"Issues · {project.path} · GitLab", (*header, *notice, *body))
     if rest == "/-/issues/new":
-        body = [Node("heading", "New Issue"), Node("textbox", "Title", field="title", required=True),
-                Node("textbox", "Description", field="description"),
-                Node("button", "Create issue", op=f"create_issue:{project.path}")]  # fmt: skip
+        body = [
+            Node("heading", "New Issue"),
+            Node("textbox", "Title", field="title", required=True),
+            Node("textbox", "Description", field="description"),
+            Node("button", "Create issue", op=f"create_issue:{project.path}"),
+        ]
         return Page(f"New Issue · {project.path} · GitLab", (*header, *notice, *body))
     number = int(rest.rsplit("/", 1)[1])
     issue = next((i for i in project.issues if i.number == number), None)
     if issue is None:
         raise NotFound(path)
-    body = [Node("heading", issue.title), text("Open" if issue.state == "opened" else "Closed", 1),
-            text(f"Issue #{issue.number} opened by {issue.author}", 1), text(issue.description or "No description.", 1)]  # fmt: skip
+    body = [
+        Node("heading", issue.title),
+        text("Open" if issue.state == "opened" else "Closed", 1),
+        text(f"Issue #{issue.number} opened by {issue.author}", 1),
+        text(issue.description or "No description.", 1),
+    ]
     return Page(f"{issue.title} (#{issue.number}) · Issues · GitLab", (*header, *notice, *body))
 
 

@@ -63,11 +63,34 @@ TITLE_FORMS = (
     "Unpopular opinion: {} is overrated",
     "Looking for recommendations on {}",
 )
-FORUM_USERS = ("bookworm42", "pixelpirate", "quietstorm", "nebula_nick", "saltandpepper", "trailmix", "ohmygoat")
-COMMENT_TEXT = ("Totally agree.", "Thanks for sharing!", "I disagree, but nice post.", "Same here.", "Source?")
+FORUM_USERS = (
+    "bookworm42",
+    "pixelpirate",
+    "quietstorm",
+    "nebula_nick",
+    "saltandpepper",
+    "trailmix",
+    "ohmygoat",
+)
+COMMENT_TEXT = (
+    "Totally agree.",
+    "Thanks for sharing!",
+    "I disagree, but nice post.",
+    "Same here.",
+    "Source?",
+)
 
 GITLAB_NAMESPACES = ("byteblaze", "primer", "kilian", "a11yproject", "umano")
-GITLAB_NAMES = ("dotfiles", "design-system", "timer", "cli-tools", "docs", "api-server", "web-ui", "scheduler")
+GITLAB_NAMES = (
+    "dotfiles",
+    "design-system",
+    "timer",
+    "cli-tools",
+    "docs",
+    "api-server",
+    "web-ui",
+    "scheduler",
+)
 ISSUE_TITLES = (
     "Crash on startup",
     "Add dark mode",
@@ -167,7 +190,8 @@ def _generate_shop(rng: np.random.Generator) -> Shop:
     for k in range(5):
         items = [skus[int(j)] for j in rng.choice(len(skus), size=int(rng.integers(1, 4)), replace=False)]
         total = round(sum(products[s].price for s in items), 2)
-        address = f"{int(rng.integers(10, 999))} {STREETS[rng.integers(len(STREETS))]}, {CITIES[rng.integers(len(CITIES))]}"
+        street, city = STREETS[rng.integers(len(STREETS))], CITIES[rng.integers(len(CITIES))]
+        address = f"{int(rng.integers(10, 999))} {street}, {city}"
         date = f"{int(rng.integers(1, 13))}/{int(rng.integers(1, 29))}/2025"
         status = ORDER_STATUSES[rng.integers(len(ORDER_STATUSES))]
         orders.append(Order(f"{101 + k:09d}", date, status, items, address, total))
@@ -225,7 +249,9 @@ def _generate_forum(rng: np.random.Generator) -> Forum:
             title = TITLE_FORMS[int(rng.integers(len(TITLE_FORMS)))].format(topic)
             author = FORUM_USERS[rng.integers(len(FORUM_USERS))]
             comments = [
-                Comment(FORUM_USERS[rng.integers(len(FORUM_USERS))], COMMENT_TEXT[rng.integers(len(COMMENT_TEXT))])
+                Comment(
+                    FORUM_USERS[rng.integers(len(FORUM_USERS))], COMMENT_TEXT[rng.integers(len(COMMENT_TEXT))]
+                )
                 for _ in range(int(rng.integers(0, 5)))
             ]
             body = f"Curious what this community thinks about {topic}."

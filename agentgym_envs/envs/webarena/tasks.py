@@ -22,15 +22,31 @@ from agentgym_envs.envs.webarena.sites import FORUM, GITLAB, SHOP, World, money
 Template = Callable[[World, np.random.Generator], dict[str, Any]]
 
 SHOP_HOME, FORUM_HOME, GITLAB_HOME = f"{SHOP}/", f"{FORUM}/", f"{GITLAB}/"
-ADDRESSES = ("12 Harbor Way, Portland, OR", "480 Sunset Blvd, Los Angeles, CA", "7 Beacon Street, Boston, MA",
-             "221 Baker Lane, Madison, WI", "1600 River Road, Austin, TX")  # fmt: skip
-COMMENTS = ("Great point, thanks for posting!", "I had the same experience.", "This deserves more upvotes.",
-            "Could you share a source?", "Bookmarking this for later.")  # fmt: skip
-NEW_POSTS = (("Weekly discussion thread", "Share what you have been up to this week."),
-             ("Beginner questions", "Ask anything, no question is too small."),
-             ("Best of the year", "What stood out to you this year?"))  # fmt: skip
-NEW_ISSUES = ("Add a contributing guide", "Document the release process", "Fix broken links in docs",
-              "Add unit tests for parser")  # fmt: skip
+ADDRESSES = (
+    "12 Harbor Way, Portland, OR",
+    "480 Sunset Blvd, Los Angeles, CA",
+    "7 Beacon Street, Boston, MA",
+    "221 Baker Lane, Madison, WI",
+    "1600 River Road, Austin, TX",
+)
+COMMENTS = (
+    "Great point, thanks for posting!",
+    "I had the same experience.",
+    "This deserves more upvotes.",
+    "Could you share a source?",
+    "Bookmarking this for later.",
+)
+NEW_POSTS = (
+    ("Weekly discussion thread", "Share what you have been up to this week."),
+    ("Beginner questions", "Ask anything, no question is too small."),
+    ("Best of the year", "What stood out to you this year?"),
+)
+NEW_ISSUES = (
+    "Add a contributing guide",
+    "Document the release process",
+    "Fix broken links in docs",
+    "Add unit tests for parser",
+)
 
 
 def _pick(rng: np.random.Generator, items):
@@ -38,7 +54,9 @@ def _pick(rng: np.random.Generator, items):
     return items[int(rng.integers(len(items)))]
 
 
-def task(template: str, sites: str, intent: str, start_url: str, evaluation: dict, plan: dict) -> dict[str, Any]:
+def task(
+    template: str, sites: str, intent: str, start_url: str, evaluation: dict, plan: dict
+) -> dict[str, Any]:
     return {
         "sites": [sites],
         "intent_template": template,
@@ -83,42 +101,67 @@ def _product_hops(product) -> list[tuple]:
 
 def product_price(world: World, rng) -> dict:
     p = _pick(rng, world.shop.products.values())
-    return task("What is the price of {{product}}?", "shopping", f"What is the price of {p.name}?", SHOP_HOME,
-                answer_eval("must_include", [f"{p.price:.2f}"]),
-                plan(_product_hops(p), pages.product_url(p.name), answer=money(p.price)))  # fmt: skip
+    return task(
+        "What is the price of {{product}}?",
+        "shopping",
+        f"What is the price of {p.name}?",
+        SHOP_HOME,
+        answer_eval("must_include", [f"{p.price:.2f}"]),
+        plan(_product_hops(p), pages.product_url(p.name), answer=money(p.price)),
+    )
 
 
 def product_rating(world: World, rng) -> dict:
     p = _pick(rng, (p for p in world.shop.products.values() if p.reviews))
-    return task("What is the average customer rating of {{product}}, out of 5?", "shopping",
-                f"What is the average customer rating of {p.name}, out of 5?", SHOP_HOME,
-                answer_eval("must_include", [str(p.rating)]),
-                plan(_product_hops(p), pages.product_url(p.name), answer=str(p.rating)))  # fmt: skip
+    return task(
+        "What is the average customer rating of {{product}}, out of 5?",
+        "shopping",
+        f"What is the average customer rating of {p.name}, out of 5?",
+        SHOP_HOME,
+        answer_eval("must_include", [str(p.rating)]),
+        plan(_product_hops(p), pages.product_url(p.name), answer=str(p.rating)),
+    )
 
 
 def review_count(world: World, rng) -> dict:
     p = _pick(rng, world.shop.products.values())
     n = str(len(p.reviews))
-    return task("How many reviews does {{product}} have?", "shopping", f"How many reviews does {p.name} have?",
-                SHOP_HOME, answer_eval("exact_match", n), plan(_product_hops(p), pages.product_url(p.name), answer=n))  # fmt: skip
+    return task(
+        "How many reviews does {{product}} have?",
+        "shopping",
+        f"How many reviews does {p.name} have?",
+        SHOP_HOME,
+        answer_eval("exact_match", n),
+        plan(_product_hops(p), pages.product_url(p.name), answer=n),
+    )
 
 
 def most_reviewed_in_category(world: World, rng) -> dict:
     category = _pick(rng, dict.fromkeys(p.category for p in world.shop.products.values()))
     best = max(world.shop.in_category(category), key=lambda p: len(p.reviews))
     hops = [click(SHOP_HOME, "link", category)]
-    return task("Which product in the {{category}} category has the most reviews?", "shopping",
-                f"Which product in the {category} category has the most reviews?", SHOP_HOME,
-                answer_eval("fuzzy_match", [best.name]), plan(hops, pages.category_url(category), answer=best.name))  # fmt: skip
+    return task(
+        "Which product in the {{category}} category has the most reviews?",
+        "shopping",
+        f"Which product in the {category} category has the most reviews?",
+        SHOP_HOME,
+        answer_eval("fuzzy_match", [best.name]),
+        plan(hops, pages.category_url(category), answer=best.name),
+    )
 
 
 def cheapest_in_category(world: World, rng) -> dict:
     category = _pick(rng, dict.fromkeys(p.category for p in world.shop.products.values()))
     cheapest = min(world.shop.in_category(category), key=lambda p: p.price)
     hops = [click(SHOP_HOME, "link", category)]
-    return task("What is the cheapest product in the {{category}} category?", "shopping",
-                f"What is the cheapest product in the {category} category?", SHOP_HOME,
-                answer_eval("fuzzy_match", [cheapest.name]), plan(hops, pages.category_url(category), answer=cheapest.name))  # fmt: skip
+    return task(
+        "What is the cheapest product in the {{category}} category?",
+        "shopping",
+        f"What is the cheapest product in the {category} category?",
+        SHOP_HOME,
+        answer_eval("fuzzy_match", [cheapest.name]),
+        plan(hops, pages.category_url(category), answer=cheapest.name),
+    )
 
 
 def _order_hops(order) -> list[tuple]:
@@ -127,50 +170,78 @@ def _order_hops(order) -> list[tuple]:
 
 def order_total(world: World, rng) -> dict:
     order = _pick(rng, world.shop.orders)
-    return task("What was the grand total of my order number {{number}}?", "shopping",
-                f"What was the grand total of my order number {order.number}?", SHOP_HOME,
-                answer_eval("must_include", [f"{order.total:.2f}"]),
-                plan(_order_hops(order), pages.order_url(order.number), answer=money(order.total)))  # fmt: skip
+    return task(
+        "What was the grand total of my order number {{number}}?",
+        "shopping",
+        f"What was the grand total of my order number {order.number}?",
+        SHOP_HOME,
+        answer_eval("must_include", [f"{order.total:.2f}"]),
+        plan(_order_hops(order), pages.order_url(order.number), answer=money(order.total)),
+    )
 
 
 def order_status(world: World, rng) -> dict:
     order = _pick(rng, world.shop.orders)
-    return task("What is the status of my order number {{number}}?", "shopping",
-                f"What is the status of my order number {order.number}?", SHOP_HOME,
-                answer_eval("exact_match", order.status),
-                plan(_order_hops(order), pages.order_url(order.number), answer=order.status))  # fmt: skip
+    return task(
+        "What is the status of my order number {{number}}?",
+        "shopping",
+        f"What is the status of my order number {order.number}?",
+        SHOP_HOME,
+        answer_eval("exact_match", order.status),
+        plan(_order_hops(order), pages.order_url(order.number), answer=order.status),
+    )
 
 
 def open_product_page(world: World, rng) -> dict:
     p = _pick(rng, world.shop.products.values())
     url = pages.product_url(p.name)
-    return task("Open the product page of {{product}}.", "shopping", f"Open the product page of {p.name}.",
-                SHOP_HOME, url_eval(url), plan(_product_hops(p), url))  # fmt: skip
+    return task(
+        "Open the product page of {{product}}.",
+        "shopping",
+        f"Open the product page of {p.name}.",
+        SHOP_HOME,
+        url_eval(url),
+        plan(_product_hops(p), url),
+    )
 
 
 def show_search_results(world: World, rng) -> dict:
     p = _pick(rng, world.shop.products.values())
     noun = p.name.split(" ", 2)[2].lower()
     url = pages.search_url(noun)
-    return task("Show me the search results for '{{query}}' in the shop.", "shopping",
-                f"Show me the search results for '{noun}' in the shop.", SHOP_HOME, url_eval(url),
-                plan([search(SHOP_HOME, "searchbox", "Search", noun)], url))  # fmt: skip
+    return task(
+        "Show me the search results for '{{query}}' in the shop.",
+        "shopping",
+        f"Show me the search results for '{noun}' in the shop.",
+        SHOP_HOME,
+        url_eval(url),
+        plan([search(SHOP_HOME, "searchbox", "Search", noun)], url),
+    )
 
 
 def add_to_cart(world: World, rng) -> dict:
     p = _pick(rng, world.shop.products.values())
-    return task("Add {{product}} to my shopping cart.", "shopping", f"Add {p.name} to my shopping cart.", SHOP_HOME,
-                state_eval(check="cart_contains", sku=p.sku),
-                plan(_product_hops(p), pages.product_url(p.name), finish="add_to_cart", sku=p.sku))  # fmt: skip
+    return task(
+        "Add {{product}} to my shopping cart.",
+        "shopping",
+        f"Add {p.name} to my shopping cart.",
+        SHOP_HOME,
+        state_eval(check="cart_contains", sku=p.sku),
+        plan(_product_hops(p), pages.product_url(p.name), finish="add_to_cart", sku=p.sku),
+    )
 
 
 def buy_product(world: World, rng) -> dict:
     p = _pick(rng, world.shop.products.values())
     address = _pick(rng, ADDRESSES)
-    return task("Buy {{product}} and ship it to {{address}}.", "shopping",
-                f"Buy {p.name} and ship it to {address}.", SHOP_HOME,
-                state_eval(check="order_placed", sku=p.sku, address=address),
-                plan(_product_hops(p), pages.product_url(p.name), finish="buy", sku=p.sku, address=address))  # fmt: skip
+    return task(
+        "Buy {{product}} and ship it to {{address}}.",
+        "shopping",
+        f"Buy {p.name} and ship it to {address}.",
+        SHOP_HOME,
+        state_eval(check="order_placed", sku=p.sku, address=address),
+        plan(_product_hops(p), pages.product_url(p.name), finish="buy", sku=p.sku, address=address),
+    )
 
 
 # ------------------------------------------------------------------------------ forum
@@ -179,63 +250,99 @@ def _pick_post(world: World, rng):
 
 
 def _post_hops(post) -> list[tuple]:
-    return [click(FORUM_HOME, "link", f"f/{post.forum}"), click(pages.forum_url(post.forum), "link", post.title)]
+    return [
+        click(FORUM_HOME, "link", f"f/{post.forum}"),
+        click(pages.forum_url(post.forum), "link", post.title),
+    ]
 
 
 def post_points(world: World, rng) -> dict:
     post = _pick_post(world, rng)
-    return task("How many points does the post '{{title}}' in f/{{forum}} have?", "reddit",
-                f"How many points does the post '{post.title}' in f/{post.forum} have?", FORUM_HOME,
-                answer_eval("exact_match", str(post.score)), plan(_post_hops(post), pages.post_url(post), answer=str(post.score)))  # fmt: skip
+    return task(
+        "How many points does the post '{{title}}' in f/{{forum}} have?",
+        "reddit",
+        f"How many points does the post '{post.title}' in f/{post.forum} have?",
+        FORUM_HOME,
+        answer_eval("exact_match", str(post.score)),
+        plan(_post_hops(post), pages.post_url(post), answer=str(post.score)),
+    )
 
 
 def post_author(world: World, rng) -> dict:
     post = _pick_post(world, rng)
-    return task("Who submitted the post '{{title}}' in f/{{forum}}?", "reddit",
-                f"Who submitted the post '{post.title}' in f/{post.forum}?", FORUM_HOME,
-                answer_eval("exact_match", post.author), plan(_post_hops(post), pages.post_url(post), answer=post.author))  # fmt: skip
+    return task(
+        "Who submitted the post '{{title}}' in f/{{forum}}?",
+        "reddit",
+        f"Who submitted the post '{post.title}' in f/{post.forum}?",
+        FORUM_HOME,
+        answer_eval("exact_match", post.author),
+        plan(_post_hops(post), pages.post_url(post), answer=post.author),
+    )
 
 
 def post_comment_count(world: World, rng) -> dict:
     post = _pick_post(world, rng)
     n = str(len(post.comments))
-    return task("How many comments are there on the post '{{title}}' in f/{{forum}}?", "reddit",
-                f"How many comments are there on the post '{post.title}' in f/{post.forum}?", FORUM_HOME,
-                answer_eval("exact_match", n), plan(_post_hops(post), pages.post_url(post), answer=n))  # fmt: skip
+    return task(
+        "How many comments are there on the post '{{title}}' in f/{{forum}}?",
+        "reddit",
+        f"How many comments are there on the post '{post.title}' in f/{post.forum}?",
+        FORUM_HOME,
+        answer_eval("exact_match", n),
+        plan(_post_hops(post), pages.post_url(post), answer=n),
+    )
 
 
 def open_forum(world: World, rng) -> dict:
     name = _pick(rng, world.forum.forums)
     url = pages.forum_url(name)
-    return task("Go to the {{forum}} forum.", "reddit", f"Go to the {name} forum.", FORUM_HOME, url_eval(url),
-                plan([click(FORUM_HOME, "link", f"f/{name}")], url))  # fmt: skip
+    return task(
+        "Go to the {{forum}} forum.",
+        "reddit",
+        f"Go to the {name} forum.",
+        FORUM_HOME,
+        url_eval(url),
+        plan([click(FORUM_HOME, "link", f"f/{name}")], url),
+    )
 
 
 def upvote_post(world: World, rng) -> dict:
     post = _pick(rng, (p for p in world.forum.posts.values() if p.my_vote == 0))
-    return task("Upvote the post '{{title}}' in f/{{forum}}.", "reddit",
-                f"Upvote the post '{post.title}' in f/{post.forum}.", FORUM_HOME,
-                state_eval(check="post_vote", post_id=post.id, vote=1),
-                plan(_post_hops(post), pages.post_url(post), finish="upvote"))  # fmt: skip
+    return task(
+        "Upvote the post '{{title}}' in f/{{forum}}.",
+        "reddit",
+        f"Upvote the post '{post.title}' in f/{post.forum}.",
+        FORUM_HOME,
+        state_eval(check="post_vote", post_id=post.id, vote=1),
+        plan(_post_hops(post), pages.post_url(post), finish="upvote"),
+    )
 
 
 def comment_on_post(world: World, rng) -> dict:
     post = _pick_post(world, rng)
     comment = _pick(rng, COMMENTS)
-    return task("Reply to the post '{{title}}' in f/{{forum}} with the comment \"{{comment}}\".", "reddit",
-                f"Reply to the post '{post.title}' in f/{post.forum} with the comment \"{comment}\".", FORUM_HOME,
-                state_eval(check="comment_posted", post_id=post.id, text=comment),
-                plan(_post_hops(post), pages.post_url(post), finish="comment", text=comment))  # fmt: skip
+    return task(
+        "Reply to the post '{{title}}' in f/{{forum}} with the comment \"{{comment}}\".",
+        "reddit",
+        f"Reply to the post '{post.title}' in f/{post.forum} with the comment \"{comment}\".",
+        FORUM_HOME,
+        state_eval(check="comment_posted", post_id=post.id, text=comment),
+        plan(_post_hops(post), pages.post_url(post), finish="comment", text=comment),
+    )
 
 
 def create_post(world: World, rng) -> dict:
     name = _pick(rng, world.forum.forums)
     title, body = _pick(rng, NEW_POSTS)
     hops = [click(FORUM_HOME, "link", f"f/{name}"), click(pages.forum_url(name), "link", "Submit")]
-    return task("Create a post in f/{{forum}} titled \"{{title}}\" with the body \"{{body}}\".", "reddit",
-                f"Create a post in f/{name} titled \"{title}\" with the body \"{body}\".", FORUM_HOME,
-                state_eval(check="post_created", forum=name, title=title, body=body),
-                plan(hops, pages.submit_url(name), finish="create_post", title=title, body=body))  # fmt: skip
+    return task(
+        'Create a post in f/{{forum}} titled "{{title}}" with the body "{{body}}".',
+        "reddit",
+        f'Create a post in f/{name} titled "{title}" with the body "{body}".',
+        FORUM_HOME,
+        state_eval(check="post_created", forum=name, title=title, body=body),
+        plan(hops, pages.submit_url(name), finish="create_post", title=title, body=body),
+    )
 
 
 # ------------------------------------------------------------------------------ gitlab
@@ -249,53 +356,95 @@ def _project_hops(project, issues: bool) -> list[tuple]:
 def open_issue_count(world: World, rng) -> dict:
     project = _pick(rng, world.gitlab.projects.values())
     n = str(len(project.open_issues()))
-    return task("How many open issues does the project {{project}} have?", "gitlab",
-                f"How many open issues does the project {project.path} have?", GITLAB_HOME,
-                answer_eval("exact_match", n), plan(_project_hops(project, True), pages.issues_url(project.path), answer=n))  # fmt: skip
+    return task(
+        "How many open issues does the project {{project}} have?",
+        "gitlab",
+        f"How many open issues does the project {project.path} have?",
+        GITLAB_HOME,
+        answer_eval("exact_match", n),
+        plan(_project_hops(project, True), pages.issues_url(project.path), answer=n),
+    )
 
 
 def project_stars(world: World, rng) -> dict:
     project = _pick(rng, world.gitlab.projects.values())
     n = str(project.stars)
-    return task("How many stars does the project {{project}} have?", "gitlab",
-                f"How many stars does the project {project.path} have?", GITLAB_HOME,
-                answer_eval("exact_match", n), plan(_project_hops(project, False), pages.project_url(project.path), answer=n))  # fmt: skip
+    return task(
+        "How many stars does the project {{project}} have?",
+        "gitlab",
+        f"How many stars does the project {project.path} have?",
+        GITLAB_HOME,
+        answer_eval("exact_match", n),
+        plan(_project_hops(project, False), pages.project_url(project.path), answer=n),
+    )
 
 
 def open_issues_page(world: World, rng) -> dict:
     project = _pick(rng, world.gitlab.projects.values())
     url = pages.issues_url(project.path)
-    return task("Open the issues page of the project {{project}}.", "gitlab",
-                f"Open the issues page of the project {project.path}.", GITLAB_HOME, url_eval(url),
-                plan(_project_hops(project, True), url))  # fmt: skip
+    return task(
+        "Open the issues page of the project {{project}}.",
+        "gitlab",
+        f"Open the issues page of the project {project.path}.",
+        GITLAB_HOME,
+        url_eval(url),
+        plan(_project_hops(project, True), url),
+    )
 
 
 def issue_author(world: World, rng) -> dict:
     project = _pick(rng, world.gitlab.projects.values())
     issue = _pick(rng, project.issues)
-    return task("Who opened the issue '{{title}}' in the project {{project}}?", "gitlab",
-                f"Who opened the issue '{issue.title}' in the project {project.path}?", GITLAB_HOME,
-                answer_eval("exact_match", issue.author),
-                plan(_project_hops(project, True), pages.issues_url(project.path), answer=issue.author))  # fmt: skip
+    return task(
+        "Who opened the issue '{{title}}' in the project {{project}}?",
+        "gitlab",
+        f"Who opened the issue '{issue.title}' in the project {project.path}?",
+        GITLAB_HOME,
+        answer_eval("exact_match", issue.author),
+        plan(_project_hops(project, True), pages.issues_url(project.path), answer=issue.author),
+    )
 
 
 def create_issue(world: World, rng) -> dict:
     project = _pick(rng, world.gitlab.projects.values())
     title = _pick(rng, NEW_ISSUES)
     hops = [*_project_hops(project, True), click(pages.issues_url(project.path), "link", "New issue")]
-    return task("Create an issue titled \"{{title}}\" in the project {{project}}.", "gitlab",
-                f"Create an issue titled \"{title}\" in the project {project.path}.", GITLAB_HOME,
-                state_eval(check="issue_created", project=project.path, title=title),
-                plan(hops, pages.new_issue_url(project.path), finish="create_issue", title=title))  # fmt: skip
+    return task(
+        'Create an issue titled "{{title}}" in the project {{project}}.',
+        "gitlab",
+        f'Create an issue titled "{title}" in the project {project.path}.',
+        GITLAB_HOME,
+        state_eval(check="issue_created", project=project.path, title=title),
+        plan(hops, pages.new_issue_url(project.path), finish="create_issue", title=title),
+    )
 
 
 # Interleaved so that the first 20 task ids (AgentEval) cover every site and every kind of task.
 TEMPLATES: tuple[Template, ...] = (
-    product_price, post_points, open_issue_count, buy_product, open_forum, create_issue,
-    most_reviewed_in_category, upvote_post, open_issues_page, add_to_cart, comment_on_post, project_stars,
-    order_total, create_post, issue_author, open_product_page, post_author, cheapest_in_category,
-    show_search_results, post_comment_count, product_rating, review_count, order_status,
-)  # fmt: skip
+    product_price,
+    post_points,
+    open_issue_count,
+    buy_product,
+    open_forum,
+    create_issue,
+    most_reviewed_in_category,
+    upvote_post,
+    open_issues_page,
+    add_to_cart,
+    comment_on_post,
+    project_stars,
+    order_total,
+    create_post,
+    issue_author,
+    open_product_page,
+    post_author,
+    cheapest_in_category,
+    show_search_results,
+    post_comment_count,
+    product_rating,
+    review_count,
+    order_status,
+)
 
 
 def make_task(task_id: int, world: World) -> dict[str, Any]:
