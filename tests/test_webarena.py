@@ -79,6 +79,10 @@ def test_click_type_and_enter_navigate_and_fill(env):
         and "Search results for: 'tea green'" in obs
     )
     assert obs.splitlines()[-1] == f"PREVIOUS ACTION: type [{box}] [ green]"
+    box = node_id(obs, "searchbox", "Search")
+    env.step(f"type [{box}] [kettle] [0]")
+    obs = env.step("press [Enter]")[0]  # Enter goes to the field typed into last
+    assert url_of(obs) == f"{SHOP}/catalogsearch/result/?q=kettle"
 
 
 def test_hover_press_and_scroll(env):

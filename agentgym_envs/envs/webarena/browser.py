@@ -102,7 +102,8 @@ class Tab:
     position: int = 0
     scroll: int = 0
     form: dict[str, str] = field(default_factory=dict)  # field -> typed text, kept until the page changes
-    message: str = ""  # what the site flashed after the last form (shown once)
+    message: str = ""  # what the site flashed after the last form, shown until the page changes
+    focus: Node | None = None  # the field typed into last: where a pressed Enter goes
 
     @property
     def url(self) -> str:
@@ -222,6 +223,7 @@ class Browser:
             )
         # As in WebArena (Playwright's keyboard.type), typing adds to what the field holds.
         self.tab.form[node.field] = self.tab.form.get(node.field, "") + action.argument
+        self.tab.focus = node
         self._page = None
         if action.press_enter and node.role == "searchbox" and node.op:
             self._submit(node.op)
@@ -233,8 +235,11 @@ class Browser:
             return self._scroll(+1)
         if key == "pageup":
             return self._scroll(-1)
-        if key in ("alt+arrowleft",):
+        if key == "alt+arrowleft":
             return self._do_go_back(action)
+        if key == "enter" and self.tab.focus is not None and self.tab.focus.op:
+            self._submit(self.tab.focus.op)  # Enter in a focused search box searches
+            return "pressed Enter"
         if not action.argument:
             raise ActionError("press needs a key, as in press [Enter].")
         return f"pressed {action.argument} (nothing happens)"
@@ -303,7 +308,7 @@ class Browser:
         self._fresh_page()
 
     def _fresh_page(self) -> None:
-        self.tab.scroll, self.tab.form, self.tab.message = 0, {}, ""
+        self.tab.scroll, self.tab.form, self.tab.message, self.tab.focus = 0, {}, "", None
         self._page = None
 
     def _submit(self, op: str) -> None:
@@ -311,7 +316,7 @@ class Browser:
         if url is not None:
             self.navigate(url)
         else:  # the site re-renders the page with its message; the form is cleared as on a reload
-            self.tab.form, self.tab.message = {}, message
+            self.tab.form, self.tab.focus = {}, None
         self.tab.message = message
         self._page = None
 
