@@ -172,6 +172,17 @@ class AgentEvolConfig:
         if self.run_dir is None:
             self.run_dir = "runs/evolve-" + "-".join(short_name(env).lower() for env in self.envs)
 
+    def iteration_bc(self, bc: BCConfig) -> BCConfig:
+        """The BC settings an iteration trains with: continuing the last model, its own epochs
+        and ``iteration_lr_scale`` x BC's peak learning rate; retraining the base, BC's own."""
+        if self.retrain_from != "last":
+            return bc
+        return dataclasses.replace(
+            bc,
+            epochs=self.iteration_epochs or bc.epochs,
+            learning_rate=self.iteration_lr_scale * bc.learning_rate,
+        )
+
     def thresholds(self) -> dict[str, float]:
         """Env id -> the reward a kept trajectory must beat: the env's registered keep threshold
         (Gymnasium's ``reward_threshold``) unless ``env_thresholds`` overrides it."""
@@ -418,12 +429,8 @@ def trained(run: Run, stage: str, records: list[dict], weights: list[float], sta
     # With save_every a stage checkpoints into a scratch folder, so a killed stage resumes mid-way.
     scratch = run.folder.path("checkpoints", f"{stage}.partial")
     bc_config = dataclasses.replace(run.bc, save_dir=str(scratch) if run.bc.save_every else None)
-    if stage != BC_BASE and run.config.retrain_from == "last":
-        bc_config = dataclasses.replace(
-            bc_config,
-            epochs=run.config.iteration_epochs or bc_config.epochs,
-            learning_rate=run.config.iteration_lr_scale * bc_config.learning_rate,
-        )
+    if stage != BC_BASE:
+        bc_config = run.config.iteration_bc(bc_config)
     metrics = train_bc(
         policy,
         records,

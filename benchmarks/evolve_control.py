@@ -81,11 +81,7 @@ def main() -> None:
         concurrency=config.concurrency,
         max_new_tokens=reply_budget(base_policy, expert, config.max_new_tokens),
     )
-    iteration_bc = bc_config
-    if config.retrain_from == "last":  # as agentevol's iterations train
-        iteration_bc = dataclasses.replace(
-            bc_config, learning_rate=config.iteration_lr_scale * bc_config.learning_rate
-        )
+    iteration_bc = config.iteration_bc(bc_config)  # as agentevol's iterations train (steps matched below)
     rows, started = [], time.perf_counter()
     control = base_policy
     for stage, steps in schedule:
