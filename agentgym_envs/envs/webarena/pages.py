@@ -95,8 +95,7 @@ def _shop_header(world: World) -> list[Node]:
         Node("searchbox", "Search", field="q", op="shop_search"),
         Node("menubar", "Categories"),
     ]
-    categories = dict.fromkeys(p.category for p in shop.products.values())
-    nodes += [link(category, category_url(category), 2) for category in categories]
+    nodes += [link(category, category_url(category), 2) for category in shop.categories()]
     return nodes
 
 
@@ -113,14 +112,12 @@ def _product_rows(products, depth: int = 1) -> list[Node]:
     return nodes
 
 
-def shop_page(world: World, path: str, query: dict[str, str], message: str) -> Page:
+def shop_page(world: World, path: str, query: dict[str, str]) -> Page:
     shop = world.shop
-    header = _shop_header(world)
-    notice = [text(message, 1)] if message else []
     if path in ("", "/"):
         featured = list(shop.products.values())[::6]
         body = [Node("heading", "One Stop Market"), text("Featured products", 1), *_product_rows(featured)]
-        return Page("One Stop Market", (*header, *notice, *body))
+        return Page("One Stop Market", tuple(body))
     if path == "/catalogsearch/result/":
         q = query.get("q", "")
         found = shop.search(q)
@@ -129,11 +126,11 @@ def shop_page(world: World, path: str, query: dict[str, str], message: str) -> P
             text(f"{len(found)} items", 1),
             *_product_rows(found),
         ]
-        return Page(f"Search results for: '{q}'", (*header, *notice, *body))
+        return Page(f"Search results for: '{q}'", tuple(body))
     if path == "/checkout/cart/":
-        return Page("Shopping Cart", (*header, *notice, *_cart_nodes(world)))
+        return Page("Shopping Cart", tuple(_cart_nodes(world)))
     if path == "/checkout/":
-        return Page("Checkout", (*header, *notice, *_checkout_nodes(world)))
+        return Page("Checkout", tuple(_checkout_nodes(world)))
     if path == "/checkout/onepage/success/":
         last = shop.orders[-1]
         body = [
@@ -141,7 +138,7 @@ def shop_page(world: World, path: str, query: dict[str, str], message: str) -> P
             text(f"Your order number is: {last.number}.", 1),
             link("Continue Shopping", f"{SHOP}/"),
         ]
-        return Page("Success Page", (*header, *notice, *body))
+        return Page("Success Page", tuple(body))
     if path == "/sales/order/history/":
         body = [Node("heading", "My Orders")]
         for order in reversed(shop.orders):
@@ -149,7 +146,7 @@ def shop_page(world: World, path: str, query: dict[str, str], message: str) -> P
             body.append(
                 text(f"Date: {order.date} | Order Total: {money(order.total)} | Status: {order.status}")
             )
-        return Page("My Orders", (*header, *notice, *body))
+        return Page("My Orders", tuple(body))
     match = re.fullmatch(r"/sales/order/view/order_id/(\d+)/?", path)
     if match:
         order = shop.order(f"{int(match.group(1)):09d}")
@@ -165,15 +162,15 @@ def shop_page(world: World, path: str, query: dict[str, str], message: str) -> P
             body.append(link(shop.products[sku].name, product_url(shop.products[sku].name)))
             body.append(text(money(shop.products[sku].price)))
         body.append(text(f"Grand Total: {money(order.total)}", 1))
-        return Page(f"Order # {order.number}", (*header, *notice, *body))
-    for category in dict.fromkeys(p.category for p in shop.products.values()):
+        return Page(f"Order # {order.number}", tuple(body))
+    for category in shop.categories():
         if path == f"/{slug(category)}.html":
             products = shop.in_category(category)
             body = [Node("heading", category), text(f"{len(products)} items", 1), *_product_rows(products)]
-            return Page(category, (*header, *notice, *body))
+            return Page(category, tuple(body))
     for product in shop.products.values():
         if path == f"/{slug(product.name)}.html":
-            return Page(product.name, (*header, *notice, *_product_nodes(product)))
+            return Page(product.name, tuple(_product_nodes(product)))
     raise NotFound(path)
 
 
@@ -233,7 +230,7 @@ def submit_url(forum: str) -> str:
     return f"{FORUM}/submit/{forum}"
 
 
-def _forum_header() -> list[Node]:
+def _forum_header(world: World) -> list[Node]:
     return [
         link("Postmill", f"{FORUM}/"),
         link("Forums", f"{FORUM}/forums"),
@@ -255,24 +252,22 @@ def _post_rows(posts) -> list[Node]:
     return nodes
 
 
-def forum_page(world: World, path: str, query: dict[str, str], message: str) -> Page:
+def forum_page(world: World, path: str, query: dict[str, str]) -> Page:
     forum = world.forum
-    header = _forum_header()
-    notice = [text(message, 1)] if message else []
     if path in ("", "/", "/forums"):
         body = [Node("heading", "List of forums")]
         for name in forum.forums:
             body.append(link(f"f/{name}", forum_url(name)))
             body.append(text(f"{len(forum.posts_in(name))} submissions"))
-        return Page("Forums", (*header, *notice, *body))
+        return Page("Forums", tuple(body))
     if path == "/search":
         words = query.get("q", "").lower().split()
         found = [p for p in forum.posts.values() if all(w in p.title.lower() for w in words)]
         body = [Node("heading", f"Search results for '{query.get('q', '')}'"), *_post_rows(found)]
-        return Page("Search", (*header, *notice, *body))
+        return Page("Search", tuple(body))
     if path == f"/user/{FORUM_USER}":
         mine = [p for p in forum.posts.values() if p.author == FORUM_USER]
-        return Page(FORUM_USER, (*header, *notice, Node("heading", FORUM_USER), *_post_rows(mine)))
+        return Page(FORUM_USER, (Node("heading", FORUM_USER), *_post_rows(mine)))
     parts = path.strip("/").split("/")
     if len(parts) == 2 and parts[0] in ("f", "submit") and parts[1] in forum.forums:
         name = parts[1]
@@ -282,14 +277,14 @@ def forum_page(world: World, path: str, query: dict[str, str], message: str) -> 
                 link("Submit", submit_url(name)),
                 *_post_rows(forum.posts_in(name)),
             ]
-            return Page(f"f/{name}", (*header, *notice, *body))
+            return Page(f"f/{name}", tuple(body))
         body = [
             Node("heading", f"Create submission in f/{name}"),
             Node("textbox", "Title", field="title", required=True),
             Node("textbox", "Body", field="body"),
             Node("button", "Create submission", op=f"submit_post:{name}"),
         ]
-        return Page("Create submission", (*header, *notice, *body))
+        return Page("Create submission", tuple(body))
     if len(parts) >= 3 and parts[0] == "f" and parts[2].isdigit():
         post = forum.posts.get(int(parts[2]))
         if post is None or post.forum != parts[1]:
@@ -310,7 +305,7 @@ def forum_page(world: World, path: str, query: dict[str, str], message: str) -> 
             Node("textbox", "Comment", field="comment", required=True),
             Node("button", "Post comment", op=f"comment:{post.id}"),
         ]
-        return Page(post.title, (*header, *notice, *body))
+        return Page(post.title, tuple(body))
     raise NotFound(path)
 
 
@@ -327,7 +322,7 @@ def new_issue_url(path: str) -> str:
     return f"{GITLAB}/{path}/-/issues/new"
 
 
-def _gitlab_header() -> list[Node]:
+def _gitlab_header(world: World) -> list[Node]:
     return [
         link("GitLab", f"{GITLAB}/"),
         link("Projects", f"{GITLAB}/dashboard/projects"),
@@ -335,16 +330,14 @@ def _gitlab_header() -> list[Node]:
     ]
 
 
-def gitlab_page(world: World, path: str, query: dict[str, str], message: str) -> Page:
+def gitlab_page(world: World, path: str, query: dict[str, str]) -> Page:
     projects = world.gitlab.projects
-    header = _gitlab_header()
-    notice = [text(message, 1)] if message else []
     if path in ("", "/", "/dashboard/projects"):
         body = [Node("heading", "Projects")]
         for project in projects.values():
             body.append(link(project.path.replace("/", " / "), project_url(project.path)))
             body.append(text(f"{project.stars} stars"))
-        return Page("Projects · Dashboard · GitLab", (*header, *notice, *body))
+        return Page("Projects · Dashboard · GitLab", tuple(body))
     match = re.fullmatch(r"/([\w.-]+/[\w.-]+)(/-/issues(?:/new|/\d+)?)?/?", path)
     project = projects.get(match.group(1)) if match else None
     if project is None:
@@ -356,7 +349,7 @@ def gitlab_page(world: World, path: str, query: dict[str, str], message: str) ->
             text(f"Star {project.stars}", 1),
             link(f"Issues {len(project.open_issues())}", issues_url(project.path)),
         ]
-        return Page(f"{project.path} · GitLab", (*header, *notice, *body))
+        return Page(f"{project.path} · GitLab", tuple(body))
     if rest == "/-/issues":
         closed = len(project.issues) - len(project.open_issues())
         body = [
@@ -371,7 +364,7 @@ def gitlab_page(world: World, path: str, query: dict[str, str], message: str) ->
             body.append(
                 text(f"#{issue.number} · {state} · opened by {issue.author} · {issue.label or 'no label'}")
             )
-        return Page(f"Issues · {project.path} · GitLab", (*header, *notice, *body))
+        return Page(f"Issues · {project.path} · GitLab", tuple(body))
     if rest == "/-/issues/new":
         body = [
             Node("heading", "New Issue"),
@@ -379,7 +372,7 @@ def gitlab_page(world: World, path: str, query: dict[str, str], message: str) ->
             Node("textbox", "Description", field="description"),
             Node("button", "Create issue", op=f"create_issue:{project.path}"),
         ]
-        return Page(f"New Issue · {project.path} · GitLab", (*header, *notice, *body))
+        return Page(f"New Issue · {project.path} · GitLab", tuple(body))
     number = int(rest.rsplit("/", 1)[1])
     issue = next((i for i in project.issues if i.number == number), None)
     if issue is None:
@@ -390,11 +383,13 @@ def gitlab_page(world: World, path: str, query: dict[str, str], message: str) ->
         text(f"Issue #{issue.number} opened by {issue.author}", 1),
         text(issue.description or "No description.", 1),
     ]
-    return Page(f"{issue.title} (#{issue.number}) · Issues · GitLab", (*header, *notice, *body))
+    return Page(f"{issue.title} (#{issue.number}) · Issues · GitLab", tuple(body))
 
 
 # ------------------------------------------------------------------------------ routing and ops
+# A site's pages (its body by path) and the header every page of it starts with.
 SITE_PAGES = {SHOP: shop_page, FORUM: forum_page, GITLAB: gitlab_page}
+SITE_HEADERS = {SHOP: _shop_header, FORUM: _forum_header, GITLAB: _gitlab_header}
 
 
 def site_of(url: str) -> str | None:
@@ -404,13 +399,16 @@ def site_of(url: str) -> str | None:
 
 
 def render_page(world: World, url: str, message: str = "") -> Page:
-    """The page at ``url``; raises :class:`NotFound` for none."""
+    """The page at ``url``: the site's header, ``message`` (a form's flash), then the page's
+    own nodes; raises :class:`NotFound` for none."""
     origin = site_of(url)
     if origin is None:
         raise NotFound(url)
     parts = urlsplit(url)
     query = {k: v[0] for k, v in parse_qs(parts.query).items()}
-    return SITE_PAGES[origin](world, parts.path, query, message)
+    page = SITE_PAGES[origin](world, parts.path, query)
+    notice = [text(message, 1)] if message else []
+    return Page(page.title, (*SITE_HEADERS[origin](world), *notice, *page.nodes))
 
 
 def perform(world: World, op: str, form: dict[str, str]) -> tuple[str | None, str]:

@@ -142,6 +142,10 @@ class Shop:
     orders: list[Order]
     cart: list[str] = field(default_factory=list)  # skus, one per unit
 
+    def categories(self) -> list[str]:
+        """Every category, in catalogue order (the order the shop's menu lists them)."""
+        return list(dict.fromkeys(p.category for p in self.products.values()))
+
     def in_category(self, category: str) -> list[Product]:
         return [p for p in self.products.values() if p.category == category]
 

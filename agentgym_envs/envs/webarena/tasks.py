@@ -11,6 +11,7 @@ expert reads: the pages to walk through and the target, never element ids.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -54,11 +55,14 @@ def _pick(rng: np.random.Generator, items):
     return items[int(rng.integers(len(items)))]
 
 
-def task(
-    template: str, sites: str, intent: str, start_url: str, evaluation: dict, plan: dict
-) -> dict[str, Any]:
+SITE_OF_HOME = {SHOP_HOME: "shopping", FORUM_HOME: "reddit", GITLAB_HOME: "gitlab"}  # WebArena's names
+
+
+def task(template: str, start_url: str, evaluation: dict, plan: dict, **slots: str) -> dict[str, Any]:
+    """A config in WebArena's shape; the intent is the template with its ``{{slot}}``s filled."""
+    intent = re.sub(r"\{\{(\w+)\}\}", lambda slot: str(slots[slot.group(1)]), template)
     return {
-        "sites": [sites],
+        "sites": [SITE_OF_HOME[start_url]],
         "intent_template": template,
         "intent": intent,
         "start_url": start_url,
@@ -103,11 +107,10 @@ def product_price(world: World, rng) -> dict:
     p = _pick(rng, world.shop.products.values())
     return task(
         "What is the price of {{product}}?",
-        "shopping",
-        f"What is the price of {p.name}?",
         SHOP_HOME,
         answer_eval("must_include", [f"{p.price:.2f}"]),
         plan(_product_hops(p), pages.product_url(p.name), answer=money(p.price)),
+        product=p.name,
     )
 
 
@@ -115,11 +118,10 @@ def product_rating(world: World, rng) -> dict:
     p = _pick(rng, (p for p in world.shop.products.values() if p.reviews))
     return task(
         "What is the average customer rating of {{product}}, out of 5?",
-        "shopping",
-        f"What is the average customer rating of {p.name}, out of 5?",
         SHOP_HOME,
         answer_eval("must_include", [str(p.rating)]),
         plan(_product_hops(p), pages.product_url(p.name), answer=str(p.rating)),
+        product=p.name,
     )
 
 
@@ -128,39 +130,36 @@ def review_count(world: World, rng) -> dict:
     n = str(len(p.reviews))
     return task(
         "How many reviews does {{product}} have?",
-        "shopping",
-        f"How many reviews does {p.name} have?",
         SHOP_HOME,
         answer_eval("exact_match", n),
         plan(_product_hops(p), pages.product_url(p.name), answer=n),
+        product=p.name,
     )
 
 
 def most_reviewed_in_category(world: World, rng) -> dict:
-    category = _pick(rng, dict.fromkeys(p.category for p in world.shop.products.values()))
+    category = _pick(rng, world.shop.categories())
     best = max(world.shop.in_category(category), key=lambda p: len(p.reviews))
     hops = [click(SHOP_HOME, "link", category)]
     return task(
         "Which product in the {{category}} category has the most reviews?",
-        "shopping",
-        f"Which product in the {category} category has the most reviews?",
         SHOP_HOME,
         answer_eval("fuzzy_match", [best.name]),
         plan(hops, pages.category_url(category), answer=best.name),
+        category=category,
     )
 
 
 def cheapest_in_category(world: World, rng) -> dict:
-    category = _pick(rng, dict.fromkeys(p.category for p in world.shop.products.values()))
+    category = _pick(rng, world.shop.categories())
     cheapest = min(world.shop.in_category(category), key=lambda p: p.price)
     hops = [click(SHOP_HOME, "link", category)]
     return task(
         "What is the cheapest product in the {{category}} category?",
-        "shopping",
-        f"What is the cheapest product in the {category} category?",
         SHOP_HOME,
         answer_eval("fuzzy_match", [cheapest.name]),
         plan(hops, pages.category_url(category), answer=cheapest.name),
+        category=category,
     )
 
 
@@ -172,11 +171,10 @@ def order_total(world: World, rng) -> dict:
     order = _pick(rng, world.shop.orders)
     return task(
         "What was the grand total of my order number {{number}}?",
-        "shopping",
-        f"What was the grand total of my order number {order.number}?",
         SHOP_HOME,
         answer_eval("must_include", [f"{order.total:.2f}"]),
         plan(_order_hops(order), pages.order_url(order.number), answer=money(order.total)),
+        number=order.number,
     )
 
 
@@ -184,11 +182,10 @@ def order_status(world: World, rng) -> dict:
     order = _pick(rng, world.shop.orders)
     return task(
         "What is the status of my order number {{number}}?",
-        "shopping",
-        f"What is the status of my order number {order.number}?",
         SHOP_HOME,
         answer_eval("exact_match", order.status),
         plan(_order_hops(order), pages.order_url(order.number), answer=order.status),
+        number=order.number,
     )
 
 
@@ -197,11 +194,10 @@ def open_product_page(world: World, rng) -> dict:
     url = pages.product_url(p.name)
     return task(
         "Open the product page of {{product}}.",
-        "shopping",
-        f"Open the product page of {p.name}.",
         SHOP_HOME,
         url_eval(url),
         plan(_product_hops(p), url),
+        product=p.name,
     )
 
 
@@ -211,11 +207,10 @@ def show_search_results(world: World, rng) -> dict:
     url = pages.search_url(noun)
     return task(
         "Show me the search results for '{{query}}' in the shop.",
-        "shopping",
-        f"Show me the search results for '{noun}' in the shop.",
         SHOP_HOME,
         url_eval(url),
         plan([search(SHOP_HOME, "searchbox", "Search", noun)], url),
+        query=noun,
     )
 
 
@@ -223,11 +218,10 @@ def add_to_cart(world: World, rng) -> dict:
     p = _pick(rng, world.shop.products.values())
     return task(
         "Add {{product}} to my shopping cart.",
-        "shopping",
-        f"Add {p.name} to my shopping cart.",
         SHOP_HOME,
         state_eval(check="cart_contains", sku=p.sku),
         plan(_product_hops(p), pages.product_url(p.name), finish="add_to_cart", sku=p.sku),
+        product=p.name,
     )
 
 
@@ -236,11 +230,11 @@ def buy_product(world: World, rng) -> dict:
     address = _pick(rng, ADDRESSES)
     return task(
         "Buy {{product}} and ship it to {{address}}.",
-        "shopping",
-        f"Buy {p.name} and ship it to {address}.",
         SHOP_HOME,
         state_eval(check="order_placed", sku=p.sku, address=address),
         plan(_product_hops(p), pages.product_url(p.name), finish="buy", sku=p.sku, address=address),
+        product=p.name,
+        address=address,
     )
 
 
@@ -260,11 +254,11 @@ def post_points(world: World, rng) -> dict:
     post = _pick_post(world, rng)
     return task(
         "How many points does the post '{{title}}' in f/{{forum}} have?",
-        "reddit",
-        f"How many points does the post '{post.title}' in f/{post.forum} have?",
         FORUM_HOME,
         answer_eval("exact_match", str(post.score)),
         plan(_post_hops(post), pages.post_url(post), answer=str(post.score)),
+        title=post.title,
+        forum=post.forum,
     )
 
 
@@ -272,11 +266,11 @@ def post_author(world: World, rng) -> dict:
     post = _pick_post(world, rng)
     return task(
         "Who submitted the post '{{title}}' in f/{{forum}}?",
-        "reddit",
-        f"Who submitted the post '{post.title}' in f/{post.forum}?",
         FORUM_HOME,
         answer_eval("exact_match", post.author),
         plan(_post_hops(post), pages.post_url(post), answer=post.author),
+        title=post.title,
+        forum=post.forum,
     )
 
 
@@ -285,11 +279,11 @@ def post_comment_count(world: World, rng) -> dict:
     n = str(len(post.comments))
     return task(
         "How many comments are there on the post '{{title}}' in f/{{forum}}?",
-        "reddit",
-        f"How many comments are there on the post '{post.title}' in f/{post.forum}?",
         FORUM_HOME,
         answer_eval("exact_match", n),
         plan(_post_hops(post), pages.post_url(post), answer=n),
+        title=post.title,
+        forum=post.forum,
     )
 
 
@@ -298,11 +292,10 @@ def open_forum(world: World, rng) -> dict:
     url = pages.forum_url(name)
     return task(
         "Go to the {{forum}} forum.",
-        "reddit",
-        f"Go to the {name} forum.",
         FORUM_HOME,
         url_eval(url),
         plan([click(FORUM_HOME, "link", f"f/{name}")], url),
+        forum=name,
     )
 
 
@@ -310,11 +303,11 @@ def upvote_post(world: World, rng) -> dict:
     post = _pick(rng, (p for p in world.forum.posts.values() if p.my_vote == 0))
     return task(
         "Upvote the post '{{title}}' in f/{{forum}}.",
-        "reddit",
-        f"Upvote the post '{post.title}' in f/{post.forum}.",
         FORUM_HOME,
         state_eval(check="post_vote", post_id=post.id, vote=1),
         plan(_post_hops(post), pages.post_url(post), finish="upvote"),
+        title=post.title,
+        forum=post.forum,
     )
 
 
@@ -323,11 +316,12 @@ def comment_on_post(world: World, rng) -> dict:
     comment = _pick(rng, COMMENTS)
     return task(
         "Reply to the post '{{title}}' in f/{{forum}} with the comment \"{{comment}}\".",
-        "reddit",
-        f"Reply to the post '{post.title}' in f/{post.forum} with the comment \"{comment}\".",
         FORUM_HOME,
         state_eval(check="comment_posted", post_id=post.id, text=comment),
         plan(_post_hops(post), pages.post_url(post), finish="comment", text=comment),
+        title=post.title,
+        forum=post.forum,
+        comment=comment,
     )
 
 
@@ -337,11 +331,12 @@ def create_post(world: World, rng) -> dict:
     hops = [click(FORUM_HOME, "link", f"f/{name}"), click(pages.forum_url(name), "link", "Submit")]
     return task(
         'Create a post in f/{{forum}} titled "{{title}}" with the body "{{body}}".',
-        "reddit",
-        f'Create a post in f/{name} titled "{title}" with the body "{body}".',
         FORUM_HOME,
         state_eval(check="post_created", forum=name, title=title, body=body),
         plan(hops, pages.submit_url(name), finish="create_post", title=title, body=body),
+        forum=name,
+        title=title,
+        body=body,
     )
 
 
@@ -358,11 +353,10 @@ def open_issue_count(world: World, rng) -> dict:
     n = str(len(project.open_issues()))
     return task(
         "How many open issues does the project {{project}} have?",
-        "gitlab",
-        f"How many open issues does the project {project.path} have?",
         GITLAB_HOME,
         answer_eval("exact_match", n),
         plan(_project_hops(project, True), pages.issues_url(project.path), answer=n),
+        project=project.path,
     )
 
 
@@ -371,11 +365,10 @@ def project_stars(world: World, rng) -> dict:
     n = str(project.stars)
     return task(
         "How many stars does the project {{project}} have?",
-        "gitlab",
-        f"How many stars does the project {project.path} have?",
         GITLAB_HOME,
         answer_eval("exact_match", n),
         plan(_project_hops(project, False), pages.project_url(project.path), answer=n),
+        project=project.path,
     )
 
 
@@ -384,11 +377,10 @@ def open_issues_page(world: World, rng) -> dict:
     url = pages.issues_url(project.path)
     return task(
         "Open the issues page of the project {{project}}.",
-        "gitlab",
-        f"Open the issues page of the project {project.path}.",
         GITLAB_HOME,
         url_eval(url),
         plan(_project_hops(project, True), url),
+        project=project.path,
     )
 
 
@@ -397,11 +389,11 @@ def issue_author(world: World, rng) -> dict:
     issue = _pick(rng, project.issues)
     return task(
         "Who opened the issue '{{title}}' in the project {{project}}?",
-        "gitlab",
-        f"Who opened the issue '{issue.title}' in the project {project.path}?",
         GITLAB_HOME,
         answer_eval("exact_match", issue.author),
         plan(_project_hops(project, True), pages.issues_url(project.path), answer=issue.author),
+        title=issue.title,
+        project=project.path,
     )
 
 
@@ -411,11 +403,11 @@ def create_issue(world: World, rng) -> dict:
     hops = [*_project_hops(project, True), click(pages.issues_url(project.path), "link", "New issue")]
     return task(
         'Create an issue titled "{{title}}" in the project {{project}}.',
-        "gitlab",
-        f'Create an issue titled "{title}" in the project {project.path}.',
         GITLAB_HOME,
         state_eval(check="issue_created", project=project.path, title=title),
         plan(hops, pages.new_issue_url(project.path), finish="create_issue", title=title),
+        title=title,
+        project=project.path,
     )
 
 
