@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import gymnasium as gym
 
-from agentgym_envs.core import CHARSET, INFO_KEYS, Outcome, TaskSplits, TextEnv, text_space
+from agentgym_envs.core import CHARSET, INFO_KEYS, Outcome, TextEnv, text_space
 from agentgym_envs.registration import (
     FAMILIES,
     Family,
@@ -33,6 +33,7 @@ from agentgym_envs.registration import (
     resolve_env_id,
     short_name,
 )
+from agentgym_envs.splits import TaskSplits
 
 __version__ = "0.1.0"
 

@@ -26,7 +26,7 @@ from typing import Any
 
 import gymnasium as gym
 
-from agentgym_envs.core import TaskSplits
+from agentgym_envs.splits import TaskSplits
 
 # The name on the package index ("agentgym" there is an unrelated project); the imports are
 # agentgym_envs and agentgym_rl, the command is agentgym.

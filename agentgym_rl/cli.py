@@ -134,8 +134,8 @@ def data(argv: list[str]) -> int:
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
     from agentgym_envs import require_engine
-    from agentgym_envs.core import normalise_split
     from agentgym_envs.data import eval_items, expert_trajectories, save_trajectories
+    from agentgym_envs.splits import normalise_split
 
     env_ids = [checked(require_engine, name) for name in args.envs]
     split = checked(normalise_split, args.split)

@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from agentgym_envs import family, parse_item_id, require_engine, resolve_env_id, short_name
-from agentgym_envs.core import normalise_split
 from agentgym_envs.data import atomic_write_text, save_trajectories
+from agentgym_envs.splits import normalise_split
 from agentgym_rl.rollout import Policy, RolloutConfig, RolloutStats, make_jobs, rollout
 from agentgym_rl.run_dir import EpisodeLog
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import os
 import re
 import subprocess
@@ -134,3 +135,60 @@ def test_readme_env_table_is_the_registry_table():
     assert table in README.read_text(), "README's env table is stale: paste `agentgym list --markdown`"
     for registered in env_ids():
         assert f"`{registered}`" in table
+
+
+def package_imports(package: Path) -> dict[str, set[str]]:
+    """Module -> the modules it imports, as written in the source: at the top and inside functions
+    (a deferred import still closes a loop), leaving out ``if TYPE_CHECKING:`` blocks."""
+    root = package.parent
+    modules = {}
+    for path in package.rglob("*.py"):
+        parts = path.relative_to(root).with_suffix("").parts
+        modules[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+
+    def owner(name: str) -> str | None:  # the module a dotted name lives in
+        while name and name not in modules:
+            name = name.rpartition(".")[0]
+        return name or None
+
+    graph = {}
+    for name, path in modules.items():
+        package_name = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        targets: set[str] = set()
+        pending = list(ast.parse(path.read_text(encoding="utf-8")).body)
+        while pending:
+            node = pending.pop()
+            if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+                continue
+            if isinstance(node, ast.Import):
+                targets |= {alias.name for alias in node.names}
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    anchor = package_name.split(".")[: len(package_name.split(".")) - node.level + 1]
+                    base = ".".join(anchor + ([node.module] if node.module else []))
+                # ``from package import module`` imports that module; ``from module import name``, the module
+                targets |= {f"{base}.{a.name}" if f"{base}.{a.name}" in modules else base for a in node.names}
+            else:
+                pending.extend(ast.iter_child_nodes(node))
+        graph[name] = targets
+    return {name: {owner(t) or t for t in targets} - {name} for name, targets in graph.items()}
+
+
+def test_the_env_package_has_no_import_cycle_and_never_imports_the_trainers():
+    graph = package_imports(TESTS.parent / "agentgym_envs")
+    assert not {t for targets in graph.values() for t in targets if t.split(".")[0] == "agentgym_rl"}
+    inside = {name: {t for t in targets if t in graph} for name, targets in graph.items()}
+    done: set[str] = set()
+
+    def visit(name: str, path: list[str]) -> None:
+        if name in path:
+            pytest.fail("import cycle: " + " -> ".join(path[path.index(name) :] + [name]))
+        if name not in done:
+            for target in sorted(inside[name]):
+                visit(target, path + [name])
+            done.add(name)
+
+    for name in sorted(inside):
+        visit(name, [])
+    assert "agentgym_envs.splits" in inside["agentgym_envs.registration"]  # TaskSplits' own module
