@@ -145,6 +145,10 @@ def test_the_action_is_the_last_code_block_of_a_reply(env):
         ("goto [http://example.com/]", "not on one of the sites"),
         ("scroll [sideways]", "scroll goes 'up' or 'down'"),
         ("tab_focus [7]", "there is no tab"),
+        ("tab_focus [²]", "there is no tab"),  # isdigit() is true of '²'; int() refuses it
+        # urllib raises ValueError on these URLs; issue 17's bug report is the first
+        ("goto [http://localh[ost:9999/f/music/186]", "is not a valid URL (Invalid IPv6 URL)"),
+        ("goto [http://localhost:9999\uff03/]", "is not a valid URL"),  # '＃' becomes '#' under NFKC
         ("close_tab", "only tab"),
         ("go_back", "no previous page"),
         ("go_forward", "no next page"),
@@ -160,6 +164,12 @@ def test_a_bad_action_is_an_observation_that_says_why(env, action, why):
     assert after.startswith("Invalid action:") and why in after.splitlines()[0]
     assert reward == 0.0 and not terminated and not truncated
     assert after.split("OBSERVATION:", 1)[1] == obs.split("OBSERVATION:", 1)[1]  # the page is unchanged
+
+
+def test_a_post_number_in_other_digits_is_a_missing_page(env):
+    env.reset(options={"task_id": 0})
+    obs, reward, terminated, *_ = env.step(f"goto [{FORUM}/f/music/²]")
+    assert "404: this page does not exist" in obs and reward == 0.0 and not terminated
 
 
 # ------------------------------------------------------------------------------ evaluators

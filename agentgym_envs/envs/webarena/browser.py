@@ -14,7 +14,16 @@ import re
 import zlib
 from dataclasses import dataclass, field
 
-from agentgym_envs.envs.webarena.pages import Node, NotFound, Page, perform, render_page, site_of
+from agentgym_envs.envs.webarena.pages import (
+    Node,
+    NotFound,
+    Page,
+    is_number,
+    perform,
+    render_page,
+    site_of,
+    url_problem,
+)
 from agentgym_envs.envs.webarena.sites import World
 
 VIEWPORT_NODES = 45  # nodes a screen shows; scroll moves by SCROLL_NODES
@@ -262,7 +271,7 @@ class Browser:
         return "opened a new tab"
 
     def _do_tab_focus(self, action: Action) -> str:
-        if not action.argument.isdigit() or int(action.argument) >= len(self.tabs):
+        if not is_number(action.argument) or int(action.argument) >= len(self.tabs):
             raise ActionError(f"there is no tab {action.argument[:20]!r}; tabs are 0..{len(self.tabs) - 1}.")
         self.active = int(action.argument)
         self._page = None
@@ -280,6 +289,9 @@ class Browser:
         url = action.argument
         if not url.startswith("http"):
             url = "http://" + url
+        problem = url_problem(url)
+        if problem:
+            raise ActionError(f"'{action.argument[:80]}' is not a valid URL ({problem}).")
         if site_of(url) is None:
             raise ActionError(f"'{action.argument[:80]}' is not on one of the sites this browser can reach.")
         self.navigate(url)

@@ -285,7 +285,7 @@ def forum_page(world: World, path: str, query: dict[str, str]) -> Page:
             Node("button", "Create submission", op=f"submit_post:{name}"),
         ]
         return Page("Create submission", tuple(body))
-    if len(parts) >= 3 and parts[0] == "f" and parts[2].isdigit():
+    if len(parts) >= 3 and parts[0] == "f" and is_number(parts[2]):
         post = forum.posts.get(int(parts[2]))
         if post is None or post.forum != parts[1]:
             raise NotFound(path)
@@ -392,10 +392,29 @@ SITE_PAGES = {SHOP: shop_page, FORUM: forum_page, GITLAB: gitlab_page}
 SITE_HEADERS = {SHOP: _shop_header, FORUM: _forum_header, GITLAB: _gitlab_header}
 
 
+def url_problem(url: str) -> str | None:
+    """Why urllib cannot read ``url`` (a '[' that opens no IPv6 host, characters that NFKC turns
+    into URL syntax, ...), or None. urllib raises ValueError on such URLs; a typed URL is model
+    text, so the browser asks here first and explains instead."""
+    try:
+        urlsplit(url)
+    except ValueError as error:
+        return str(error)
+    return None
+
+
 def site_of(url: str) -> str | None:
+    """The origin of the site ``url`` is on, or None (also for a URL urllib cannot read)."""
+    if url_problem(url):
+        return None
     parts = urlsplit(url)
     origin = f"{parts.scheme}://{parts.netloc}"
     return origin if origin in SITE_PAGES else None
+
+
+def is_number(text: str) -> bool:
+    """ASCII digits only: ``str.isdigit`` is also true of '²', which ``int`` refuses."""
+    return text.isascii() and text.isdigit()
 
 
 def render_page(world: World, url: str, message: str = "") -> Page:
