@@ -15,7 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from agentgym_envs.core import Outcome, TextEnv
-from agentgym_envs.envs.webarena.browser import ACTION_HELP, ActionError, Browser, parse_action
+from agentgym_envs.envs.webarena.browser import (
+    ACTION_HELP,
+    ActionError,
+    Browser,
+    extract_action,
+    parse_action,
+)
 from agentgym_envs.envs.webarena.evaluators import evaluate
 from agentgym_envs.envs.webarena.pages import CART_URL, CHECKOUT_URL
 from agentgym_envs.envs.webarena.sites import FORUM, GITLAB, SHOP, generate_world
@@ -124,7 +130,10 @@ class WebArenaEnv(TextEnv):
             return Outcome(
                 self.observation_text(f"Invalid action: {error} The page is unchanged."), self.score
             )
-        self.previous_action = action if len(action) <= 200 else action[:200] + "..."
+        # The command, not the whole reply: a client that sends the model's reply (AgentGym's
+        # WebArena client does) must see the same line as one that sends the command.
+        command = extract_action(action)
+        self.previous_action = command if len(command) <= 200 else command[:200] + "..."
         return Outcome(self.observation_text(), self.score)
 
     def _stop(self, answer: str) -> Outcome:
