@@ -8,13 +8,24 @@ then the current one)::
     pip install "torch==2.13.0" -e ".[sb3]"
     python examples/sb3_maze.py                 # 5 test mazes, 15k steps: about 20 s on 2 cores
     python examples/sb3_maze.py --tasks 0 --timesteps 30000   # train split -> all 25 test mazes
+    python benchmarks/sb3_maze.py --seeds 5     # several seeds, with the machine they ran on
 
 With ``--tasks K`` (default 5) PPO trains and is scored on the K test mazes with the shortest
 expert routes: it learns their routes. ``--tasks 0`` trains on the training mazes and scores on
 every test maze, which a memoryless MLP over byte ids barely learns in a CPU minute (README).
 Both policies are scored on the same tasks and episodes: PPO sampling from its masked
-distribution ("ppo") and greedily ("ppo_greedy"), random uniformly over the mask. Prints a table,
-or one JSON line with ``--json``.
+distribution ("ppo", the policy PPO trains) and greedily ("ppo_greedy"), random uniformly over
+the mask. Prints a table, or one JSON line with ``--json``.
+
+Greedy is the weaker and the noisier figure here. Maze answers a move into a wall with the same
+observation as before, and the MLP sees only the first and the current observation, so a greedy
+policy that prefers a blocked move (or two moves that undo each other) repeats it until the round
+limit; sampling steps out of such a loop. Greedy is also scored on one episode per task (it plays
+every episode of a task alike), so it moves in steps of 100/K points.
+
+A seed fixes a run on one machine only: another CPU rounds the network's arithmetic differently
+and 15k steps of training amplify that, so the percentages differ from machine to machine (and
+with torch's thread count). Read them over several seeds (benchmarks/sb3_maze.py).
 """
 
 from __future__ import annotations
@@ -48,11 +59,15 @@ class TaskSubset(gym.Wrapper):
         return self.env.reset(options={"task_id": task_id})
 
 
-def make_env(split: str, task_ids: list[int] | None = None, seed: int = 0) -> gym.Env:
+def make_env(
+    split: str, task_ids: list[int] | None = None, seed: int = 0, commands: list[str] | None = None
+) -> gym.Env:
+    """Maze as stable-baselines3 takes it; ``commands`` fixes the action set (default: Maze's list)."""
     env = gym.make(ENV_ID, split=split)
     if task_ids:
         env = TaskSubset(env, task_ids, seed)
-    return TokenObservation(DiscreteActions(env), max_tokens=MAX_TOKENS, first_tokens=FIRST_TOKENS)
+    actions = DiscreteActions(env, commands=commands)
+    return TokenObservation(actions, max_tokens=MAX_TOKENS, first_tokens=FIRST_TOKENS)
 
 
 def shortest_test_tasks(count: int) -> list[int]:
@@ -85,19 +100,33 @@ def success_rate(choose, task_ids: list[int], episodes: int) -> float:
     return wins / (len(task_ids) * episodes)
 
 
-def train(task_ids: list[int] | None, timesteps: int, seed: int):
-    """MaskablePPO on 8 envs (byte ids normalised by VecNormalize); returns (model, vec env)."""
-    from sb3_contrib import MaskablePPO
+PPO_SETTINGS = dict(
+    n_steps=128, batch_size=256, n_epochs=4, learning_rate=1e-3, gamma=0.95, ent_coef=0.01,
+    policy_kwargs={"net_arch": [64, 64]},
+)  # fmt: skip
+
+
+def vec_env(envs: list[gym.Env], seed: int):
+    """The envs side by side, byte ids normalised by VecNormalize (rewards left as they are)."""
     from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
 
-    split = "test" if task_ids else "train"
-    venv = DummyVecEnv([lambda i=i: make_env(split, task_ids, seed + i) for i in range(8)])
+    venv = DummyVecEnv([lambda env=env: env for env in envs])
     venv.seed(seed)
-    venv = VecNormalize(venv, norm_reward=False)
-    model = MaskablePPO(
-        "MlpPolicy", venv, n_steps=128, batch_size=256, n_epochs=4, learning_rate=1e-3, gamma=0.95,
-        ent_coef=0.01, seed=seed, policy_kwargs={"net_arch": [64, 64]},
-    )  # fmt: skip
+    return VecNormalize(venv, norm_reward=False)
+
+
+def new_model(venv, seed: int, **overrides):
+    """MaskablePPO with this example's settings (``overrides`` replace some of them)."""
+    from sb3_contrib import MaskablePPO
+
+    return MaskablePPO("MlpPolicy", venv, seed=seed, **{**PPO_SETTINGS, **overrides})
+
+
+def train(task_ids: list[int] | None, timesteps: int, seed: int):
+    """MaskablePPO on 8 envs; returns (model, vec env)."""
+    split = "test" if task_ids else "train"
+    venv = vec_env([make_env(split, task_ids, seed + i) for i in range(8)], seed)
+    model = new_model(venv, seed)
     model.learn(timesteps)
     venv.training = False
     return model, venv
@@ -149,8 +178,9 @@ def main() -> None:
         return
     steps, seconds = args.timesteps, result["train_seconds"]
     print(f"Maze test tasks {result['test_tasks']}, {steps} PPO steps in {seconds} s")
-    for name in ("random", "ppo", "ppo_greedy"):
-        print(f"{name:>10}: {100 * result[name]:5.1f}% success")
+    for name, what in (("random", "uniform over the mask"), ("ppo", "sampled"), ("ppo_greedy", "argmax")):
+        print(f"{name:>10}: {100 * result[name]:5.1f}% success ({what})")
+    print("Another CPU or thread count gives another run: benchmarks/sb3_maze.py runs several seeds.")
 
 
 if __name__ == "__main__":

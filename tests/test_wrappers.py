@@ -1,5 +1,5 @@
 """DiscreteActions and TokenObservation: the spaces stable-baselines3 takes, SB3's own check_env on
-every registered id, and MaskablePPO learning Maze through them (examples/sb3_maze.py)."""
+every registered id, and MaskablePPO training through them (examples/sb3_maze.py) within the mask."""
 
 from __future__ import annotations
 
@@ -116,12 +116,70 @@ def _example():
     return module
 
 
-def test_maskable_ppo_beats_random_on_maze():
-    """15k MaskablePPO steps (about 10 s of CPU) on the 5 test mazes with the shortest expert
-    routes; PPO and a uniform random policy over the mask scored on the same tasks and episodes.
-    Seeded and single-threaded, so the figures are the same on every run (80% against 27.5%)."""
+class MaskAudit(gym.Wrapper):
+    """Counts the steps taken and the ones whose index the mask had ruled out at that moment."""
+
+    def __init__(self, env: gym.Env):
+        super().__init__(env)
+        self.taken: list[int] = []
+        self.masked_taken = 0
+
+    def step(self, action):
+        self.masked_taken += not self.env.get_wrapper_attr("action_masks")()[int(action)]
+        self.taken.append(int(action))
+        return self.env.step(action)
+
+
+def test_maskable_ppo_trains_through_the_wrappers_within_the_mask(tmp_path):
+    """The wiring of examples/sb3_maze.py, not how well PPO learns: that depends on the CPU's
+    rounding (the example and benchmarks/sb3_maze.py report it). MaskablePPO collects its
+    rollouts through DiscreteActions and TokenObservation, never takes an index the mask rules
+    out, updates its weights, and a saved model loads back to the same policy."""
     pytest.importorskip("sb3_contrib")
-    result = _example().run(tasks=5, timesteps=15_000, episodes=8, seed=0)
-    assert len(result["test_tasks"]) == 5
-    assert result["ppo"] > result["random"] + 0.2
-    assert result["ppo_greedy"] > result["random"]
+    torch = pytest.importorskip("torch")
+    from sb3_contrib import MaskablePPO
+
+    example = _example()
+    commands = [*MAZE_ACTIONS, "jump"]  # Maze never lists "jump": index 4 is masked at every step
+    audits = [MaskAudit(example.make_env("test", [9, 30], seed=i, commands=commands)) for i in range(2)]
+    venv = example.vec_env(audits, seed=0)
+    model = example.new_model(venv, seed=0, n_steps=64, batch_size=64)
+    before = [p.detach().clone() for p in model.policy.parameters()]
+    model.learn(256)
+
+    taken = [index for audit in audits for index in audit.taken]
+    assert len(taken) == model.num_timesteps == 256
+    assert [audit.masked_taken for audit in audits] == [0, 0] and 4 not in taken
+    assert set(taken) == {0, 1, 2, 3}  # the policy still explores every allowed move
+    after = list(model.policy.parameters())
+    assert any(not torch.equal(old, new) for old, new in zip(before, after))
+
+    observations = venv.reset()
+    masks = np.stack(venv.env_method("action_masks"))
+    assert not masks[:, 4].any() and masks[:, :4].all()
+    only_left = np.zeros_like(masks)
+    only_left[:, 2] = True
+    for deterministic in (True, False):
+        for _ in range(10):
+            actions, _ = model.predict(observations, action_masks=only_left, deterministic=deterministic)
+            assert actions.tolist() == [2, 2]
+
+    model.save(tmp_path / "ppo.zip")
+    loaded = MaskablePPO.load(tmp_path / "ppo.zip")
+    saved_state, loaded_state = model.policy.state_dict(), loaded.policy.state_dict()
+    assert saved_state.keys() == loaded_state.keys()
+    assert all(torch.equal(saved_state[name], loaded_state[name]) for name in saved_state)
+    expected, _ = model.predict(observations, action_masks=masks, deterministic=True)
+    replayed, _ = loaded.predict(observations, action_masks=masks, deterministic=True)
+    assert replayed.tolist() == expected.tolist()
+
+
+def test_the_example_runs_end_to_end_and_scores_within_range():
+    """examples/sb3_maze.py's pipeline on a tiny budget: the task choice (from the expert's
+    routes, no arithmetic) and a score in [0, 1] for each policy on the same tasks."""
+    pytest.importorskip("sb3_contrib")
+    example = _example()
+    assert example.shortest_test_tasks(5) == [9, 10, 12, 15, 21]
+    result = example.run(tasks=2, timesteps=256, episodes=2, seed=0)
+    assert result["test_tasks"] == [9, 10] and result["timesteps"] == 256
+    assert all(0.0 <= result[name] <= 1.0 for name in ("random", "ppo", "ppo_greedy"))
