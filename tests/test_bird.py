@@ -161,7 +161,9 @@ def test_hostile_queries_are_refused_or_stopped_and_never_change_the_file(env, t
         env.reset(options={"task_id": 0})
         start = time.perf_counter()
         obs, reward, terminated, _, _ = env.step(query)
-        assert time.perf_counter() - start < 3.0, query
+        # Unstopped, the cross join runs for minutes and the recursive queries forever; the bound
+        # is far above the 0.5 s limit so that a busy machine never trips it.
+        assert time.perf_counter() - start < 30.0, query
         assert obs.startswith("Error:") and words in obs, (query, obs)
         assert reward == 0.0 and not terminated
     assert sha256(path) == before

