@@ -3,12 +3,14 @@ would hang the Z-machine, and the walkthrough / policy expert."""
 
 from __future__ import annotations
 
+import string
+
 import gymnasium as gym
 import pytest
 
 pytest.importorskip("textworld", reason="TextWorld needs the textworld extra")
 
-from agentgym_envs.envs.textworld import CHALLENGES, DIFFICULTIES, task_settings  # noqa: E402
+from agentgym_envs.envs.textworld import CHALLENGES, DIFFICULTIES, refusal_of, task_settings  # noqa: E402
 
 
 def test_task_ids_cycle_challenges_and_difficulties():
@@ -29,14 +31,48 @@ def test_first_observation_is_objective_and_room_without_banner():
     env.close()
 
 
-def test_control_characters_never_reach_the_z_machine():
+# dumb-frotz's escape commands: issue 17 found \U segfaults the process, \S \R \N \D \H hang it,
+# \u \h hang it printing without end. They are checked here without the engine (a regression would
+# kill this process); tests/test_fuzz.py sends them to the env in a child process.
+ESCAPES = [f"\\{c}" for c in string.ascii_letters + string.digits + string.punctuation]
+
+
+@pytest.mark.parametrize("command", ESCAPES + ["look \\U", "\\Uinventory", "take\x00coin", "go\x1b[A", "é"])
+def test_backslashes_and_control_characters_never_reach_the_z_machine(command):
+    assert "letters and digits" in refusal_of(command)
+
+
+def test_every_command_of_the_games_passes_the_filter():
+    """The allow-list keeps every admissible and walkthrough command of each challenge and
+    difficulty (names such as "non-euclidean keycard" and "Henderson's" included)."""
+    env = gym.make("AgentGym/TextWorld-v0", split="test").unwrapped
+    for task_id in range(9):
+        _, info = env.reset(options={"task_id": task_id})
+        commands = set(info["available_actions"]) | set(env._walkthrough)
+        assert not [c for c in commands if refusal_of(c)], f"task {task_id}"
+    env.close()
+
+
+@pytest.mark.parametrize(
+    "command",
+    ["quit", "Q", "restart", "save", "restore", "script", "transcript", "take coin then restart"]
+    + ["enable print state option", "restrict commands", "tw-trace-actions", "examine tw-print"],
+)
+def test_commands_for_the_interpreter_or_textworld_itself_are_refused(command, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # "script" would write its transcript here
     env = gym.make("AgentGym/TextWorld-v0", split="test")
     env.reset(options={"task_id": 1})
-    obs, reward, terminated, *_ = env.step("take\x00coin")  # NUL hangs the Z-machine
-    assert "printable ASCII" in obs and reward == 0 and not terminated
-    obs, *_ = env.step("dance wildly")
-    assert "not one of the available actions" in obs
+    obs, reward, terminated, *_ = env.step(command)
+    assert obs.startswith("Invalid action:") and reward == 0 and not terminated
+    assert "STATE START" not in obs and not list(tmp_path.iterdir())
+    obs, *_ = env.step("take coin")  # the story and TextWorld's tracking are untouched
+    assert env.unwrapped.done and env.unwrapped.score == 1.0
     env.close()
+
+
+def test_a_name_holding_an_out_of_world_word_is_not_refused():
+    assert refusal_of("take type Q keycard") is None
+    assert refusal_of("unlock door with Henderson's non-euclidean key") is None
 
 
 def test_expert_recovers_off_the_walkthrough():

@@ -12,8 +12,21 @@ The first observation is the game's objective and the room, without TextWorld's 
 banner. Score is the game's points over its maximum; success is winning (a cooking game can be
 lost, e.g. by eating the wrong thing, which ends the episode). The expert plays the game's
 walkthrough while the agent follows it and TextWorld's own policy (its quest tracker) from any
-other state. Commands the Z-machine cannot take (non-ASCII text) are explained without reaching
-it, and an engine error on any input ends the episode with an explanation instead of raising.
+other state.
+
+Model text never reaches the Z-machine unfiltered (:func:`refusal_of`). A command passes only if
+it is made of what TextWorld's commands are made of: letters, digits, spaces, and ``-`` and ``'``
+inside names ("non-euclidean keycard", "Henderson's"), at most 197 characters. Anything else is
+refused because jericho's interpreter (dumb-frotz) reads a backslash anywhere in a line as one of
+its own escape commands: ``\\U`` kills the whole Python process with a segmentation fault, ``\\S``,
+``\\R``, ``\\N``, ``\\D`` and ``\\H`` never return, ``\\u`` and ``\\h`` never return and print without end;
+control characters such as NUL hang it too. Commands that work the interpreter or TextWorld's
+bookkeeping instead of the story are refused as well: quit, restart, save, restore, script and
+transcript (a yes/no question that swallows the next command, a restart behind TextWorld's state
+tracker, a transcript file written to the working directory) and TextWorld's own controls
+(``tw-...``, ``enable print state option``, which prints the whole world state, ``restrict
+commands``). A refused command is an observation saying why, reward 0, and the episode goes on.
+An engine error on any other input ends the episode with an explanation instead of raising.
 """
 
 from __future__ import annotations
@@ -45,7 +58,12 @@ COOKING = {
 COIN_LEVELS = {"easy": (1, 5), "medium": (103, 108), "hard": (205, 210)}
 TREASURE_LEVELS = {"easy": (1, 10), "medium": (11, 20), "hard": (21, 30)}  # the challenge's own bands
 NOT_ADMISSIBLE = " (That is not one of the available actions.)"
-_PRINTABLE = re.compile(r"[\x20-\x7e]+")
+# What may reach the Z-machine, and the verbs that may not lead a command (see the module
+# docstring for why: dumb-frotz's backslash escapes, the interpreter's and TextWorld's own commands).
+_COMMAND_TEXT = re.compile(r"[A-Za-z0-9' -]+")
+_OUT_OF_WORLD = frozenset(
+    "quit q restart save restore script transcript unscript noscript enable disable restrict".split()
+)
 _PROMPT = re.compile(r"\n>")
 _INFOS = dict(admissible_commands=True, policy_commands=True, won=True, lost=True, score=True, max_score=True)
 
@@ -123,6 +141,26 @@ def _intro(objective: str, feedback: str) -> str:
 _MAX_COMMAND = 197  # jericho truncates an action past 198 bytes (with its newline)
 
 
+def refusal_of(command: str) -> str | None:
+    """Why ``command`` must not reach the Z-machine, or None. An allow-list, not a list of known
+    bad inputs: only what TextWorld's commands are made of is passed on."""
+    if not _COMMAND_TEXT.fullmatch(command):
+        return (
+            "TextWorld's commands are words of letters and digits (with - and ' inside names); "
+            "other characters never reach the game, and this is not a command it knows."
+        )
+    if len(command) > _MAX_COMMAND:  # jericho would cut it (and warn): say so instead
+        return f"TextWorld's parser reads at most {_MAX_COMMAND} characters a command."
+    # Inform runs "A then B" as two commands, so every command's first word is checked.
+    for clause in re.split(r"\bthen\b", command.lower()):
+        words = clause.split()
+        if words and words[0] in _OUT_OF_WORLD:
+            return f"'{words[0]}' works the game program, not the game; it is not a TextWorld command."
+    if any(word.startswith("tw-") for word in command.lower().split()):
+        return "commands starting with 'tw-' are TextWorld's own controls, not commands of the game."
+    return None
+
+
 class TextWorldEnv(TextEnv):
     """Play a generated TextWorld game: cook a recipe, find a coin, or fetch a treasure.
 
@@ -167,12 +205,9 @@ class TextWorldEnv(TextEnv):
         return _intro(self.state["objective"], _without_prompt(self.state.feedback))
 
     def _apply(self, action: str) -> Outcome:
-        if not _PRINTABLE.fullmatch(action):  # the Z-machine hangs on some control characters (NUL)
-            return self.invalid(
-                "TextWorld's parser reads printable ASCII words only; this is not a command it knows."
-            )
-        if len(action) > _MAX_COMMAND:  # jericho would cut it (and warn): say so instead
-            return self.invalid(f"TextWorld's parser reads at most {_MAX_COMMAND} characters a command.")
+        refusal = refusal_of(action)
+        if refusal:
+            return self.invalid(refusal)
         admissible = action in self.state["admissible_commands"]
         try:
             with warnings.catch_warnings():  # jericho's "not fully supported" again, when it reloads
