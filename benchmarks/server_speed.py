@@ -136,7 +136,7 @@ class HttpxConnection:
 async def client(connection, fam, episodes, steps: int, latencies: list[float]) -> int:
     """One AgentGym-style client: create an env, then replay episodes until ``steps`` steps."""
     created = json.loads((await connection.post("/create", {}))[1])
-    env_id = created if fam.id_key == "env_idx" else created[fam.id_key]
+    env_id = created if fam.create_reply == "int" else created[fam.id_key]
     done_steps = 0
     while done_steps < steps:
         for task_id, actions in episodes:

@@ -5,14 +5,12 @@ Servers run on loopback only; every loop here is bounded in count and time.
 
 from __future__ import annotations
 
-import functools
 import os
 import socket
 import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
 import gymnasium as gym
 import pytest
@@ -21,155 +19,18 @@ httpx = pytest.importorskip("httpx")
 pytest.importorskip("fastapi")
 
 from fastapi.testclient import TestClient  # noqa: E402
+from test_agentgym_clients import MazeClient, ServerProcess, expert_episode, free_port, installed_ids  # noqa: E402
 
-from agentgym_envs import env_ids, family  # noqa: E402
+from agentgym_envs import family  # noqa: E402
 from agentgym_envs.server import RemoteEnv, ServerGone  # noqa: E402
 from agentgym_envs.server.app import create_app  # noqa: E402
-
-TESTS = Path(__file__).parent
-READY_SECONDS = 60
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-class ServerProcess:
-    """``python -m agentgym_envs.server`` in a child process, stopped on exit."""
-
-    def __init__(self, envs: list[str], *extra: str, host: str = "127.0.0.1", env: dict | None = None):
-        self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        command = [sys.executable, "-m", "agentgym_envs.server", "--env", *envs, "--host", host]
-        command += ["--port", str(self.port), *extra]
-        self.process = subprocess.Popen(command, env={**os.environ, **(env or {})}, stderr=subprocess.PIPE)
-        self._wait_until_ready()
-
-    def _wait_until_ready(self) -> None:
-        deadline = time.monotonic() + READY_SECONDS
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"server exited: {self.process.stderr.read().decode()[-2000:]}")
-            try:
-                if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        raise TimeoutError("the server did not start")
-
-    def rss_kib(self) -> int:
-        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-        raise RuntimeError("no VmRSS")
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-
-
-def _installed_ids() -> list[str]:
-    return [i for i in env_ids() if family(i).missing_engine() is None]
 
 
 @pytest.fixture(scope="module")
 def server():
-    running = ServerProcess(_installed_ids(), "--capacity", "512")
+    running = ServerProcess(installed_ids(), "--capacity", "512")
     yield running
     running.stop()
-
-
-# ------------------------------------------------------------------------------ AgentGym's clients
-class AgentGymStyleClient:
-    """The requests AgentGym's published clients send (agentenv/envs/*.py), for any family:
-    the id key, the create body and reply shape, and the reset task field all follow the family."""
-
-    def __init__(self, base: str, env_id: str, http: httpx.Client):
-        self.fam = family(env_id)
-        self.http = http
-        self.base = base if len(_installed_ids()) == 1 else f"{base}/{self.fam.name.lower()}"
-        body = {"id": 0} if self.fam.reset_field == "id" else None  # the tool clients send {"id": 0}
-        reply = self.http.post(f"{self.base}/create", json=body)
-        assert reply.status_code == 200, reply.text
-        self.env_id = reply.json() if self.fam.create_reply == "int" else reply.json()[self.fam.id_key]
-
-    def _post(self, path: str, data: dict) -> dict:
-        reply = self.http.post(f"{self.base}/{path}", json={**data, self.fam.id_key: self.env_id})
-        assert reply.status_code == 200, reply.text
-        return reply.json()
-
-    def reset(self, task_id: int) -> str:
-        self._post("reset", {self.fam.reset_field: task_id})
-        reply = self.http.get(f"{self.base}/observation", params={self.fam.id_key: self.env_id})
-        assert reply.status_code == 200
-        return reply.json()
-
-    def step(self, action: str) -> tuple[str, float, bool]:
-        reply = self._post("step", {"action": action})
-        assert reply["observation"] == reply["state"]  # WebShop's and SQLGym's clients read "state"
-        return reply["observation"], reply["reward"], reply["done"]
-
-    def close(self) -> None:
-        self._post("close", {})
-
-
-@functools.cache
-def _expert_episode(env_id: str, task_id: int, max_steps: int = 200) -> tuple[str, tuple[tuple, ...]]:
-    """The expert's episode in process: the first observation and (action, obs, reward, done)."""
-    env = gym.make(env_id)
-    first, _ = env.reset(options={"task_id": task_id})
-    steps = []
-    for _ in range(max_steps):
-        action = env.unwrapped.expert()[1]
-        obs, reward, terminated, truncated, _ = env.step(action)
-        steps.append((action, obs, reward, terminated or truncated))
-        if terminated or truncated:
-            break
-    env.close()
-    return first, tuple(steps)
-
-
-@pytest.mark.parametrize("env_id", env_ids())
-def test_agentgym_clients_play_expert_episodes_equal_to_in_process(server, env_id):
-    if family(env_id).missing_engine():
-        pytest.skip(family(env_id).missing_engine())
-    task_id = family(env_id).splits.test[1]
-    first, steps = _expert_episode(env_id, task_id)
-    with httpx.Client(timeout=60) as http:
-        client = AgentGymStyleClient(server.url, env_id, http)
-        assert client.reset(task_id) == first
-        for action, obs, reward, done in steps:
-            assert client.step(action) == (obs, pytest.approx(reward), done)
-        client.close()
-
-
-def test_webarena_speaks_agentgyms_webarena_client_protocol():
-    """AgentGym's WebArena client: /create answers {"env_idx"}, /reset takes {env_idx, seed, idx},
-    /step answers Gymnasium's five values by name, /observation the page."""
-    with TestClient(create_app(["webarena"])) as http:
-        created = http.post("/create", json={})
-        assert created.status_code == 200 and set(created.json()) == {"env_idx"}
-        env_idx = created.json()["env_idx"]
-        assert http.post("/reset", json={"env_idx": env_idx, "seed": 0, "idx": 3}).status_code == 200
-        page = http.get("/observation", params={"env_idx": env_idx}).json()
-        local = gym.make("AgentGym/WebArena-v0")
-        assert page == local.reset(options={"task_id": 3})[0] and page.startswith("OBSERVATION:")
-        while True:
-            action = local.unwrapped.expert()[1]
-            reply = http.post("/step", json={"env_idx": env_idx, "action": action}).json()
-            expected = local.step(action)
-            assert {"observation", "reward", "terminated", "truncated", "info"} <= set(reply)
-            got = (reply["observation"], reply["reward"], reply["terminated"], reply["truncated"])
-            assert got == expected[:4]
-            if reply["terminated"]:
-                break
-        assert reply["reward"] == 1.0 and reply["info"]["success"] is True
-        assert http.post("/close", json={"env_idx": env_idx}).status_code == 200
 
 
 def test_remote_env_keeps_the_contract(server):
@@ -189,7 +50,7 @@ def test_remote_env_keeps_the_contract(server):
 
 def test_remote_env_says_clearly_when_the_server_is_gone():
     with pytest.raises(ServerGone, match="no env server answers"):
-        RemoteEnv(f"http://127.0.0.1:{_free_port()}", env="maze", timeout=2)
+        RemoteEnv(f"http://127.0.0.1:{free_port()}", env="maze", timeout=2)
 
 
 # ------------------------------------------------------------------------------ load
@@ -233,16 +94,18 @@ def test_64_concurrent_sessions_have_no_errors_and_no_cross_talk(server):
         task_ids = list(family("maze").splits.train)
         done_steps, episode = 0, 0
         with httpx.Client(timeout=60) as http:
-            client = AgentGymStyleClient(server.url, "AgentGym/Maze-v0", http)
+            client = MazeClient(f"{server.url}/maze", http)
             while done_steps < steps_each:
                 task_id = task_ids[(worker * 7 + episode) % len(task_ids)]
-                first, expected = _expert_episode("AgentGym/Maze-v0", task_id)
-                if client.reset(task_id) != first:
+                expected = expert_episode("AgentGym/Maze-v0", task_id)
+                client.reset(task_id)
+                if client.observe() != client.prompt_from(expected.first, None):
                     failures.append(f"worker {worker}: first observation of task {task_id} differs")
                     return
-                for action, obs, reward, done in expected[: steps_each - done_steps]:
-                    if client.step(action) != (obs, reward, done):
-                        failures.append(f"worker {worker}: task {task_id} diverged at {action!r}")
+                for step in expected.steps[: steps_each - done_steps]:
+                    output = client.step(step.action)
+                    if (output.state, output.done) != (step.observation, step.done):
+                        failures.append(f"worker {worker}: task {task_id} diverged at {step.action!r}")
                         return
                     done_steps += 1
                 episode += 1
@@ -397,7 +260,7 @@ def test_a_killed_jvm_is_a_500_with_its_message_and_the_session_recovers_on_rese
 
 
 def test_cheap_calls_run_inline_once_proved_and_a_slow_one_sends_them_to_threads_for_good():
-    from agentgym_envs.server.app import CallTimer
+    from agentgym_envs.server.service import CallTimer
 
     timer = CallTimer()
     for _ in range(CallTimer.PROVE - 1):
@@ -478,7 +341,7 @@ def test_a_server_beyond_loopback_needs_the_token():
     finally:
         running.stop()
     no_token = {k: v for k, v in os.environ.items() if k != "AGENTGYM_SERVER_TOKEN"}
-    command = [sys.executable, "-m", "agentgym_envs.server", "--host", "0.0.0.0", "--port", str(_free_port())]
+    command = [sys.executable, "-m", "agentgym_envs.server", "--host", "0.0.0.0", "--port", str(free_port())]
     refused = subprocess.run(command, capture_output=True, text=True, timeout=60, env=no_token)
     assert refused.returncode == 2 and "give a token" in refused.stderr
 
