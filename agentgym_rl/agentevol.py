@@ -23,13 +23,14 @@ it stopped. The run folder::
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import shutil
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from agentgym_envs import family, parse_item_id, require_engine, resolve_env_id, short_name
 from agentgym_envs.data import atomic_write_text, expert_trajectories, load_trajectories, save_trajectories
@@ -37,8 +38,9 @@ from agentgym_envs.formats import format_react, parse_react
 from agentgym_rl.bc import RESUME_FREE, BCConfig, train_bc
 from agentgym_rl.evaluate import EnvResult, evaluate, load_results, record_key, results_table, save_eval
 from agentgym_rl.models import ModelConfig, with_lora
-from agentgym_rl.rollout import RolloutConfig, RolloutStats, make_jobs, rollout
-from agentgym_rl.run_dir import EpisodeLog, RunDir
+from agentgym_rl.rollout import RolloutStats, make_jobs, rollout
+from agentgym_rl.rollout_config import RUNTIME_FIELDS, RolloutConfig
+from agentgym_rl.run_dir import CONFIG_FILE, EpisodeLog, RunDir
 from agentgym_rl.trackers import Tracker
 
 BC_BASE = "bc-base"
@@ -51,14 +53,28 @@ def stage_names(iterations: int) -> list[str]:
 
 # ------------------------------------------------------------------------------ configs
 @dataclass
-class AgentEvolConfig:
-    """Settings of an AgentEvol run. BC settings are an :class:`EvolveBCConfig` (whose ``seed``
-    also seeds the model build and exploration sampling); the model is a ``ModelConfig``."""
+class EvolveRolloutConfig(RolloutConfig):
+    """Rollout settings of AgentEvol: each iteration's exploration samples with them, and AgentEval
+    after every stage plays with them greedily. Changed defaults (:class:`RolloutConfig`'s first):
+    ``concurrency`` 32 -> 256, ``max_new_tokens`` 96 -> 0 (a budget from the expert data),
+    ``temperature`` 0 -> 0.85. ``seed`` is not used: iteration m explores with seed 1000 x BC's
+    ``seed`` + m, so one ``--seed`` sets the whole run."""
 
-    envs: list[str] = field(default_factory=lambda: ["maze"], metadata={"help": "envs to learn (multi-task)"})
-    run_dir: str | None = field(default=None, metadata={"help": "run folder (default runs/evolve-<envs>)"})
-    iterations: int = field(default=4, metadata={"help": "M: exploration + learning iterations"})
-    samples: int = field(default=1, metadata={"help": "K: trajectories sampled per instruction"})
+    MIN_NEW_TOKENS: ClassVar[int] = 0
+
+    # Every instruction in one batch: rows that start together stay the same length, so the
+    # per-round cache pads little; on Maze's 240 instructions that explores ~1.35x faster than
+    # 32 at a time (tiny model, one thread).
+    concurrency: int = field(
+        default=256,
+        metadata={
+            "help": "episodes played at once (evolve: 256, every instruction of Maze in one batch; each "
+            "live episode holds a KV cache: lower it for big models)"
+        },
+    )
+    max_new_tokens: int = field(
+        default=0, metadata={"help": "longest reply per round (0: 1.5 x the longest expert reply + 8 tokens)"}
+    )
     # The paper samples at 1.2. The tiny model at 1.2 breaks its reply format in up to 10% of
     # turns and solves fewer instructions than at 1.0; at 0.85 it solves more than at 1.0 (Maze's
     # 240 instructions, BC-base of seed 0: 20.8% vs 15.0%; seed 2: 57.1% vs 52.9%), in less time.
@@ -67,6 +83,20 @@ class AgentEvolConfig:
         metadata={"help": "exploration sampling temperature (paper: 1.2; 0.85 suits the tiny model)"},
     )
     top_p: float = field(default=1.0, metadata={"help": "exploration nucleus sampling"})
+    seed: int = field(
+        default=0, metadata={"help": "not used by evolve: iteration m explores with seed 1000 x --seed + m"}
+    )
+
+
+@dataclass
+class AgentEvolConfig:
+    """Settings of an AgentEvol run. BC settings are an :class:`EvolveBCConfig` (whose ``seed``
+    also seeds the model build and exploration sampling); the model is a ``ModelConfig``."""
+
+    envs: list[str] = field(default_factory=lambda: ["maze"], metadata={"help": "envs to learn (multi-task)"})
+    run_dir: str | None = field(default=None, metadata={"help": "run folder (default runs/evolve-<envs>)"})
+    iterations: int = field(default=4, metadata={"help": "M: exploration + learning iterations"})
+    samples: int = field(default=1, metadata={"help": "K: trajectories sampled per instruction"})
     weighting: Literal["filter", "rwr"] = field(
         default="filter",
         metadata={
@@ -130,29 +160,13 @@ class AgentEvolConfig:
     eval_limit: int | None = field(
         default=None, metadata={"help": "at most this many AgentEval tasks per env"}
     )
-    # Every instruction in one batch: rows that start together stay the same length, so the
-    # per-round cache pads little; on Maze's 240 instructions that explores ~1.35x faster than
-    # 32 at a time (tiny model, one thread). Each live episode holds its KV cache: lower it for
-    # a big model.
-    concurrency: int = field(
-        default=256,
-        metadata={
-            "help": "episodes generated together in one batch (every live episode holds a KV cache: "
-            "lower it for big models)"
-        },
-    )
-    max_new_tokens: int = field(
-        default=0, metadata={"help": "longest reply per round (0: 1.5 x the longest expert reply + 8 tokens)"}
-    )
     progress: bool = field(default=True, metadata={"help": "show progress bars"})
-    rollout_workers: int = field(
-        default=0,
-        metadata={"help": "run the envs in this many Ray actors (0: in this process); the same trajectories"},
-    )
-    ray_address: str | None = field(
-        default=None,
+    rollout: EvolveRolloutConfig = field(
+        default_factory=EvolveRolloutConfig,
         metadata={
-            "help": "Ray cluster to join with --rollout_workers, e.g. auto (default: start a local Ray)"
+            "help": "rollouts (exploration samples; AgentEval after every stage decodes greedily)",
+            # Iteration m explores with seed 1000 x BC's --seed + m: one --seed sets the whole run.
+            "not_flags": ("seed",),
         },
     )
 
@@ -162,10 +176,10 @@ class AgentEvolConfig:
         self.envs = [require_engine(env) for env in self.envs]
         if self.iterations < 0 or self.samples < 1:
             raise ValueError("iterations must be >= 0 and samples >= 1")
-        if self.temperature <= 0:
+        if self.rollout.temperature <= 0:
             raise ValueError("exploration samples: temperature must be > 0")
-        if self.iteration_epochs < 0 or self.max_new_tokens < 0 or self.thought_words < -1:
-            raise ValueError("iteration_epochs and max_new_tokens must be >= 0, thought_words >= -1")
+        if self.iteration_epochs < 0 or self.thought_words < -1:
+            raise ValueError("iteration_epochs must be >= 0 and thought_words >= -1")
         if self.iteration_lr_scale <= 0:
             raise ValueError("iteration_lr_scale must be > 0")
         self.thresholds()  # a malformed ENV=VALUE fails here, not after an hour of training
@@ -290,7 +304,8 @@ class Run:
     model: ModelConfig
     folder: RunDir
     tracker: Tracker
-    max_new_tokens: int = 0  # the reply budget, set once the base model is loaded
+    # config.rollout with the reply budget resolved, once the base model is loaded.
+    rollout: RolloutConfig | None = None
 
     def checkpoint(self, stage: str) -> Path:
         return self.folder.path("checkpoints", stage)
@@ -317,7 +332,9 @@ def agentevol(
                 records, weights = training_set(expert, explored, run.config)
                 start_from = policy if run.config.retrain_from == "last" else None
             policy = trained(run, stage, records, weights, start_from)
-            run.max_new_tokens = run.max_new_tokens or reply_budget(policy, expert, run.config.max_new_tokens)
+            if run.rollout is None:
+                budget = reply_budget(policy, expert, run.config.rollout.max_new_tokens)
+                run.rollout = run.config.rollout.for_rollout(max_new_tokens=budget)
             results[stage] = evaluated(run, stage, policy)
             write_summary(run, results)
     finally:
@@ -331,26 +348,82 @@ def open_run(config: AgentEvolConfig, bc_config: BCConfig, model_config: ModelCo
         raise ValueError("save_dir is for 'agentgym bc'; AgentEvol saves every stage under run_dir")
     folder = RunDir(config.run_dir, name="agentevol")
 
-    def learned(evolve: AgentEvolConfig, bc: BCConfig, model: ModelConfig) -> dict[str, dict]:
-        settings = {
-            "agentevol": dataclasses.asdict(evolve),
-            "bc": dataclasses.asdict(bc),
-            "model": model.identity(),
-        }
-        for name in ("progress", "rollout_workers", "ray_address"):  # where it runs, not what it learns
-            settings["agentevol"].pop(name)
-        for name in RESUME_FREE:  # checkpointing and logging do not change what is learned
-            settings["bc"].pop(name)
-        return settings
-
     folder.open(
-        learned(config, bc_config, model_config),
-        defaults=learned(AgentEvolConfig(run_dir="-"), EvolveBCConfig(), ModelConfig()),
+        learned_settings(config, bc_config, model_config),
+        defaults=learned_settings(AgentEvolConfig(run_dir="-"), EvolveBCConfig(), ModelConfig()),
+        upgrade=upgrade_saved_settings,
     )
     tracker = Tracker.in_folder(folder.dir, bc_config.report_to)
     # Every metrics line also goes to TensorBoard, the stage number as the step.
     folder.on_record = lambda event, stage, values: tracker.log(values, stage_number(stage), f"{event}/")
     return Run(config, bc_config, model_config, folder, tracker)
+
+
+def learned_settings(evolve: AgentEvolConfig, bc: BCConfig, model: ModelConfig) -> dict[str, dict]:
+    """What config.json keeps: the settings that decide what is learned, in groups that name
+    them (``agentevol.weighting``, ``rollout.temperature``, ``bc.epochs``, ``model.lora``)."""
+    settings = {
+        "agentevol": dataclasses.asdict(evolve),
+        "bc": dataclasses.asdict(bc),
+        "model": model.identity(),
+    }
+    rollout = settings["agentevol"].pop("rollout")
+    settings["agentevol"].pop("progress")
+    # Where and how fast episodes run is not what is learned; the seed comes from BC's.
+    settings["rollout"] = {k: v for k, v in rollout.items() if k not in (*RUNTIME_FIELDS, "seed")}
+    for name in RESUME_FREE:  # checkpointing and logging do not change what is learned
+        settings["bc"].pop(name)
+    return settings
+
+
+def upgrade_saved_settings(saved: dict[str, dict]) -> dict[str, dict]:
+    """A config.json written by an earlier version, in today's groups. Values that meant the same
+    then as the defaults mean now become the defaults, so such a run still resumes; a setting
+    whose default changed what is learned gets the value the run used (resuming it with today's
+    defaults is refused, naming the setting). The earlier layouts:
+
+    - the rollout settings (concurrency, temperature, ...) sat in the ``agentevol`` group;
+    - the model settings sat there too, before ``ModelConfig``;
+    - keep thresholds were a global 0.99 plus BabyAI=0, before the env registry held them;
+    - iterations that continued the last model trained at BC's peak, before ``iteration_lr_scale``.
+    """
+    evolve = dict(saved.get("agentevol", {}))
+    rollout = dict(saved.get("rollout", {}))
+    for name in (f.name for f in dataclasses.fields(EvolveRolloutConfig)):
+        if name in evolve:
+            rollout[name] = evolve.pop(name)
+    model = dict(saved.get("model", {}))
+    for name in ("model", "lora", "lora_rank"):
+        if name in evolve:
+            model[name] = evolve.pop(name)
+    if not model.get("lora", True):
+        model.pop("lora_rank", None)  # the rank only counts with LoRA
+    if evolve.get("reward_threshold") == 0.99 and evolve.get("env_thresholds") == ["BabyAI=0"]:
+        del evolve["reward_threshold"]
+        evolve["env_thresholds"] = []
+    if "agentevol" in saved and "iteration_lr_scale" not in evolve and evolve.get("retrain_from") != "base":
+        evolve["iteration_lr_scale"] = 1.0
+    upgraded = {**saved, "agentevol": evolve} if "agentevol" in saved else dict(saved)
+    for group, values in (("rollout", rollout), ("model", model)):
+        if values:
+            upgraded[group] = values
+    return upgraded
+
+
+def saved_configs(run_dir: str | Path) -> tuple[AgentEvolConfig, EvolveBCConfig, ModelConfig]:
+    """The configs of the run in ``run_dir``, from its config.json (an earlier layout upgraded);
+    settings it does not keep (where the run ran: progress bars, Ray, an env server) get their
+    defaults."""
+    path = Path(run_dir) / CONFIG_FILE
+    if not path.is_file():
+        raise ValueError(f"{run_dir} holds no agentgym evolve run (no {CONFIG_FILE})")
+    saved = upgrade_saved_settings(json.loads(path.read_text(encoding="utf-8")))
+    rollout = EvolveRolloutConfig(**saved.get("rollout", {}))
+    return (
+        AgentEvolConfig(**saved["agentevol"], rollout=rollout),
+        EvolveBCConfig(**saved["bc"]),
+        ModelConfig(**saved.get("model", {})),
+    )
 
 
 def stage_number(stage: str) -> int:
@@ -469,12 +542,7 @@ def evaluated(run: Run, stage: str, policy) -> dict[str, EnvResult]:
         policy,
         run.config.envs,
         limit=run.config.eval_limit,
-        config=RolloutConfig(
-            concurrency=run.config.concurrency,
-            max_new_tokens=run.max_new_tokens,
-            rollout_workers=run.config.rollout_workers,
-            ray_address=run.config.ray_address,
-        ),
+        config=run.rollout.for_rollout(greedy=True),
         progress=run.config.progress,
         stats=stats,
     )
@@ -503,15 +571,7 @@ def explore(run: Run, stage: str, policy, seed: int) -> list[dict[str, Any]]:
     saved = episodes.saved()
     todo = [job for job in jobs if job.key not in saved]
     run.folder.log(f"{stage}: exploring {len(todo)} episodes ({len(jobs) - len(todo)} already saved)")
-    rollout_config = RolloutConfig(
-        concurrency=run.config.concurrency,
-        temperature=run.config.temperature,
-        top_p=run.config.top_p,
-        max_new_tokens=run.max_new_tokens,
-        seed=seed,
-        rollout_workers=run.config.rollout_workers,
-        ray_address=run.config.ray_address,
-    )
+    rollout_config = run.rollout.for_rollout(seed=seed)
     stats = RolloutStats()
     with episodes.appending() as keep:
         rollout(
@@ -576,7 +636,7 @@ def write_summary(run: Run, results: dict[str, dict[str, EnvResult]]) -> str:
     text = (
         f"# AgentEvol: {', '.join(config.envs)}\n\n"
         f"Model `{model.model}`{' + LoRA' if model.lora else ''}, M={config.iterations}, K={config.samples}, "
-        f"weighting `{config.weighting}`, exploration temperature {config.temperature}, "
+        f"weighting `{config.weighting}`, exploration temperature {config.rollout.temperature}, "
         f"each iteration trains the {config.retrain_from} model.\n\n"
         "AgentEval (test split), each cell: success % [95% Wilson interval] / mean score. Below: "
         "the share of the instruction set each column's model solved while exploring (sampled, all "
@@ -659,9 +719,11 @@ def plot_success(results: dict[str, dict[str, EnvResult]], path: Path) -> None:
 __all__ = [
     "AgentEvolConfig",
     "EvolveBCConfig",
+    "EvolveRolloutConfig",
     "agentevol",
     "filter_by_reward",
     "rwr_weights",
+    "saved_configs",
     "stage_names",
     "summary_table",
     "training_set",

@@ -9,9 +9,11 @@ imports (torch, transformers) happen only in the commands that need them.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 import time
+import typing
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -241,7 +243,7 @@ def evolve(argv: list[str]) -> int:
 def eval_model(argv: list[str]) -> int:
     from agentgym_rl.evaluate import EvalConfig, episodes_path, evaluate, results_table, save_eval
     from agentgym_rl.models import ModelConfig
-    from agentgym_rl.rollout import RolloutConfig, RolloutStats
+    from agentgym_rl.rollout import RolloutStats
 
     description = (
         "AgentEval: play each env's test split (or --task_ids) greedily and report success rate (95% "
@@ -252,12 +254,6 @@ def eval_model(argv: list[str]) -> int:
     config, model_config = parse("eval", description, [EvalConfig, ModelConfig], argv)
     policy = api_policy(config, model_config.model) if config.api_base else checked(model_config.load)
     stats = RolloutStats()
-    rollout_config = RolloutConfig(
-        concurrency=config.concurrency,
-        max_new_tokens=config.max_new_tokens,
-        rollout_workers=config.rollout_workers,
-        ray_address=config.ray_address,
-    )
     try:
         results, records = evaluate(
             policy,
@@ -265,7 +261,7 @@ def eval_model(argv: list[str]) -> int:
             split=config.split,
             limit=config.limit,
             task_ids=config.task_ids,
-            config=rollout_config,
+            config=config.rollout.for_rollout(greedy=True),
             progress=not config.quiet,
             stats=stats,
             episodes_file=episodes_path(config.out) if config.out else None,
@@ -329,26 +325,92 @@ def plain_parser(name: str, description: str) -> OneLineErrorParser:
 
 
 def parse(name: str, description: str, configs: list[type], argv: list[str]) -> list:
-    """The config dataclasses of ``agentgym <name>`` filled from ``argv`` by HfArgumentParser."""
+    """The config dataclasses of ``agentgym <name>`` filled from ``argv`` by HfArgumentParser.
+
+    A config may hold another config (``AgentEvolConfig.rollout``): the held config's fields are
+    flags too, unprefixed (``--concurrency``, not ``--rollout.concurrency``), listed in ``--help``
+    under a heading of their own, except those the holder's field names in its ``not_flags``
+    metadata (settings the holder decides itself, e.g. AgentEval's greedy decoding)."""
     from transformers import HfArgumentParser
 
     class OneLineHfParser(HfArgumentParser):
         def error(self, message: str) -> None:  # type: ignore[override]
             raise CommandError(f"{message} (see '{self.prog} --help')")
 
+    layouts = [flag_classes(config) for config in configs]
     parser = OneLineHfParser(
-        configs,
+        [part for layout in layouts for part in layout],
         prog=f"agentgym {name}",
         description=description,
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     try:
-        *outputs, unknown = parser.parse_args_into_dataclasses(args=argv, return_remaining_strings=True)
+        *parts, unknown = parser.parse_args_into_dataclasses(args=argv, return_remaining_strings=True)
     except ValueError as err:  # a config's __post_init__ refused a value
         raise CommandError(str(err)) from None
     if unknown:
         parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    outputs, parts = [], iter(parts)
+    for config, layout in zip(configs, layouts):
+        outputs.append(checked(assemble, config, [next(parts) for _ in layout]))
     return outputs
+
+
+def held_configs(config: type) -> dict[str, tuple[type, dataclasses.Field]]:
+    """``config``'s fields that hold a config: name -> (the held config's class, the field)."""
+    hints = typing.get_type_hints(config)
+    return {
+        item.name: (hints[item.name], item)
+        for item in dataclasses.fields(config)
+        if dataclasses.is_dataclass(hints[item.name])
+    }
+
+
+def flag_classes(config: type) -> list[type]:
+    """The dataclasses HfArgumentParser makes ``config``'s flags from: ``config`` itself, or, when
+    it holds configs, its own fields and then each held config's flag fields under a heading."""
+    held = held_configs(config)
+    if not held:
+        return [config]
+    classes = [flag_class(config, leave_out=tuple(held))]
+    for held_class, item in held.values():
+        not_flags = tuple(item.metadata.get("not_flags", ()))
+        classes.append(flag_class(held_class, not_flags, group=item.metadata.get("help", item.name)))
+    return classes
+
+
+def flag_class(config: type, leave_out: tuple[str, ...], group: str | None = None) -> type:
+    """A dataclass with ``config``'s fields (defaults, help) but those in ``leave_out``."""
+    hints = typing.get_type_hints(config)
+    specs = [
+        (item.name, hints[item.name], copied_field(item))
+        for item in dataclasses.fields(config)
+        if item.init and item.name not in leave_out
+    ]
+    namespace = {} if group is None else {"_argument_group_name": group}
+    return dataclasses.make_dataclass(f"{config.__name__}Flags", specs, namespace=namespace)
+
+
+def copied_field(item: dataclasses.Field) -> dataclasses.Field:
+    return dataclasses.field(
+        default=item.default, default_factory=item.default_factory, metadata=item.metadata
+    )
+
+
+def assemble(config: type, parts: list):
+    """``config`` built from what the parser filled in: its own flags, then each held config's."""
+    own, *held_parts = parts
+    if type(own) is config:  # it holds no config: the parser built it
+        return own
+    values = field_values(own)
+    for (name, (held_class, _)), part in zip(held_configs(config).items(), held_parts):
+        values[name] = held_class(**field_values(part))
+    return config(**values)
+
+
+def field_values(instance) -> dict:
+    """A dataclass instance's fields by name, not copied (``dataclasses.asdict`` copies deep)."""
+    return {item.name: getattr(instance, item.name) for item in dataclasses.fields(instance)}
 
 
 def checked(func: Callable, *args, **kwargs):

@@ -34,8 +34,6 @@ class EvalConfig:
         default=None, metadata={"help": "play exactly these task ids in every env instead of the split"}
     )
     limit: int | None = field(default=None, metadata={"help": "at most this many tasks per env"})
-    concurrency: int = field(default=32, metadata={"help": "episodes generated together in one batch"})
-    max_new_tokens: int = field(default=96, metadata={"help": "longest reply per round"})
     out: str | None = field(
         default=None,
         metadata={
@@ -61,23 +59,24 @@ class EvalConfig:
     api_backoff: float = field(
         default=1.0, metadata={"help": "seconds before the first retry; doubles each retry (with jitter)"}
     )
-    rollout_workers: int = field(
-        default=0, metadata={"help": "run the envs in this many Ray actors (0: in this process)"}
-    )
-    ray_address: str | None = field(
-        default=None, metadata={"help": "Ray cluster to join with --rollout_workers (default: a local Ray)"}
-    )
     quiet: bool = field(default=False, metadata={"help": "no progress bar"})
+    rollout: RolloutConfig = field(
+        default_factory=RolloutConfig,
+        metadata={
+            "help": "rollouts (AgentEval decodes greedily)",
+            "not_flags": ("temperature", "top_p", "seed"),
+        },
+    )
 
     def __post_init__(self) -> None:
         if isinstance(self.envs, str):
             self.envs = [self.envs]
         self.envs = [require_engine(env) for env in self.envs]
         self.split = normalise_split(self.split)
-        if self.concurrency < 1 or self.max_new_tokens < 1 or (self.limit is not None and self.limit < 1):
-            raise ValueError("concurrency, max_new_tokens and limit must be at least 1")
-        if self.api_concurrency < 1 or self.api_max_retries < 0 or self.rollout_workers < 0:
-            raise ValueError("api_concurrency must be >= 1, api_max_retries and rollout_workers >= 0")
+        if self.limit is not None and self.limit < 1:
+            raise ValueError("limit must be at least 1")
+        if self.api_concurrency < 1 or self.api_max_retries < 0:
+            raise ValueError("api_concurrency must be >= 1 and api_max_retries >= 0")
 
 
 @dataclass

@@ -36,6 +36,7 @@ from agentgym_envs.data import opening_turns, turn
 from agentgym_envs.formats import MalformedAction, to_command
 from agentgym_rl.api_policy import GenerationError
 from agentgym_rl.env_pools import make_env_pool
+from agentgym_rl.rollout_config import RolloutConfig
 from agentgym_rl.trajectory import to_messages
 
 Message = dict[str, str]
@@ -68,28 +69,6 @@ class Job:
     def key(self) -> tuple[str, int]:
         """What its record answers: ``(item_id, sample)``, as an AgentTraj record says it."""
         return f"{family(self.env_id).item_prefix}_{self.task_id}", self.sample
-
-
-@dataclass
-class RolloutConfig:
-    """How episodes are played. ``temperature`` 0 is greedy (AgentEval); exploration samples."""
-
-    concurrency: int = 32
-    temperature: float = 0.0
-    top_p: float = 1.0
-    max_new_tokens: int = 128
-    seed: int = 0
-    max_rounds: int | None = None  # None: the env's own limit (AgentGym's max rounds)
-    # Keep each episode's KV cache between rounds (agentgym_rl.prefix_cache); same tokens, same
-    # greedy output, a fraction of the prompt work. Used when the policy is an LLMPolicy over a
-    # supported model (prefix_cache.supports_prefix_cache).
-    prefix_cache: bool = True
-    # Where the envs run: 0 = in this process; N = in N Ray actors (agentgym_rl.env_pools), on a
-    # local Ray or the cluster at ray_address. The policy generates here either way.
-    rollout_workers: int = 0
-    ray_address: str | None = None
-    # Or the envs on an env server (agentgym serve) at this URL, over HTTP as in AgentGym.
-    env_server: str | None = None
 
 
 @dataclass
@@ -189,8 +168,8 @@ def rollout(
     ``on_episode(index, record)`` is called as each episode ends (e.g. to save it at once, so
     an interrupted run keeps what it finished). ``stats`` (optional) is filled in place."""
     config = config or RolloutConfig()
-    if config.concurrency < 1:
-        raise ValueError(f"concurrency must be at least 1, got {config.concurrency}")
+    if config.max_new_tokens < 1:  # AgentEvol's 0 (a budget from the expert data) is resolved first
+        raise ValueError(f"max_new_tokens must be at least 1, got {config.max_new_tokens}")
     stats = stats if stats is not None else RolloutStats()
     records: list[dict[str, Any] | None] = [None] * len(jobs)
     pool = make_env_pool(config.rollout_workers, config.max_rounds, config.ray_address, config.env_server)

@@ -47,13 +47,22 @@ class RunDir:
         return self.dir.joinpath(*parts)
 
     # -------------------------------------------------------------------------- settings
-    def open(self, settings: dict[str, dict[str, Any]], defaults: dict[str, dict[str, Any]]) -> None:
+    def open(
+        self,
+        settings: dict[str, dict[str, Any]],
+        defaults: dict[str, dict[str, Any]],
+        upgrade: Callable[[dict[str, dict]], dict[str, dict]] | None = None,
+    ) -> None:
         """Create the folder, or check that the run in it was made with the same ``settings``
-        (groups of name -> value; ``defaults`` give the value of a setting the saved run lacks)."""
+        (groups of name -> value; ``defaults`` give the value of a setting the saved run lacks).
+        ``upgrade`` turns a config.json of an earlier layout into today's, so such a run resumes;
+        it belongs to whoever wrote the settings (AgentEvol's is beside its config)."""
         now = as_json(settings)
         config_file = self.path(CONFIG_FILE)
         if config_file.is_file():
-            before = upgrade_old_config(json.loads(config_file.read_text(encoding="utf-8")))
+            before = json.loads(config_file.read_text(encoding="utf-8"))
+            if upgrade is not None:
+                before = upgrade(before)
             changed = changed_settings(before, now, as_json(defaults))
             if changed:
                 raise ValueError(
@@ -164,32 +173,6 @@ def changed_settings(before: dict[str, dict], now: dict[str, dict], defaults: di
             if name not in new or was != new[name]:
                 changed.append(f"{group}.{name}")
     return changed
-
-
-def upgrade_old_config(saved: dict[str, dict]) -> dict[str, dict]:
-    """A config.json written before the model settings had their own group (``ModelConfig``)
-    and before keep thresholds came from the env registry, in today's shape. Values that meant
-    the same then as the defaults mean now become the defaults, so such a run still resumes; a
-    setting whose default changed what is learned gets the value the run used (resuming it
-    with today's defaults is refused, naming the setting)."""
-    evolve = dict(saved.get("agentevol", {}))
-    model = dict(saved.get("model", {}))
-    for name in ("model", "lora", "lora_rank"):
-        if name in evolve:
-            model[name] = evolve.pop(name)
-    if not model.get("lora", True):
-        model.pop("lora_rank", None)  # the rank only counts with LoRA
-    # Before: a global 0.99 plus BabyAI=0, exactly what every family's registration says now.
-    if evolve.get("reward_threshold") == 0.99 and evolve.get("env_thresholds") == ["BabyAI=0"]:
-        del evolve["reward_threshold"]
-        evolve["env_thresholds"] = []
-    # Before iteration_lr_scale, an iteration that continued the last model ran at BC's peak.
-    if "agentevol" in saved and "iteration_lr_scale" not in evolve and evolve.get("retrain_from") != "base":
-        evolve["iteration_lr_scale"] = 1.0
-    upgraded = {**saved, "agentevol": evolve} if "agentevol" in saved else dict(saved)
-    if model:
-        upgraded["model"] = model
-    return upgraded
 
 
 __all__ = ["EpisodeLog", "RunDir", "changed_settings", "read_jsonl"]

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import sys
 import time
 from pathlib import Path
@@ -26,21 +25,20 @@ from common import print_header
 
 from agentgym_envs import short_name
 from agentgym_envs.data import load_trajectories
-from agentgym_rl.agentevol import BC_BASE, AgentEvolConfig, reply_budget
+from agentgym_rl.agentevol import BC_BASE, AgentEvolConfig, reply_budget, saved_configs
 from agentgym_rl.bc import BCConfig, train_bc
 from agentgym_rl.evaluate import evaluate, load_results
 from agentgym_rl.models import ModelConfig
-from agentgym_rl.rollout import RolloutConfig
-from agentgym_rl.run_dir import RunDir, upgrade_old_config
+from agentgym_rl.run_dir import RunDir
 
 
 def read_run(run_dir: Path) -> tuple[AgentEvolConfig, BCConfig, ModelConfig, dict]:
     """The run's settings and its metrics per (event, stage)."""
-    if not (run_dir / "config.json").is_file():
-        sys.exit(f"evolve_control: {run_dir} holds no agentgym evolve run (no config.json)")
-    saved = upgrade_old_config(json.loads((run_dir / "config.json").read_text()))
-    config = AgentEvolConfig(**saved["agentevol"])
-    return config, BCConfig(**saved["bc"]), ModelConfig(**saved.get("model", {})), RunDir(run_dir).metrics()
+    try:
+        config, bc_config, model_config = saved_configs(run_dir)
+    except ValueError as error:
+        sys.exit(f"evolve_control: {error}")
+    return config, bc_config, model_config, RunDir(run_dir).metrics()
 
 
 def iteration_schedule(metrics: dict) -> list[tuple[str, int]]:
@@ -77,10 +75,9 @@ def main() -> None:
     expert_steps_per_epoch = max(1, round(bc_base_steps / bc_config.epochs))
 
     base_policy = model_config.load(name=str(run_dir / "checkpoints" / BC_BASE), lora=False)
-    rollout_config = RolloutConfig(
-        concurrency=config.concurrency,
-        max_new_tokens=reply_budget(base_policy, expert, config.max_new_tokens),
-    )
+    # AgentEval as the run played it: greedy, with the run's reply budget and concurrency.
+    budget = reply_budget(base_policy, expert, config.rollout.max_new_tokens)
+    rollout_config = config.rollout.for_rollout(greedy=True, max_new_tokens=budget)
     iteration_bc = config.iteration_bc(bc_config)  # as agentevol's iterations train (steps matched below)
     rows, started = [], time.perf_counter()
     control = base_policy

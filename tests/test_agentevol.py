@@ -8,10 +8,14 @@ import agentgym_rl.agentevol as agentevol_module
 from agentgym_rl.agentevol import (
     AgentEvolConfig,
     EvolveBCConfig,
+    EvolveRolloutConfig,
     agentevol,
     filter_by_reward,
+    learned_settings,
     rwr_weights,
+    saved_configs,
     training_set,
+    upgrade_saved_settings,
 )
 from agentgym_rl.bc import BCConfig
 from agentgym_rl.cli import main, parse
@@ -53,7 +57,7 @@ def test_rwr_weights_follow_exp_of_reward_over_beta():
     "bad, message",
     [
         ({"iteration_lr_scale": 0.0}, "iteration_lr_scale must be > 0"),
-        ({"temperature": 0.0}, "temperature must be > 0"),
+        ({"rollout": EvolveRolloutConfig(temperature=0.0)}, "temperature must be > 0"),
         ({"samples": 0}, "samples >= 1"),
         ({"iteration_epochs": -1.0}, "iteration_epochs"),
     ],
@@ -84,9 +88,7 @@ def small_run(run_dir, model_dir, lora=False, **overrides) -> tuple[AgentEvolCon
         samples=1,
         explore_limit=4,
         eval_limit=3,
-        concurrency=4,
-        max_new_tokens=12,
-        temperature=1.0,
+        rollout=EvolveRolloutConfig(concurrency=4, max_new_tokens=12, temperature=1.0),
         progress=False,
     )
     settings.update(overrides)
@@ -276,14 +278,13 @@ def test_a_run_from_before_a_setting_existed_still_resumes(tmp_path, tiny_policy
 
 def test_a_run_folder_of_the_previous_layout_resumes(tmp_path, tiny_policy_dir):
     """Before ModelConfig, the model settings sat in the agentevol group and the keep thresholds
-    were a global 0.99 plus BabyAI=0 (what the registry says now); metrics lines named
-    "train-bc-base" instead of an event and a stage."""
+    were a global 0.99 plus BabyAI=0 (what the registry says now); before RolloutConfig, so did
+    the rollout settings; metrics lines named "train-bc-base" instead of an event and a stage."""
     config, bc_config, model_config = small_run(tmp_path / "run", tiny_policy_dir, iterations=0)
     agentevol(config, bc_config, model_config)
     config_file, metrics_file = tmp_path / "run/config.json", tmp_path / "run/metrics.jsonl"
-    saved = json.loads(config_file.read_text())
-    model = saved.pop("model")
-    saved["agentevol"].update(model, reward_threshold=0.99, env_thresholds=["BabyAI=0"])
+    saved = flat_config(config, bc_config, model_config)
+    saved["agentevol"].update(saved.pop("model"), reward_threshold=0.99, env_thresholds=["BabyAI=0"])
     config_file.write_text(json.dumps(saved))
     old_lines = []
     for line in map(json.loads, metrics_file.read_text().splitlines()):
@@ -388,3 +389,52 @@ def test_several_envs_explore_train_and_evaluate_together(tmp_path, tiny_policy_
     assert "| Maze |" in summary and "| Wordle |" in summary
     for env in ("Maze", "Wordle"):
         assert f"| instruction set solved while exploring, % ({env}) |" in summary
+
+
+def flat_config(config: AgentEvolConfig, bc_config: BCConfig, model_config: ModelConfig) -> dict:
+    """config.json as runs wrote it before RolloutConfig: the rollout settings in the agentevol
+    group, and no max_rounds (every env played to its own limit)."""
+    saved = json.loads(json.dumps(learned_settings(config, bc_config, model_config)))
+    rollout = saved.pop("rollout")
+    del rollout["max_rounds"]
+    saved["agentevol"].update(rollout)
+    return saved
+
+
+def test_an_old_flat_config_loads_into_the_nested_one(tmp_path):
+    rollout = EvolveRolloutConfig(concurrency=8, max_new_tokens=20, temperature=1.1, top_p=0.9)
+    config = AgentEvolConfig(run_dir=str(tmp_path), iterations=2, rollout=rollout)
+    bc_config, model_config = EvolveBCConfig(epochs=2.0), ModelConfig(model="tiny-5m")
+    saved = flat_config(config, bc_config, model_config)
+    assert {"concurrency", "temperature", "top_p", "max_new_tokens"} <= set(saved["agentevol"])
+    (tmp_path / "config.json").write_text(json.dumps(saved))
+    assert saved_configs(tmp_path) == (config, bc_config, model_config)
+    # The run folder accepts it as the same run, and names a rollout setting that changed.
+    folder = RunDir(tmp_path)
+    defaults = learned_settings(AgentEvolConfig(run_dir="-"), EvolveBCConfig(), ModelConfig())
+    folder.open(learned_settings(config, bc_config, model_config), defaults, upgrade=upgrade_saved_settings)
+    (tmp_path / "config.json").write_text(json.dumps(saved))
+    hotter = dataclasses.replace(config, rollout=dataclasses.replace(rollout, temperature=1.2))
+    with pytest.raises(ValueError, match="rollout.temperature"):
+        folder.open(
+            learned_settings(hotter, bc_config, model_config), defaults, upgrade=upgrade_saved_settings
+        )
+
+
+def test_evolve_rollout_flags_reach_exploration_and_agenteval():
+    url = "http://127.0.0.1:9/"
+    flags = ["--env_server", url, "--no_prefix_cache", "--max_rounds", "5", "--concurrency", "3"]
+    config, bc_config, _ = parse("evolve", "d", [AgentEvolConfig, EvolveBCConfig, ModelConfig], flags)
+    assert config.rollout == EvolveRolloutConfig(
+        env_server=url, prefix_cache=False, max_rounds=5, concurrency=3
+    )
+    exploring = config.rollout.for_rollout(seed=1000 * bc_config.seed + 1, max_new_tokens=12)
+    evaluating = config.rollout.for_rollout(greedy=True, max_new_tokens=12)
+    for settings in (exploring, evaluating):
+        assert (settings.env_server, settings.prefix_cache, settings.max_rounds) == (url, False, 5)
+        assert (settings.concurrency, settings.max_new_tokens) == (3, 12)
+    assert (exploring.temperature, evaluating.temperature) == (0.85, 0.0)
+    # What is learned is kept with the run; where the envs run is not.
+    kept = learned_settings(config, bc_config, ModelConfig())["rollout"]
+    assert kept["max_rounds"] == 5 and "env_server" not in kept and "prefix_cache" not in kept
+    assert main(["evolve", "--rollout_workers", "2", "--env_server", url]) == 2  # one place for the envs

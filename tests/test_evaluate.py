@@ -89,3 +89,39 @@ def test_eval_command_prints_the_table_and_writes_json_markdown_and_episodes(
     assert set(load_results(out)) == {"AgentGym/Maze-v0"}
     assert "| Maze |" in out.with_suffix(".md").read_text()
     assert len(out.with_suffix(".episodes.jsonl").read_text().splitlines()) == 2
+
+
+class Reached(Exception):
+    """Raised by a stand-in rollout engine once it has seen its settings."""
+
+
+def test_eval_rollout_flags_reach_the_rollout_engine(tiny_policy_dir, monkeypatch):
+    import agentgym_rl.evaluate as evaluate_module
+    from agentgym_rl.cli import main
+
+    seen = []
+
+    def engine(policy, jobs, config, **kwargs):
+        seen.append(config)
+        raise Reached
+
+    monkeypatch.setattr(evaluate_module, "rollout", engine)
+    url = "http://127.0.0.1:9/"
+    argv = ["eval", "--model", str(tiny_policy_dir), "--quiet", "--concurrency", "3", "--max_new_tokens", "7"]
+    with pytest.raises(Reached):
+        main([*argv, "--env_server", url, "--no_prefix_cache", "--max_rounds", "5"])
+    settings = dict(concurrency=3, max_new_tokens=7, max_rounds=5, prefix_cache=False, env_server=url)
+    assert seen == [RolloutConfig(**settings)]  # greedy, as AgentEval plays
+    with pytest.raises(Reached):
+        main([*argv, "--rollout_workers", "2", "--ray_address", "auto"])
+    assert (seen[-1].rollout_workers, seen[-1].ray_address, seen[-1].env_server) == (2, "auto", None)
+
+
+@pytest.mark.parametrize(
+    "flags", [["--temperature", "1"], ["--seed", "3"], ["--rollout_workers", "2", "--env_server", "http://x"]]
+)
+def test_eval_refuses_rollout_flags_it_does_not_take(flags, capsys):
+    from agentgym_rl.cli import main
+
+    assert main(["eval", *flags]) == 2  # AgentEval decodes greedily; Ray or a server, not both
+    assert capsys.readouterr().err.count("\n") == 1

@@ -252,3 +252,37 @@ def test_an_episode_without_a_reply_ends_with_its_error_recorded():
     assert failed and all(r["error"] == "HTTP 503" and not r["success"] for r in failed)
     assert all(r["conversations"][-1]["from"] == "human" for r in failed)  # nothing invented
     assert stats.errors == len(failed) and len(records) == 8 and None not in records
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"concurrency": 0},
+        {"max_new_tokens": 0},
+        {"temperature": -0.1},
+        {"top_p": 0.0},
+        {"max_rounds": 0},
+        {"rollout_workers": 2, "env_server": "http://127.0.0.1:9"},
+    ],
+)
+def test_rollout_config_refuses_settings_that_cannot_play(bad):
+    with pytest.raises(ValueError):
+        RolloutConfig(**bad)
+
+
+def test_each_rollout_gets_a_copy_with_its_own_decoding_and_budget():
+    held = RolloutConfig(temperature=0.9, top_p=0.8, seed=1, max_rounds=4, env_server="http://127.0.0.1:9")
+    greedy = held.for_rollout(greedy=True, max_new_tokens=7)
+    assert (greedy.temperature, greedy.top_p, greedy.max_new_tokens) == (0.0, 1.0, 7)
+    sampled = held.for_rollout(seed=5)
+    assert (sampled.temperature, sampled.top_p, sampled.seed) == (0.9, 0.8, 5)
+    for settings in (greedy, sampled):  # everything else as held
+        assert (settings.max_rounds, settings.env_server) == (4, "http://127.0.0.1:9")
+    assert (held.temperature, held.seed, held.max_new_tokens) == (0.9, 1, 96)  # the held one is untouched
+
+
+def test_an_unresolved_reply_budget_is_refused_before_any_episode():
+    from agentgym_rl.agentevol import EvolveRolloutConfig
+
+    with pytest.raises(ValueError, match="max_new_tokens"):  # AgentEvol's 0: a budget not yet resolved
+        rollout(Scripted(), make_jobs(["maze"], [0]), EvolveRolloutConfig(), progress=False)
