@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import re
 import shutil
 import subprocess
 import threading
@@ -30,6 +31,17 @@ from py4j.java_gateway import GatewayParameters, JavaGateway, launch_gateway
 from py4j.protocol import Py4JError, Py4JJavaError, Py4JNetworkError
 
 _STOP_WAIT_S = 5.0  # how long a JVM gets to exit after shutdown before it is killed
+# What a command sent to an engine may hold: their parsers read printable ASCII words, and py4j
+# sends text as UTF-8, which a lone surrogate ("\ud800") cannot be (py4j raises mid-call).
+_COMMAND_TEXT = re.compile(r"[\x20-\x7e]+")
+
+
+def refusal_of(command: str) -> str | None:
+    """Why ``command`` must not be sent to a Java engine, or None (model text reaches the
+    engine's command channel only through this check)."""
+    if _COMMAND_TEXT.fullmatch(command):
+        return None
+    return "the engine's parser reads printable ASCII words only; this is not a command it knows."
 
 
 class EngineLost(RuntimeError):

@@ -49,7 +49,7 @@ with engine_imports("SciWorld"):
     from py4j.java_gateway import get_method
     from py4j.protocol import Py4JJavaError
 
-    from agentgym_envs.envs.jvm import EngineHandle, EngineLost, JavaEngine
+    from agentgym_envs.envs.jvm import EngineHandle, EngineLost, JavaEngine, refusal_of
 
 # Tasks AgentGym leaves out (ScienceWorld's "topic-task" ids).
 EXCLUDED_TASKS = frozenset({"5-1", "5-2", "9-1", "9-2", "9-3", "10-1", "10-2"})
@@ -226,6 +226,9 @@ class SciWorldEnv(TextEnv):
         return f"{self._task_text}\n{first_look}"
 
     def _apply(self, action: str) -> Outcome:
+        refusal = refusal_of(action)
+        if refusal:
+            return self.invalid(refusal)
         try:
             step = self._game.call(lambda game: engine_step(game, self._agent, action))
         except EngineLost:

@@ -33,7 +33,7 @@ with engine_imports("TWX-Coin"):
     import textworld_express.constants as twx_constants
     from py4j.protocol import Py4JJavaError
 
-    from agentgym_envs.envs.jvm import EngineHandle, EngineLost, JavaEngine
+    from agentgym_envs.envs.jvm import EngineHandle, EngineLost, JavaEngine, refusal_of
 
 ENGINE = JavaEngine("TextWorld-Express", twx_constants.JAR_PATH, cwd=twx_constants.BASEPATH)
 # TextWorld-Express keeps state that the games of one JVM share: two games stepped in turn corrupt
@@ -50,6 +50,8 @@ def free_engine(user: object) -> JavaEngine:
         _POOL.append(engine)
     engine.acquire(user)
     return engine
+
+
 _LOST = (
     "The TextWorld-Express engine stopped (its Java process is gone), so this episode was lost. "
     "Call reset() to start a new episode on a fresh engine."
@@ -112,6 +114,9 @@ class TWXEnv(TextEnv):
         return f"{self._task_text}\n{state['observation']}"
 
     def _apply(self, action: str) -> Outcome:
+        refusal = refusal_of(action)
+        if refusal:
+            return self.invalid(refusal)
         try:
             state = json.loads(self._session.call(lambda session: session.stepJSON(action)))
         except EngineLost:
