@@ -367,3 +367,40 @@ def test_rollouts_over_the_server_equal_rollouts_in_process(server):
     in_process = rollout(Scripted(), jobs, RolloutConfig(concurrency=3), progress=False)
     over_http = rollout(Scripted(), jobs, RolloutConfig(concurrency=3, env_server=server.url), progress=False)
     assert over_http == in_process
+
+
+def test_a_protocol_is_one_function_of_routes_and_its_typed_bodies_hold_on_the_fast_path(monkeypatch):
+    """A route declaring a body model gets that model, validated, whichever path serves it; the
+    same record puts it in the schema. Two protocols claiming one path fail at start."""
+    from pydantic import BaseModel
+
+    from agentgym_envs.server import app as server_app
+    from agentgym_envs.server.routes import Route
+
+    class Doubling(BaseModel):
+        n: int
+
+    async def double(call) -> dict:
+        assert isinstance(call.body, Doubling)
+        return {"twice": 2 * call.body.n, "env": call.path.get("env_id")}
+
+    def echo_protocol(service) -> list[Route]:
+        return [
+            Route("POST", "/echo", double, body=Doubling),
+            Route("POST", "/echo/{env_id}", double, body=Doubling),
+        ]
+
+    monkeypatch.setattr(server_app, "PROTOCOLS", (*server_app.PROTOCOLS, echo_protocol))
+    app = create_app(["maze"])
+    assert app.app.table.match("POST", "/echo/7")[1] == {"env_id": 7}  # served by the fast path
+    with TestClient(app) as http:
+        assert http.post("/echo", json={"n": 3}).json() == {"twice": 6, "env": None}
+        assert http.post("/echo/7", json={"n": "4"}).json() == {"twice": 8, "env": 7}
+        refused = http.post("/echo", json={"n": "three"})
+        assert refused.status_code == 422 and refused.json()["detail"][0]["loc"] == ["body", "n"]
+        assert http.post("/echo", content=b"[1]").status_code == 422
+        schema = http.get("/openapi.json").json()["paths"]["/echo"]["post"]["requestBody"]
+        assert "Doubling" in str(schema)
+    monkeypatch.setattr(server_app, "PROTOCOLS", (*server_app.PROTOCOLS, echo_protocol))
+    with pytest.raises(ValueError, match="two routes for POST /echo"):
+        create_app(["maze"])

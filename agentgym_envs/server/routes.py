@@ -88,7 +88,7 @@ def _parse_body(route: Route, raw: bytes) -> Any:
     if route.body is None:
         return json_object(raw)
     try:  # straight from the bytes: pydantic parses and validates in one pass
-        return route.body.model_validate_json(raw if raw.strip() else b"{}")
+        return route.body.__pydantic_validator__.validate_json(raw if raw.strip() else b"{}")
     except ValidationError as error:
         problems = error.errors(include_url=False, include_context=False)
         raise HTTPException(422, [{**p, "loc": ["body", *p["loc"]]} for p in problems]) from None
@@ -123,28 +123,31 @@ class RouteTable:
     def __init__(self, routes: list[Route]):
         self.routes = list(routes)
         self.by_path: dict[tuple[str, str], Route] = {}
-        self.by_shape: dict[tuple[str, tuple[str, ...]], tuple[Route, tuple[int, ...]]] = {}
+        self.by_shape: dict[tuple[str, tuple[str, ...]], tuple[Route, tuple[tuple[str, int], ...]]] = {}
+        seen: set[tuple[str, str]] = set()
         for route in self.routes:
-            if (route.method, route.path) in self.by_path:  # two protocols claiming one path: say so at start
+            if (route.method, route.path) in seen:  # two protocols claiming one path: say so at start
                 raise ValueError(f"two routes for {route.method} {route.path}")
-            self.by_path[route.method, route.path] = route
-            if route.parameters:
-                parts = route.path.split("/")
-                shape = tuple("{}" if p.startswith("{") else p for p in parts)
-                positions = tuple(i for i, p in enumerate(parts) if p.startswith("{"))
-                self.by_shape[route.method, shape] = route, positions
+            seen.add((route.method, route.path))
+            parts = route.path.split("/")
+            if not route.parameters:
+                self.by_path[route.method, route.path] = route
+                continue
+            shape = tuple("{}" if p.startswith("{") else p for p in parts)
+            names = tuple((p[1:-1], i) for i, p in enumerate(parts) if p.startswith("{"))
+            self.by_shape[route.method, shape] = route, names
 
     def match(self, method: str, path: str) -> tuple[Route | None, dict[str, int]]:
         route = self.by_path.get((method, path))
-        if route is not None and not route.parameters:
+        if route is not None:
             return route, {}
         parts = path.split("/")
         shape = tuple("{}" if p.isascii() and p.isdigit() else p for p in parts)
         found = self.by_shape.get((method, shape))
         if found is None:
             return None, {}  # FastAPI answers it (a 404, or a 422 naming a parameter that is no number)
-        route, positions = found
-        return route, {name: int(parts[i]) for name, i in zip(route.parameters, positions)}
+        route, names = found
+        return route, {name: int(parts[i]) for name, i in names}
 
 
 # ------------------------------------------------------------------------------ FastAPI
