@@ -29,6 +29,7 @@ import threading
 import time
 import traceback
 import zlib
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -65,11 +66,15 @@ def test_no_input_crashes_hangs_or_breaks_the_env(env_id, tmp_path):
 
 
 # ------------------------------------------------------------------------------ the parent side
+@dataclass
 class ChildRun:
-    """How a child ended (``exit``, ``hung``, ``flooded``, ``ran too long``), with its output."""
+    """How a child ended: ``exit``, or why it was stopped (hung, flooded its output, ran too
+    long); its exit code, the head and tail of its output, and the last input it was given."""
 
-    def __init__(self, ended: str, returncode: int | None, output: str, last_input: str):
-        self.ended, self.returncode, self.output, self.last_input = ended, returncode, output, last_input
+    ended: str
+    returncode: int | None
+    output: str
+    last_input: str
 
 
 class BoundedReader(threading.Thread):
@@ -240,7 +245,6 @@ class Fuzzer:
     def __init__(self, env_id: str, folder: Path):
         import gymnasium as gym
 
-        self.env_id, self.gym = env_id, gym
         self.progress = (folder / "progress.jsonl").open("w", encoding="utf-8")
         self.rng = random.Random(zlib.crc32(env_id.encode()))  # a fixed seed per id
         self.problems: list[str] = []
