@@ -180,9 +180,10 @@ JUNK = [
 ]  # fmt: skip
 
 
-def long_inputs() -> list[str]:
-    """At and around the action length limit (2048 for every env), past it, and long words."""
-    inputs = ["x" * n for n in (196, 197, 198, 199, 255, 256, 1023, 1024, 2047, 2048, 2049, 10_000)]
+def long_inputs(limit: int) -> list[str]:
+    """At and around the env's action length limit and jericho's (197), past them, long words."""
+    lengths = (196, 197, 198, 199, 255, 256, 1023, 1024, limit - 1, limit, limit + 1, 10_000)
+    inputs = ["x" * n for n in lengths]
     return inputs + [
         "look " * 400,
         "\\u" * 900,
@@ -193,11 +194,11 @@ def long_inputs() -> list[str]:
     ]
 
 
-def fixed_corpus(expert_action: str) -> list[str]:
+def fixed_corpus(expert_action: str, limit: int) -> list[str]:
     """Every input kind above, plus each backslash sequence inside a command (the expert's)."""
     inside = [f"{expert_action} {seq}" for seq in BACKSLASHED[::2]]
     inside += [f"{seq}{expert_action}" for seq in BACKSLASHED[1::2]]
-    return BACKSLASHED + inside + CONTROL + UNICODE_SAMPLES + JUNK + long_inputs()
+    return BACKSLASHED + inside + CONTROL + UNICODE_SAMPLES + JUNK + long_inputs(limit)
 
 
 INSERTABLE = (
@@ -308,7 +309,7 @@ class Fuzzer:
     def play(self) -> None:
         """The fixed corpus and the mutations, in a seeded order, with the expert's real moves
         between them (one in four) so the inputs meet states deep in an episode."""
-        corpus = fixed_corpus(self.expert_action())
+        corpus = fixed_corpus(self.expert_action(), self.env.unwrapped.max_action_length)
         inputs = corpus + [None] * MUTATIONS  # None: mutate the expert's action of that moment
         self.rng.shuffle(inputs)
         for planned in inputs:
