@@ -7,7 +7,9 @@ The method, as in AgentGym (arXiv 2406.04151, section 4):
 3. Stage ``iter{m}``, m = 1..M: sample K trajectories per instruction of the instruction set with
    the last model (temperature T); turn their rewards into training weights (``filter`` keeps
    those above the env's keep threshold, one per item, as AgentGym's released code; ``rwr``
-   weights each by exp((r - 1) / beta), the paper's reward-weighted regression); merge with D_s;
+   weights each by exp((r - 1) / beta), the paper's reward-weighted regression; ``advantage``
+   weights each by its reward minus a baseline, so failed trajectories are pushed down, not
+   dropped: AgentGym names learning from failures as its own limitation); merge with D_s;
    retrain (from the base model, as the paper, or from the last model); AgentEval.
 
 ``agentevol(AgentEvolConfig())`` trains exactly what ``agentgym evolve`` trains: the command only
@@ -35,7 +37,7 @@ from typing import Any, ClassVar, Literal
 from agentgym_envs import family, parse_item_id, require_engine, resolve_env_id, short_name
 from agentgym_envs.data import atomic_write_text, expert_trajectories, load_trajectories, save_trajectories
 from agentgym_envs.formats import format_react, parse_react
-from agentgym_rl.bc import RESUME_FREE, BCConfig, train_bc
+from agentgym_rl.bc import RESUME_FREE, BCConfig, train_bc, train_weighted
 from agentgym_rl.evaluate import EnvResult, evaluate, load_results, record_key, results_table, save_eval
 from agentgym_rl.models import ModelConfig, with_lora
 from agentgym_rl.rollout import RolloutStats, make_jobs, rollout
@@ -97,11 +99,12 @@ class AgentEvolConfig:
     run_dir: str | None = field(default=None, metadata={"help": "run folder (default runs/evolve-<envs>)"})
     iterations: int = field(default=4, metadata={"help": "M: exploration + learning iterations"})
     samples: int = field(default=1, metadata={"help": "K: trajectories sampled per instruction"})
-    weighting: Literal["filter", "rwr"] = field(
+    weighting: Literal["filter", "rwr", "advantage"] = field(
         default="filter",
         metadata={
             "help": "filter: keep reward above the env's keep threshold, one per item; "
-            "rwr: weight by exp((r-1)/beta)"
+            "rwr: weight by exp((r-1)/beta); advantage: weight by reward minus the mean reward of the "
+            "task's samples (of the env's, with one sample a task), so failures get negative weight"
         },
     )
     env_thresholds: list[str] = field(
@@ -281,16 +284,44 @@ def rwr_weights(rewards: Sequence[float], beta: float) -> list[float]:
     return [math.exp((float(r) - 1.0) / beta) for r in rewards]
 
 
+def advantage_weights(records: Sequence[dict[str, Any]]) -> list[float]:
+    """Signed weights: each trajectory's reward minus a baseline, so one that did worse than
+    expected is pushed down (negative weight) and one that did better is pulled up.
+
+    The baseline is the mean reward of the same task's samples (GRPO's group mean without the
+    std: it removes how hard the task is) when the task has at least two; with one sample a
+    task (K=1, AgentEvol's default) that mean is the reward itself and every weight would be 0,
+    so it is the mean reward of the env's explored trajectories instead (a per-env baseline:
+    it still tells a failure on an easy env from one on a hard env). With ``accumulate`` a
+    task's samples from earlier iterations count in its group too."""
+    by_item: dict[str, list[float]] = {}
+    by_env_rewards: dict[str, list[float]] = {}
+    for record in records:
+        by_item.setdefault(record["item_id"], []).append(float(record["reward"]))
+        by_env_rewards.setdefault(parse_item_id(record["item_id"])[0], []).append(float(record["reward"]))
+    weights = []
+    for record in records:
+        group = by_item[record["item_id"]]
+        if len(group) < 2:
+            group = by_env_rewards[parse_item_id(record["item_id"])[0]]
+        weights.append(float(record["reward"]) - sum(group) / len(group))
+    return weights
+
+
 def training_set(
     expert: list[dict[str, Any]], explored: list[dict[str, Any]], config: AgentEvolConfig
 ) -> tuple[list[dict[str, Any]], list[float]]:
     """Expert data (weight 1) merged with explored trajectories weighted by the chosen scheme.
-    ``rwr`` leaves out trajectories whose weight is below 1e-3: they would teach nothing."""
+    ``rwr`` leaves out trajectories whose weight is below 1e-3 and ``advantage`` those whose
+    |weight| is: they would teach nothing."""
     if config.weighting == "filter":
         kept = filter_by_reward(explored, config.thresholds())
         return expert + kept, [1.0] * (len(expert) + len(kept))
-    weights = rwr_weights([r["reward"] for r in explored], config.rwr_beta)
-    kept = [(record, weight) for record, weight in zip(explored, weights) if weight >= 1e-3]
+    if config.weighting == "advantage":
+        weights = advantage_weights(explored)
+    else:
+        weights = rwr_weights([r["reward"] for r in explored], config.rwr_beta)
+    kept = [(record, weight) for record, weight in zip(explored, weights) if abs(weight) >= 1e-3]
     return expert + [r for r, _ in kept], [1.0] * len(expert) + [w for _, w in kept]
 
 
@@ -504,7 +535,9 @@ def trained(run: Run, stage: str, records: list[dict], weights: list[float], sta
     bc_config = dataclasses.replace(run.bc, save_dir=str(scratch) if run.bc.save_every else None)
     if stage != BC_BASE:
         bc_config = run.config.iteration_bc(bc_config)
-    metrics = train_bc(
+    # BC refuses negative weights; the advantage weighting means them (failures pushed down).
+    train = train_weighted if run.config.weighting == "advantage" else train_bc
+    metrics = train(
         policy,
         records,
         bc_config,
@@ -521,6 +554,7 @@ def trained(run: Run, stage: str, records: list[dict], weights: list[float], sta
         stage,
         trajectories=len(records),
         weight_sum=round(sum(weights), 3),
+        negative_weights=sum(weight < 0 for weight in weights),
         steps=metrics["steps"],
         learning_rate=bc_config.learning_rate,
         resumed_at_step=metrics["resumed_at_step"],
@@ -722,6 +756,7 @@ __all__ = [
     "EvolveRolloutConfig",
     "agentevol",
     "filter_by_reward",
+    "advantage_weights",
     "rwr_weights",
     "saved_configs",
     "stage_names",

@@ -1,6 +1,7 @@
 import dataclasses
 import json
 import math
+from pathlib import Path
 
 import pytest
 
@@ -438,3 +439,67 @@ def test_evolve_rollout_flags_reach_exploration_and_agenteval():
     kept = learned_settings(config, bc_config, ModelConfig())["rollout"]
     assert kept["max_rounds"] == 5 and "env_server" not in kept and "prefix_cache" not in kept
     assert main(["evolve", "--rollout_workers", "2", "--env_server", url]) == 2  # one place for the envs
+
+
+def test_advantage_weights_use_the_task_mean_or_with_one_sample_the_env_mean():
+    from agentgym_rl.agentevol import advantage_weights
+
+    grouped = [
+        record("lmrlgym_maze_30", 1.0, 0),
+        record("lmrlgym_maze_30", 0.0, 1),
+        record("lmrlgym_maze_31", 0.5, 0),
+        record("lmrlgym_maze_31", 0.5, 1),
+    ]
+    assert advantage_weights(grouped) == [0.5, -0.5, 0.0, 0.0]
+    single = [record("lmrlgym_maze_30", 1.0), record("lmrlgym_maze_31", 0.0), record("lmrlgym_maze_32", 0.0)]
+    assert advantage_weights(single) == pytest.approx([2 / 3, -1 / 3, -1 / 3])
+    records, weights = training_set(
+        [record("lmrlgym_maze_1", 1.0)], grouped, AgentEvolConfig(weighting="advantage", run_dir="x")
+    )
+    # Zero advantages teach nothing and are left out; the failure stays, with negative weight.
+    assert [r["sample"] for r in records[1:]] == [0, 1] and weights == [1.0, 0.5, -0.5]
+
+
+def test_advantage_weighting_pushes_failed_trajectories_down(tmp_path, tiny_policy_dir, monkeypatch):
+    torch = pytest.importorskip("torch")
+    from agentgym_envs.data import expert_trajectories
+    from agentgym_rl.agentevol import advantage_weights
+    from agentgym_rl.bc import collate, weighted_token_nll
+    from agentgym_rl.policy import LLMPolicy
+    from agentgym_rl.trajectory import tokenize_records
+
+    expert, _ = expert_trajectories("maze", "train", limit=2, progress=False)
+    success = {**expert[0], "reward": 1.0, "success": True, "sample": 0}
+    failure = {**expert[1], "item_id": expert[0]["item_id"], "reward": 0.0, "success": False, "sample": 1}
+    monkeypatch.setattr(agentevol_module, "explore", lambda *args, **kw: [success, failure])
+
+    def trained_iter1(name: str) -> tuple[Path, int]:
+        config, _, model_config = small_run(
+            tmp_path / name, tiny_policy_dir, iterations=1, weighting="advantage", iteration_epochs=1
+        )
+        bc_config = BCConfig(epochs=0.2, batch_tokens=4096, learning_rate=3e-3, warmup_ratio=0.0)
+        agentevol(config, bc_config, model_config)
+        lines = [json.loads(line) for line in (tmp_path / name / "metrics.jsonl").read_text().splitlines()]
+        negative = next(line for line in lines if (line["event"], line["stage"]) == ("train", "iter1"))
+        return tmp_path / name / "checkpoints/iter1", negative["negative_weights"]
+
+    def failure_nll(checkpoint) -> float:
+        policy = LLMPolicy.load(checkpoint)
+        example = tokenize_records([failure], policy.tokenizer, 2048)[0][0]
+        ids, mask, labels = collate([example], policy.pad_token_id, "cpu")
+        with torch.no_grad():
+            nll = weighted_token_nll(policy.model, ids, mask, labels, torch.ones(1), False)
+        return nll.item() / example.trainable_tokens
+
+    pushed, negatives = trained_iter1("advantage")
+    assert negatives == 1
+    # The same run but the failure dropped (weight 0), as the filter would: from the same BC-base,
+    # training on the failure with its negative weight leaves its tokens less likely.
+    monkeypatch.setattr(
+        agentevol_module,
+        "advantage_weights",
+        lambda records: [max(0.0, w) for w in advantage_weights(records)],
+    )
+    dropped, negatives = trained_iter1("dropped")
+    assert negatives == 0
+    assert failure_nll(pushed) > failure_nll(dropped)
