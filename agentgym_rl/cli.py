@@ -241,7 +241,14 @@ def evolve(argv: list[str]) -> int:
 # ------------------------------------------------------------------------------ eval
 @command("eval", "AgentEval: a model's (or an API model's) greedy success rate and score on the test split")
 def eval_model(argv: list[str]) -> int:
-    from agentgym_rl.evaluate import EvalConfig, episodes_path, evaluate, results_table, save_eval
+    from agentgym_rl.evaluate import (
+        EvalConfig,
+        detail_tables,
+        episodes_path,
+        evaluate,
+        results_table,
+        save_eval,
+    )
     from agentgym_rl.models import ModelConfig
     from agentgym_rl.rollout import RolloutStats
 
@@ -265,12 +272,16 @@ def eval_model(argv: list[str]) -> int:
             progress=not config.quiet,
             stats=stats,
             episodes_file=episodes_path(config.out) if config.out else None,
+            pass_k=config.pass_k,
+            pass_temperature=config.pass_temperature,
         )
     finally:
         if config.api_base:
             policy.close()
     table = results_table({model_config.model: results})
     print(f"AgentEval ({config.split}): success % [95% Wilson interval] / mean score\n\n{table}\n")
+    if details := detail_tables(results):
+        print(f"{details}\n")
     print(
         f"{stats.episodes} episodes played now, {stats.tokens_per_second:.0f} generated tok/s, "
         f"{stats.episodes_per_minute:.0f} episodes/min"

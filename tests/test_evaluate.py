@@ -2,10 +2,15 @@ import pytest
 
 from agentgym_rl.evaluate import (
     EnvResult,
+    detail_tables,
     evaluate,
     load_results,
     mean_interval,
+    pass_at_k,
+    pass_at_k_by_env,
+    pass_k_values,
     results_table,
+    samples_path,
     save_results,
     summarize,
     wilson_interval,
@@ -51,6 +56,80 @@ def test_results_table_and_json_round_trip(tmp_path):
     }
 
 
+@pytest.mark.parametrize(
+    "samples, correct, k, expected",
+    [
+        (5, 0, 1, 0.0),
+        (5, 5, 1, 1.0),
+        (5, 2, 1, 0.4),  # pass@1 is the success share
+        (5, 2, 2, 1 - 3 / 10),  # 1 - C(3,2)/C(5,2)
+        (10, 3, 4, 1 - 35 / 210),  # 1 - C(7,4)/C(10,4)
+        (4, 1, 4, 1.0),  # fewer failures than draws: a success is always drawn
+    ],
+)
+def test_pass_at_k_is_chens_unbiased_estimator_on_hand_counts(samples, correct, k, expected):
+    assert pass_at_k(samples, correct, k) == pytest.approx(expected)
+
+
+def test_pass_at_k_refuses_impossible_counts_and_lists_powers_of_two_and_k():
+    for bad in [(4, 5, 1), (4, 1, 5), (4, 1, 0)]:
+        with pytest.raises(ValueError):
+            pass_at_k(*bad)
+    assert pass_k_values(8) == [1, 2, 4, 8]
+    assert pass_k_values(6) == [1, 2, 4, 6]
+    assert pass_k_values(1) == [1]
+
+
+def test_pass_at_k_averages_the_tasks_of_each_env():
+    outcomes = {"lmrlgym_maze_0": [True, False, False, False], "lmrlgym_maze_1": [False] * 4}
+    records = [
+        {"item_id": item, "sample": sample, "success": won, "reward": float(won)}
+        for item, wins in outcomes.items()
+        for sample, won in enumerate(wins)
+    ]
+    estimates = pass_at_k_by_env(records, 4)["AgentGym/Maze-v0"]
+    # Task 0: c=1 of n=4 -> 0.25, 1 - C(3,2)/C(4,2) = 0.5, 1; task 1 never succeeds.
+    assert estimates == pytest.approx({"pass@1": 0.125, "pass@2": 0.25, "pass@4": 0.5})
+
+
+def test_summarize_splits_an_env_by_the_subtask_its_records_name():
+    rows = [("GoToRedBall", True), ("GoToRedBall", False), ("Pickup", True), ("Open", False)]
+    records = [
+        {"item_id": f"babyai_{i}", "reward": float(won), "success": won, "subtask": subtask}
+        for i, (subtask, won) in enumerate(rows)
+    ]
+    records.append({"item_id": "lmrlgym_maze_0", "reward": 1.0, "success": True})  # no subtasks
+    results = summarize(records)
+    assert results["AgentGym/Maze-v0"].subtasks is None
+    babyai = results["AgentGym/BabyAI-v0"]
+    assert babyai.episodes == 4 and babyai.success_rate == 0.5
+    assert list(babyai.subtasks) == ["GoToRedBall", "Open", "Pickup"]
+    assert babyai.subtasks["GoToRedBall"]["episodes"] == 2
+    assert babyai.subtasks["GoToRedBall"]["success_rate"] == 0.5
+    assert (babyai.subtasks["Pickup"]["success_low"], babyai.subtasks["Pickup"]["success_high"]) == (
+        pytest.approx(wilson_interval(1, 1))
+    )
+    assert sum(row["episodes"] for row in babyai.subtasks.values()) == babyai.episodes
+    table = detail_tables(results)
+    assert "BabyAI by subtask" in table and "| GoToRedBall | 50.0 [" in table and "Maze" not in table
+
+
+def test_subtasks_sort_numbers_as_numbers_and_survive_the_json(tmp_path):
+    records = [
+        {"item_id": f"textcraft_{i}", "reward": 0.0, "success": False, "subtask": f"depth {depth}"}
+        for i, depth in enumerate([10, 2, 1])
+    ]
+    results = summarize(records)
+    assert list(results["AgentGym/TextCraft-v0"].subtasks) == ["depth 1", "depth 2", "depth 10"]
+    assert load_results(save_results(results, tmp_path / "eval.json")) == {
+        env: EnvResult(**r.as_dict()) for env, r in results.items()
+    }
+
+
+def test_samples_sit_beside_the_episodes():
+    assert samples_path("runs/eval/x.episodes.jsonl").name == "x.samples.jsonl"
+
+
 class AlwaysDown:
     """A scripted policy: every reply moves down."""
 
@@ -89,6 +168,26 @@ def test_eval_command_prints_the_table_and_writes_json_markdown_and_episodes(
     assert set(load_results(out)) == {"AgentGym/Maze-v0"}
     assert "| Maze |" in out.with_suffix(".md").read_text()
     assert len(out.with_suffix(".episodes.jsonl").read_text().splitlines()) == 2
+
+
+def test_eval_with_pass_k_writes_pass_at_k_into_its_results(tmp_path, taught_policy_dir, capsys):
+    import json
+
+    from agentgym_rl.cli import main
+
+    out = tmp_path / "eval" / "taught.json"
+    argv = ["eval", "--model", str(taught_policy_dir), "--task_ids", "0", "1", "--quiet", "--out", str(out)]
+    assert main([*argv, "--pass_k", "3", "--pass_temperature", "1.0", "--max_new_tokens", "16"]) == 0
+    assert "Pass@k" in capsys.readouterr().out
+    saved = json.loads(out.read_text())["AgentGym/Maze-v0"]
+    assert set(saved["pass_at_k"]) == {"pass@1", "pass@2", "pass@3"}
+    assert 0.0 <= saved["pass_at_k"]["pass@1"] <= saved["pass_at_k"]["pass@2"] <= saved["pass_at_k"]["pass@3"]
+    samples = [json.loads(line) for line in out.with_suffix(".samples.jsonl").read_text().splitlines()]
+    assert sorted((s["item_id"], s["sample"]) for s in samples) == [
+        (f"lmrlgym_maze_{task}", sample) for task in (0, 1) for sample in range(3)
+    ]
+    assert saved["episodes"] == 2  # the greedy episodes stay the main result
+    assert "Pass@k" in out.with_suffix(".md").read_text()
 
 
 class Reached(Exception):
