@@ -238,6 +238,34 @@ def evolve(argv: list[str]) -> int:
     return 0
 
 
+# ------------------------------------------------------------------------------ grpo
+@command("grpo", "online RL: GRPO or RLOO over whole episodes, AgentEval at the start and the end")
+def grpo(argv: list[str]) -> int:
+    from agentgym_rl.evaluate import results_table
+    from agentgym_rl.grpo import GRPOConfig, grpo
+    from agentgym_rl.models import ModelConfig
+
+    description = (
+        "GRPO / RLOO over whole episodes: each step plays G episodes of each of B tasks of the "
+        "instruction set, weights every agent-turn token by its episode's group-relative advantage "
+        "and updates the model; AgentEval on the test split at the start, every --eval_every steps "
+        "and at the end. Starts from --model when it is a checkpoint folder, else from BC on "
+        "AgentTraj as agentgym evolve trains it. With no flags: the tiny built-in model on Maze. "
+        "Rerun the same command to resume."
+    )
+    config, model_config = parse("grpo", description, [GRPOConfig, ModelConfig], argv)
+    started = time.perf_counter()
+    results = checked(grpo, config, model_config)
+    first, last = next(iter(results)), list(results)[-1]
+    print("\nAgentEval (test split): success % [95% Wilson interval] / mean score\n")
+    print(results_table({f"start ({first})": results[first], f"end ({last})": results[last]}))
+    print(
+        f"\nrun folder: {config.run_dir} (summary.md, metrics.jsonl, tensorboard/); "
+        f"wall time {(time.perf_counter() - started) / 60:.1f} min"
+    )
+    return 0
+
+
 # ------------------------------------------------------------------------------ eval
 @command("eval", "AgentEval: a model's (or an API model's) greedy success rate and score on the test split")
 def eval_model(argv: list[str]) -> int:

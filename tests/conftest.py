@@ -31,9 +31,11 @@ TRAINER_TESTS = {
     "test_agentevol.py",
     "test_bc.py",
     "test_evaluate.py",
+    "test_grpo.py",
     "test_models.py",
     "test_policy.py",
     "test_rollout.py",
+    "test_train_loop.py",
     "test_trajectory.py",
 }
 
