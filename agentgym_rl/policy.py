@@ -16,6 +16,19 @@ task or the action grammar:
 Every cut is counted in :attr:`LLMPolicy.context_stats`, so a run can report how often it
 happened; nothing is shortened silently.
 
+Replies. ``generate`` returns each reply as a :class:`Reply`: its text (a ``str``, so it goes
+wherever text goes) carrying the token ids the model produced (up to and including the end-of-turn
+token, when it stopped on one) and, when asked, their log-probabilities under the sampling policy.
+
+The policy's distribution. PPO's ratio divides by pi(token | context) of the policy that sampled
+it. Here that policy is softmax(logits / temperature): the temperature is part of the policy
+(as TRL's GRPOTrainer and verl score it), so a freshly sampled episode has ratio 1. Greedy
+decoding (temperature 0) is scored as temperature 1, the model's own distribution. Top-p is a
+truncation of the sampler, not part of pi (a sampled token always lies inside the nucleus, and
+renormalising over a nucleus that moves with the weights would make the ratio discontinuous).
+:func:`token_log_probs` is that definition, the one place it is written: generation (both paths)
+records with it and :meth:`LLMPolicy.log_probs` recomputes with it.
+
 CPU threads: torch uses ``AGENTGYM_THREADS`` threads (default: every core).
 """
 
@@ -41,6 +54,33 @@ Message = dict[str, str]
 END_OF_TURN_TOKENS = ("<|end|>", "<|im_end|>", "<|eot_id|>", "<|eom_id|>", "<end_of_turn>", "<|endoftext|>")
 POLICY_FILE = "agentgym_policy.json"
 LOGIT_BUDGET = 2**25  # floats of logits held at once in log_probs (128 MB)
+
+
+class Reply(str):
+    """A generated reply: its text, plus ``token_ids`` (what the model produced, end-of-turn token
+    included when it stopped on one) and ``logprobs`` (one per token id, or None when not asked)."""
+
+    token_ids: list[int]
+    logprobs: list[float] | None
+
+    def __new__(cls, text: str, token_ids: list[int], logprobs: list[float] | None = None) -> Reply:
+        obj = super().__new__(cls, text)
+        obj.token_ids, obj.logprobs = token_ids, logprobs
+        return obj
+
+    def __reduce__(self):
+        return Reply, (str(self), self.token_ids, self.logprobs)
+
+
+def token_log_probs(logits: torch.Tensor, tokens: torch.Tensor, temperature: float) -> torch.Tensor:
+    """log pi(token) for each position: ``logits`` ``[..., vocab]``, ``tokens`` ``[...]``, where
+    pi = softmax(logits / temperature), and softmax(logits) for greedy (temperature 0); see the
+    module doc for why."""
+    logits = logits.float()
+    if temperature > 0 and temperature != 1.0:
+        logits = logits / temperature
+    chosen = logits.gather(-1, tokens.unsqueeze(-1)).squeeze(-1)
+    return chosen - logits.logsumexp(-1)
 
 
 def configure_threads() -> int:
@@ -176,19 +216,22 @@ class LLMPolicy:
         temperature: float = 0.0,
         top_p: float = 1.0,
         seed: int | None = None,
-    ) -> list[str]:
+        log_probs: bool = False,
+    ) -> list[Reply]:
         """The next assistant turn for each prompt, in one batched ``model.generate``.
 
         Left padding keeps every prompt's last token at the same position, so one KV cache
         serves the whole batch; greedy when ``temperature == 0``, else sampling (``seed`` makes
         it repeatable without touching the global RNG). Stops at the end of the turn and
-        returns only the new text."""
+        returns only the new turn, as :class:`Reply` s (with ``log_probs``: scored by
+        :func:`token_log_probs` from the raw logits of each step, which ``generate`` then holds
+        for the whole batch: steps x batch x vocabulary floats)."""
         if not prompts:
             return []
         max_new_tokens = max(1, min(max_new_tokens, self.max_context - 1))
         encoded = [self.encode_prompt(messages, reserve=max_new_tokens) for messages in prompts]
         input_ids, attention_mask = pad_left(encoded, self.pad_token_id, self.device)
-        config = self._generation_config(max_new_tokens, temperature, top_p)
+        config = self._generation_config(max_new_tokens, temperature, top_p, log_probs)
         # Seeded sampling must not disturb the caller's random streams (CPU, and the GPU's if used).
         devices = [self.device] if self.device.type == "cuda" else []
         with torch.random.fork_rng(devices=devices, enabled=seed is not None):
@@ -197,14 +240,25 @@ class LLMPolicy:
             output = self.model.generate(
                 input_ids=input_ids, attention_mask=attention_mask, generation_config=config
             )
-        texts = []
-        for row in output[:, input_ids.shape[1] :].tolist():
-            new_ids = cut_at_stop(row, self.stop_token_ids)
-            self.generated_tokens += len(new_ids)
-            texts.append(self.tokenizer.decode(new_ids, skip_special_tokens=True))
-        return texts
+        sequences = output.sequences if log_probs else output
+        new_ids = sequences[:, input_ids.shape[1] :]
+        scores = None
+        if log_probs:  # output.logits: one [batch, vocab] per step, before temperature and top-p
+            scores = token_log_probs(torch.stack(output.logits, dim=1), new_ids, temperature).tolist()
+        replies = []
+        for row, ids in enumerate(new_ids.tolist()):
+            produced = cut_after_stop(ids, self.stop_token_ids)
+            replies.append(self.reply(produced, None if scores is None else scores[row][: len(produced)]))
+        return replies
 
-    def _generation_config(self, max_new_tokens: int, temperature: float, top_p: float):
+    def reply(self, produced: list[int], logprobs: list[float] | None = None) -> Reply:
+        """The :class:`Reply` of ``produced`` token ids (its text stops before the end-of-turn
+        token); counts the generated text tokens in :attr:`generated_tokens`."""
+        text_ids = cut_at_stop(produced, self.stop_token_ids)
+        self.generated_tokens += len(text_ids)
+        return Reply(self.tokenizer.decode(text_ids, skip_special_tokens=True), produced, logprobs)
+
+    def _generation_config(self, max_new_tokens: int, temperature: float, top_p: float, scores: bool):
         sampling = temperature > 0
         return GenerationConfig(
             max_new_tokens=max_new_tokens,
@@ -215,32 +269,57 @@ class LLMPolicy:
             eos_token_id=self.stop_token_ids,
             pad_token_id=self.pad_token_id,
             use_cache=True,
+            return_dict_in_generate=scores,
+            output_logits=scores,
         )
 
     # -------------------------------------------------------------------------- scoring
     @torch.inference_mode()
-    def log_probs(self, prompts: list[list[Message]], completions: list[str]) -> list[float]:
-        """Sum of the log-probabilities of each completion's tokens (its text and its
-        end-of-turn token) given its prompt: the quantity BC maximises for that turn."""
+    def log_probs(
+        self,
+        prompts: list[list[Message]],
+        completions: Sequence[str | Sequence[int]],
+        *,
+        temperature: float = 1.0,
+        per_token: bool = False,
+    ) -> list[float] | list[list[float]]:
+        """Log-probabilities of each completion given its prompt under the policy at
+        ``temperature`` (:func:`token_log_probs`; 0 and 1 both score the model's own
+        distribution): the sum over the completion's tokens, or with ``per_token`` one value per
+        token. The one place log-probs of given tokens are computed.
+
+        A completion is text (tokenised as the chat template writes the next assistant turn, its
+        end-of-turn token included: what BC maximises for that turn) or token ids as generated
+        (a rollout record's ``token_ids``; its prompt is encoded as ``generate`` encodes it, so
+        the two agree unless the prompt had to be cut to fit the context)."""
         if len(prompts) != len(completions):
             raise ValueError(f"{len(prompts)} prompts but {len(completions)} completions")
-        pairs = [self.encode_completion(p, c) for p, c in zip(prompts, completions)]
+        pairs = [self._scored_pair(p, c) for p, c in zip(prompts, completions)]
         vocab = self.model.config.vocab_size
-        results: list[float] = [0.0] * len(pairs)
+        results: list = [None] * len(pairs)
         lengths = [len(p) + len(c) for p, c in pairs]
         by_length = sorted(range(len(pairs)), key=lengths.__getitem__)
         for batch in pack_by_length(by_length, lengths, LOGIT_BUDGET // vocab):
             sequences = [pairs[i][0] + pairs[i][1] for i in batch]
             input_ids, attention_mask = pad_right(sequences, self.pad_token_id, self.device)
-            logits = self.model(input_ids=input_ids, attention_mask=attention_mask).logits.float()
+            logits = self.model(input_ids=input_ids, attention_mask=attention_mask).logits
             for row, index in enumerate(batch):
                 prompt_ids, completion_ids = pairs[index]
                 start, end = len(prompt_ids), len(prompt_ids) + len(completion_ids)
                 # The logit at position t predicts token t + 1.
-                step_log_probs = logits[row, start - 1 : end - 1].log_softmax(-1)
                 targets = torch.tensor(completion_ids, device=logits.device)
-                results[index] = step_log_probs.gather(-1, targets[:, None]).sum().item()
+                scores = token_log_probs(logits[row, start - 1 : end - 1], targets, temperature)
+                results[index] = scores.tolist() if per_token else scores.sum().item()
         return results
+
+    def _scored_pair(self, messages: Sequence[Message], completion: str | Sequence[int]):
+        """(prompt ids, completion ids) of one completion given as text or as token ids."""
+        if isinstance(completion, str):
+            return self.encode_completion(messages, completion)
+        completion_ids = [int(token) for token in completion]
+        if not completion_ids or len(completion_ids) >= self.max_context:
+            raise ValueError(f"token ids must number 1..{self.max_context - 1}, got {len(completion_ids)}")
+        return self.encode_prompt(messages, reserve=len(completion_ids)), completion_ids
 
     # -------------------------------------------------------------------------- persistence
     def save(self, path: str | os.PathLike) -> Path:
@@ -374,4 +453,12 @@ def pad_right(sequences: list[list[int]], pad_id: int, device) -> tuple[torch.Te
     return torch.tensor(ids, device=device), torch.tensor(mask, device=device)
 
 
-__all__ = ["ContextStats", "LLMPolicy", "Message", "configure_threads", "end_of_turn_ids"]
+__all__ = [
+    "ContextStats",
+    "LLMPolicy",
+    "Message",
+    "Reply",
+    "configure_threads",
+    "end_of_turn_ids",
+    "token_log_probs",
+]

@@ -22,7 +22,9 @@ Pads are masked out, and every real token gets its true position (``c_i + k``) s
 embeddings match an unpadded run. The cache is a ``transformers.cache_utils.Cache`` of
 :class:`GrowingLayer` s handed to the model as ``cache=`` (the name since transformers 5.24;
 ``past_key_values=`` is deprecated and goes in 5.40). Sampling (temperature, top-p) follows ``transformers``'
-warpers and draws from a ``torch.Generator`` seeded by the caller.
+warpers and draws from a ``torch.Generator`` seeded by the caller. Replies are the policy's
+``Reply`` s: the token ids each row produced and, when asked, their log-probs, scored by
+``agentgym_rl.policy.token_log_probs`` on each step's logits (as ``LLMPolicy.generate`` scores).
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from dataclasses import dataclass
 import torch
 from transformers.cache_utils import Cache, DynamicLayer
 
-from agentgym_rl.policy import cut_at_stop
+from agentgym_rl.policy import Reply, token_log_probs
 
 Message = dict[str, str]
 SPARE_COLUMNS = 64  # decode steps a layer can take before its buffer grows (it then doubles)
@@ -138,7 +140,8 @@ class PrefixCachedGenerator:
         temperature: float = 0.0,
         top_p: float = 1.0,
         seed: int | None = None,
-    ) -> list[str]:
+        log_probs: bool = False,
+    ) -> list[Reply]:
         if len(keys) != len(prompts):
             raise ValueError(f"{len(keys)} session keys for {len(prompts)} prompts")
         if len(set(keys)) != len(keys):
@@ -160,14 +163,19 @@ class PrefixCachedGenerator:
         logits = batch.prefill(policy.model)
         stop = set(policy.stop_token_ids)
         new_ids: list[list[int]] = [[] for _ in prompts]
+        scores: list[list[float]] | None = [[] for _ in prompts] if log_probs else None
         finished = [False] * len(prompts)
         while True:
-            tokens = pick_tokens(logits, temperature, top_p, generator).tolist()
+            picked = pick_tokens(logits, temperature, top_p, generator)
+            tokens = picked.tolist()
+            step_scores = token_log_probs(logits, picked, temperature).tolist() if log_probs else None
             feed: list[int | None] = [None] * len(tokens)
             for row, token in enumerate(tokens):
                 if finished[row]:
                     continue
                 new_ids[row].append(token)
+                if scores is not None:
+                    scores[row].append(step_scores[row])
                 finished[row] = token in stop or len(new_ids[row]) == max_new_tokens
                 # A finished row feeds a masked pad from now on, so its cache stays clean.
                 feed[row] = None if finished[row] else token
@@ -177,7 +185,7 @@ class PrefixCachedGenerator:
 
         for row, key in enumerate(keys):
             self.sessions[key] = batch.session(row)
-        return self._texts(new_ids)
+        return [policy.reply(ids, None if scores is None else scores[row]) for row, ids in enumerate(new_ids)]
 
     def _reusable(self, key: Hashable, ids: list[int]) -> int:
         """Cached tokens this prompt can reuse; at least one token is always run, because the
@@ -190,14 +198,6 @@ class PrefixCachedGenerator:
         while common < limit and session.ids[common] == ids[common]:
             common += 1
         return common
-
-    def _texts(self, new_ids: list[list[int]]) -> list[str]:
-        texts = []
-        for ids in new_ids:
-            kept = cut_at_stop(ids, self.policy.stop_token_ids)
-            self.policy.generated_tokens += len(kept)
-            texts.append(self.policy.tokenizer.decode(kept, skip_special_tokens=True))
-        return texts
 
 
 class RoundBatch:

@@ -12,10 +12,23 @@ Each episode is recorded as an AgentTraj record (``agentgym_envs.data`` format):
      reply, observation, reply, ...], "reward": 1.0, "success": true, "sample": 0}
 
 The model's raw replies are the ``gpt`` turns (``loss: true``), so exploration data trains on
-exactly what the model said. A reply without a usable ``Action:`` is passed to the env as a
-:class:`~agentgym_envs.formats.MalformedAction`; the env answers with an observation that
-explains the expected format, and the round counts against the env's round limit (its
-registered ``max_episode_steps``, AgentGym's max rounds), as a wasted turn does in AgentGym.
+exactly what the model said. What online RL needs rides on each of those turns as extra keys
+(AgentGym's readers, and :func:`agentgym_envs.data.load_trajectories`, ignore them)::
+
+    {"from": "gpt", "loss": true, "value": "Thought: ...", "token_ids": [...], "logprobs": [...],
+     "reward": 0.0}
+
+``reward`` is the env's reward for the step that turn's action took (the score gain, so a
+record's turn rewards sum to its ``reward``); ``token_ids`` the ids the model produced (its
+end-of-turn token included when it stopped on one; absent for API models, which return text);
+``logprobs`` one per token id, under the sampling policy, only with ``RolloutConfig.log_probs``
+(see :func:`agentgym_rl.policy.token_log_probs` for which distribution). A ``subtask`` key names
+the task's subtask where the env has them (``info["subtask"]``).
+
+A reply without a usable ``Action:`` is passed to the env as a
+:class:`~agentgym_envs.formats.MalformedAction`; the env answers with an observation that explains
+the expected format, and the round counts against the env's round limit (its registered
+``max_episode_steps``, AgentGym's max rounds), as a wasted turn does in AgentGym.
 
 Determinism: greedy decoding gives the same trajectories whatever the batch size (tested).
 Sampling is seeded per round from ``seed``, so a run repeats exactly given the same jobs,
@@ -120,10 +133,21 @@ class Episode:
     info: dict[str, Any] = field(default_factory=dict)
     error: str | None = None  # why it ended early, if no reply could be had
 
-    def add(self, speaker: str, text: str, loss: bool | None) -> None:
-        item = turn(speaker, text, loss)
+    def add(self, speaker: str, text: str, loss: bool | None) -> dict[str, Any]:
+        item = turn(speaker, str(text), loss)
         self.conversations.append(item)
         self.messages.extend(to_messages([item]))
+        return item
+
+    def add_reply(self, reply: str) -> dict[str, Any]:
+        """The reply as a trained ``gpt`` turn, with the token ids (and log-probs) it came with."""
+        item = self.add("gpt", reply, True)
+        token_ids = getattr(reply, "token_ids", None)
+        if token_ids is not None:
+            item["token_ids"] = token_ids
+            if reply.logprobs is not None:
+                item["logprobs"] = reply.logprobs
+        return item
 
     def record(self) -> dict[str, Any]:
         record = {
@@ -133,6 +157,8 @@ class Episode:
             "success": bool(self.info["success"]),
             "sample": self.job.sample,
         }
+        if self.info.get("subtask") is not None:
+            record["subtask"] = self.info["subtask"]
         if self.error is not None:
             record["error"] = self.error
         return record
@@ -235,6 +261,8 @@ class RoundGenerator:
 
             if supports_prefix_cache(policy.model):
                 self.cached = PrefixCachedGenerator(policy)
+        # Only a local model can score its tokens; an API model's records go without log-probs.
+        self.log_probs = config.log_probs and hasattr(policy, "log_probs")
 
     def __call__(self, live: list[Episode], stats: RolloutStats) -> list[str]:
         config = self.config
@@ -245,6 +273,8 @@ class RoundGenerator:
             # A fresh seed per round: the same seed every round would repeat the same noise.
             seed=None if config.temperature <= 0 else config.seed * 1_000_003 + stats.rounds,
         )
+        if self.log_probs:
+            settings["log_probs"] = True
         prompts = [episode.messages for episode in live]
         tokens_before = getattr(self.policy, "generated_tokens", 0)
         began = time.perf_counter()
@@ -277,13 +307,13 @@ def step_episodes(pool, live: list[Episode], replies: list[str], stats: RolloutS
             continue
         command = to_command(reply)
         stats.malformed += isinstance(command, MalformedAction)
-        episode.add("gpt", reply, True)
-        acting.append((episode, command))
+        acting.append((episode, episode.add_reply(reply), command))
     began = time.perf_counter()
-    results = pool.step_many([(episode.slot, command) for episode, command in acting])
+    results = pool.step_many([(episode.slot, command) for episode, _, command in acting])
     stats.env_seconds += time.perf_counter() - began
     going_on = set()
-    for (episode, _), (observation, _, terminated, truncated, info) in zip(acting, results):
+    for (episode, reply_turn, _), (observation, reward, terminated, truncated, info) in zip(acting, results):
+        reply_turn["reward"] = float(reward)
         episode.info = info
         if not (terminated or truncated):
             episode.add("human", observation, None)

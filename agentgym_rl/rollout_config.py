@@ -13,10 +13,11 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-# Where and how fast episodes run, not which episodes are played: a run folder may resume with
-# other values (the prefix cache gives the same tokens up to floating-point rounding; Ray actors
-# and an env server step the same envs).
-RUNTIME_FIELDS = ("prefix_cache", "rollout_workers", "ray_address", "env_server")
+# Where and how fast episodes run, or what else a record keeps, not which episodes are played: a
+# run folder may resume with other values (the prefix cache gives the same tokens up to
+# floating-point rounding; Ray actors and an env server step the same envs; log-probs are only
+# recorded).
+RUNTIME_FIELDS = ("prefix_cache", "rollout_workers", "ray_address", "env_server", "log_probs")
 
 
 @dataclass
@@ -54,6 +55,14 @@ class RolloutConfig:
         metadata={
             "help": "keep each episode's KV cache between rounds, so a round runs only its new tokens "
             "through the model (same replies; used where the model supports it)"
+        },
+    )
+    log_probs: bool = field(
+        default=False,
+        metadata={
+            "help": "record, per generated turn, the log-probability of each generated token under the "
+            "sampling policy, softmax(logits / temperature) (softmax(logits) when greedy; top-p not "
+            "applied): what PPO's ratio divides by (LLMPolicy.log_probs recomputes it)"
         },
     )
     rollout_workers: int = field(

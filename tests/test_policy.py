@@ -76,6 +76,43 @@ def test_log_probs_sum_the_completion_tokens_and_batch_consistently(taught_polic
     assert batched[1] == pytest.approx(expected, abs=1e-4)
 
 
+def test_log_probs_score_token_ids_per_token_and_at_a_temperature(taught_policy_dir):
+    from agentgym_rl.policy import token_log_probs
+
+    policy = LLMPolicy.load(taught_policy_dir)
+    prompt = to_messages(taught_records(1)[0]["conversations"][:3])
+    _, ids = policy.encode_completion(prompt, TAUGHT_ANSWER)
+    [as_text] = policy.log_probs([prompt], [TAUGHT_ANSWER])
+    [per_token] = policy.log_probs([prompt], [ids], per_token=True)
+    assert len(per_token) == len(ids) and sum(per_token) == pytest.approx(as_text, abs=1e-4)
+    # Temperature 0 (greedy) scores the model's own distribution, as 1 does; 2 flattens it.
+    assert policy.log_probs([prompt], [ids], temperature=0.0) == policy.log_probs([prompt], [ids])
+    [hot] = policy.log_probs([prompt], [ids], temperature=2.0)
+    assert hot < as_text  # the taught answer is the likely one, so flattening lowers it
+    # The one definition: log softmax(logits / T) at the chosen token.
+    logits = torch.tensor([[2.0, 0.0, -1.0]])
+    expected = (logits / 0.5).log_softmax(-1)[0, 1]
+    assert token_log_probs(logits, torch.tensor([1]), 0.5).item() == pytest.approx(expected.item())
+    with pytest.raises(ValueError):
+        policy.log_probs([prompt], [[]])
+
+
+@pytest.mark.parametrize("temperature", [0.0, 1.0])
+def test_generate_returns_replies_with_their_token_ids_and_log_probs(taught_policy_dir, temperature):
+    import pickle
+
+    policy = LLMPolicy.load(taught_policy_dir)
+    prompts = [to_messages(taught_records(3)[i]["conversations"][:3]) for i in range(3)]
+    replies = policy.generate(prompts, max_new_tokens=32, temperature=temperature, seed=1, log_probs=True)
+    again = policy.log_probs(prompts, [r.token_ids for r in replies], temperature=temperature, per_token=True)
+    for reply, expected in zip(replies, again):
+        assert policy.tokenizer.decode(reply.token_ids, skip_special_tokens=True) == reply
+        assert reply.logprobs == pytest.approx(expected, abs=1e-4)
+    assert replies[0].token_ids[-1] in policy.stop_token_ids  # stopped on its end-of-turn token
+    assert pickle.loads(pickle.dumps(replies[0])).token_ids == replies[0].token_ids
+    assert policy.generate(prompts[:1], max_new_tokens=32)[0].logprobs is None  # only when asked
+
+
 def test_save_and_load_round_trip(taught_policy_dir, tmp_path, maze_records):
     policy = LLMPolicy.load(taught_policy_dir)
     policy.max_context = 300

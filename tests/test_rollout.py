@@ -8,6 +8,7 @@ import pytest
 
 from agentgym_envs.formats import format_react
 from agentgym_rl.rollout import Job, RolloutConfig, RolloutStats, make_jobs, rollout
+from agentgym_rl.trajectory import to_messages
 
 
 class Scripted:
@@ -71,7 +72,8 @@ def test_a_malformed_reply_becomes_an_explained_observation_and_uses_a_round():
         Scripted(malformed_first=True), [Job("AgentGym/Maze-v0", 0)], config, stats=stats, progress=False
     )
     turns = record["conversations"]
-    assert turns[3] == {"from": "gpt", "loss": True, "value": "I think I should go up."}  # kept verbatim
+    # Kept verbatim; the wasted step earned nothing.
+    assert turns[3] == {"from": "gpt", "loss": True, "value": "I think I should go up.", "reward": 0.0}
     assert turns[4]["from"] == "human" and turns[4]["value"].startswith("Invalid response format")
     assert "Action:" in turns[4]["value"]  # it says what is expected
     assert sum(t["from"] == "gpt" and t["loss"] for t in turns) <= 3  # the round limit counts it
@@ -286,3 +288,136 @@ def test_an_unresolved_reply_budget_is_refused_before_any_episode():
 
     with pytest.raises(ValueError, match="max_new_tokens"):  # AgentEvol's 0: a budget not yet resolved
         rollout(Scripted(), make_jobs(["maze"], [0]), EvolveRolloutConfig(), progress=False)
+
+
+# ------------------------------------------------------------------------------ what RL needs
+def gpt_turns(record):
+    """The trained gpt turns (one per env step), with the conversation before each."""
+    turns = record["conversations"]
+    return [(turns[:i], t) for i, t in enumerate(turns) if t["from"] == "gpt" and t["loss"]]
+
+
+class ReplaysExpert:
+    """A text-only policy that answers as the env's expert did on the same task (found by the
+    opening turns), for its first ``rounds`` replies, then wastes its turns."""
+
+    def __init__(self, env_id: str, task_ids, rounds: int = 99):
+        import gymnasium as gym
+
+        from agentgym_envs.data import expert_episode
+
+        env = gym.make(env_id)
+        self.replies = {}
+        for task_id in task_ids:
+            turns = expert_episode(env, task_id)["conversations"]
+            self.replies[turns[0]["value"] + turns[2]["value"]] = [t["value"] for t in turns[3::2]]
+        env.close()
+        assert len(self.replies) == len(task_ids)
+        self.rounds = rounds
+
+    def generate(self, prompts, **kwargs):
+        replies = []
+        for messages in prompts:
+            played = (len(messages) - 3) // 2
+            script = self.replies[messages[0]["content"] + messages[2]["content"]]
+            replies.append(script[played] if played < self.rounds else format_react("", "wait"))
+        return replies
+
+
+# BabyAI's 21-24 are levels of several steps (put next, unlock) whose score falls with the steps.
+@pytest.mark.parametrize(
+    "env_id, tasks", [("AgentGym/Maze-v0", [0, 1, 2, 3]), ("AgentGym/BabyAI-v0", [21, 22, 23, 24])]
+)
+def test_step_rewards_ride_on_the_gpt_turns_and_sum_to_the_episode_reward(env_id, tasks):
+    from helpers import installed_or_skip
+
+    installed_or_skip(env_id)
+    solved = rollout(ReplaysExpert(env_id, tasks), make_jobs([env_id], tasks), progress=False)
+    cut_short = rollout(ReplaysExpert(env_id, tasks, rounds=1), make_jobs([env_id], tasks), progress=False)
+    assert all(r["success"] for r in solved) and not all(r["success"] for r in cut_short)
+    for record in solved + cut_short:
+        rewards = [t["reward"] for _, t in gpt_turns(record)]
+        assert all(isinstance(reward, float) for reward in rewards)
+        assert sum(rewards) == pytest.approx(record["reward"])
+        assert "reward" not in record["conversations"][1]  # the "Ok." took no env step
+        # A text-only policy (a script, an API) has no token ids to record.
+        assert all("token_ids" not in t and "logprobs" not in t for t in record["conversations"])
+    assert all(r["reward"] > 0 for r in solved)
+
+
+def test_records_with_rl_keys_stay_agenttraj(tmp_path, tiny_policy):
+    from agentgym_envs.data import load_trajectories, save_trajectories
+    from agentgym_envs.export import export_records
+    from agentgym_rl.trajectory import tokenize_record
+
+    config = RolloutConfig(max_new_tokens=8, max_rounds=2, log_probs=True)
+    [record] = rollout(tiny_policy, make_jobs(["maze"], [0]), config, progress=False)
+    assert {"token_ids", "logprobs", "reward"} <= set(record["conversations"][3])
+    [loaded] = load_trajectories(save_trajectories([record], tmp_path / "episodes.json"))
+    assert loaded == record
+    plain = {
+        **record,
+        "conversations": [{k: t[k] for k in ("from", "loss", "value")} for t in record["conversations"]],
+    }
+    assert export_records([record], "agenttraj") == [plain]  # AgentGym's own schema, extras left out
+    assert tokenize_record(record, tiny_policy.tokenizer) == tokenize_record(plain, tiny_policy.tokenizer)
+
+
+@pytest.mark.parametrize("prefix_cache", [True, False])
+def test_token_ids_are_what_the_model_produced_and_decode_to_the_reply(tiny_policy, prefix_cache):
+    config = RolloutConfig(concurrency=3, max_new_tokens=12, max_rounds=3, prefix_cache=prefix_cache)
+    records = rollout(tiny_policy, make_jobs(["maze"], range(4)), config, progress=False)
+    stops = set(tiny_policy.stop_token_ids)
+    for record in records:
+        for _, item in gpt_turns(record):
+            ids = item["token_ids"]
+            assert 1 <= len(ids) <= 12 and all(isinstance(token, int) for token in ids)
+            assert not stops & set(ids[:-1])  # a stop token can only end the turn
+            assert tiny_policy.tokenizer.decode(ids, skip_special_tokens=True) == item["value"]
+            assert "logprobs" not in item  # only when asked
+
+
+def test_greedy_token_ids_are_the_same_with_and_without_the_prefix_cache(tiny_policy):
+    tiny_policy.model.double()  # see test_policy.py: no near tie that rounding could flip
+    jobs = make_jobs(["maze"], range(5))
+    runs = [
+        rollout(
+            tiny_policy, jobs, RolloutConfig(concurrency=3, prefix_cache=cached, **GREEDY), progress=False
+        )
+        for cached in (True, False)
+    ]
+    ids = [[item["token_ids"] for record in run for _, item in gpt_turns(record)] for run in runs]
+    assert ids[0] == ids[1] and len(ids[0]) > 5
+
+
+@pytest.mark.parametrize("prefix_cache", [True, False])
+@pytest.mark.parametrize("temperature", [0.0, 0.7])
+def test_recorded_log_probs_equal_the_policys_recomputation(tiny_policy, prefix_cache, temperature):
+    config = RolloutConfig(
+        concurrency=3,
+        max_new_tokens=10,
+        max_rounds=3,
+        temperature=temperature,
+        top_p=0.9,  # truncates the sampler, not the scored distribution
+        seed=4,
+        prefix_cache=prefix_cache,
+        log_probs=True,
+    )
+    records = rollout(tiny_policy, make_jobs(["maze"], range(4)), config, progress=False)
+    prompts, ids, recorded = [], [], []
+    for record in records:
+        for before, item in gpt_turns(record):
+            prompts.append(to_messages(before))
+            ids.append(item["token_ids"])
+            recorded.append(item["logprobs"])
+    assert all(len(scores) == len(turn_ids) for scores, turn_ids in zip(recorded, ids))
+    again = tiny_policy.log_probs(prompts, ids, temperature=temperature, per_token=True)
+    for scores, expected in zip(recorded, again):
+        assert scores == pytest.approx(expected, abs=1e-4)
+    assert all(score <= 0 for scores in recorded for score in scores)
+
+
+def test_an_api_policy_records_no_log_probs_even_when_asked():
+    config = RolloutConfig(log_probs=True, max_rounds=2)
+    [record] = rollout(Scripted(), make_jobs(["maze"], [0]), config, progress=False)
+    assert all("logprobs" not in t and "token_ids" not in t for t in record["conversations"])
