@@ -27,7 +27,10 @@ CHARSET = frozenset(string.digits + string.ascii_letters + string.punctuation + 
 _OUTSIDE_CHARSET = re.compile(r"[^\x20-\x7e\n\t]")
 _WHITESPACE = re.compile(r"\s+")
 
-INFO_KEYS = ("task_id", "item_id", "instruction", "available_actions", "success", "score")
+# ``subtask``: the kind of task (BabyAI's level, TextCraft's crafting depth, SciWorld's and ALFWorld's
+# task type, WebArena's site, TextWorld's challenge), for per-subtask results; None where an env's
+# tasks are of one kind. Set at reset, the same in every step's info.
+INFO_KEYS = ("task_id", "item_id", "instruction", "available_actions", "success", "score", "subtask")
 
 
 def text_space(max_length: int) -> Text:
@@ -111,6 +114,7 @@ class TextEnv(gym.Env[str, str]):
         self._score = 0.0
         self._success = False
         self._done = False
+        self._subtask: str | None = None
 
     # ----------------------------------------------------------------- family hooks
     def build_instruction(self) -> str:
@@ -136,6 +140,11 @@ class TextEnv(gym.Env[str, str]):
     def expert(self) -> tuple[str, str]:
         """A scripted solver: ``(thought, action)`` for the current state."""
         raise NotImplementedError(f"{type(self).__name__} has no expert")
+
+    def subtask(self) -> str | None:
+        """The kind of task this is, for results split by subtask (``info["subtask"]``), or None
+        where the env's tasks are of one kind. Called once per reset, after ``_start_task``."""
+        return None
 
     # ----------------------------------------------------------------- the contract
     @classmethod
@@ -170,6 +179,7 @@ class TextEnv(gym.Env[str, str]):
             "available_actions": self.available_actions(),
             "success": self._success,
             "score": self._score,
+            "subtask": self._subtask,
         }
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
@@ -179,6 +189,7 @@ class TextEnv(gym.Env[str, str]):
         self._score, self._success, self._done = 0.0, False, False
         self._observation = fit_to_space(self._start_task(task_id), self.max_observation_length)
         self._instruction = self.build_instruction()
+        self._subtask = self.subtask()
         return self._observation, self.info
 
     def step(self, action: str):

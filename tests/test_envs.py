@@ -75,6 +75,37 @@ def test_reset_returns_contract_info(env_id):
     assert isinstance(info["instruction"], str) and "Action:" in info["instruction"]
     assert info["available_actions"] is None or all(isinstance(a, str) for a in info["available_actions"])
     assert info["success"] is False and info["score"] == 0.0
+    assert info["subtask"] is None or (isinstance(info["subtask"], str) and info["subtask"].strip())
+    env.close()
+
+
+# The families with subtasks: what a few task ids' subtask must be (a value, or a test of it).
+ALFWORLD_TYPES = {
+    "pick_and_place_simple",
+    "look_at_obj_in_light",
+    "pick_clean_then_place_in_recep",
+    "pick_heat_then_place_in_recep",
+    "pick_cool_then_place_in_recep",
+    "pick_two_obj_and_place",
+}
+SUBTASKS = {
+    "AgentGym/BabyAI-v0": {0: "GoToRedBallGrey", 1: "GoToRedBall", 41: "GoToRedBall", 23: "Unlock"},
+    "AgentGym/TextCraft-v0": {i: lambda s, env: s == f"depth {env.unwrapped.goal.depth}" for i in (0, 1, 50)},
+    "AgentGym/SciWorld-v0": {0: "boil", 1: "boil"},
+    "AgentGym/ALFWorld-v0": {i: lambda s, env: s in ALFWORLD_TYPES for i in (0, 1, 2)},
+    "AgentGym/WebArena-v0": {i: lambda s, env: s in {"shopping", "reddit", "gitlab"} for i in (0, 1, 2)},
+    "AgentGym/TextWorld-v0": {0: "cooking", 1: "coin_collector", 2: "treasure_hunter"},
+}
+
+
+def test_subtask_names_the_kind_of_task_where_the_env_has_kinds(env_id):
+    env = make(env_id)
+    expected = SUBTASKS.get(env_id)
+    for task_id, want in (expected or {0: None, 1: None}).items():
+        _, info = env.reset(options={"task_id": task_id})
+        assert want(info["subtask"], env) if callable(want) else info["subtask"] == want, (task_id, info)
+        _, _, _, _, info = env.step("look")  # every step's info says it too
+        assert info["subtask"] == env.unwrapped.subtask()
     env.close()
 
 

@@ -145,6 +145,26 @@ def test_evaluate_plays_the_test_split_greedily():
         evaluate(AlwaysDown(), ["maze"], config=RolloutConfig(temperature=1.0), progress=False)
 
 
+def test_evaluate_splits_an_env_with_subtasks_in_its_results(tmp_path):
+    from helpers import installed_or_skip
+
+    installed_or_skip("AgentGym/BabyAI-v0")
+    results, records = evaluate(AlwaysDown(), ["babyai"], task_ids=[0, 1, 40, 41], progress=False)
+    assert [r["subtask"] for r in records] == [
+        "GoToRedBallGrey",
+        "GoToRedBall",
+        "GoToRedBallGrey",
+        "GoToRedBall",
+    ]
+    subtasks = results["AgentGym/BabyAI-v0"].subtasks
+    assert {name: row["episodes"] for name, row in subtasks.items()} == {
+        "GoToRedBall": 2,
+        "GoToRedBallGrey": 2,
+    }
+    saved = load_results(save_results(results, tmp_path / "eval.json"))
+    assert saved["AgentGym/BabyAI-v0"].subtasks["GoToRedBall"]["episodes"] == 2
+
+
 def test_evaluate_plays_exactly_the_given_task_ids():
     results, records = evaluate(AlwaysDown(), ["maze"], task_ids=[7, 3], progress=False)
     assert [r["item_id"] for r in records] == ["lmrlgym_maze_7", "lmrlgym_maze_3"]

@@ -238,6 +238,10 @@ class SciWorldEnv(TextEnv):
         self._follow_plan(action)
         return _outcome(*step)
 
+    def subtask(self) -> str:
+        """ScienceWorld's task type, e.g. ``boil`` (each has many variations)."""
+        return task_table()[self.task_id][0]
+
     def available_actions(self) -> list[str] | None:
         """ScienceWorld's valid actions now (slow: every template on every visible object).
         ``info`` carries None instead, so steps stay fast."""

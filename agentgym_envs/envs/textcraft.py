@@ -658,6 +658,10 @@ class TextCraftEnv(TextEnv):
         # The same text for every task: built once per process, not on every reset.
         return _instruction_text(self.task_description(), self.action_help)
 
+    def subtask(self) -> str:
+        """The goal's crafting depth (AgentGym's minimum number of crafts below it), e.g. ``depth 2``."""
+        return f"depth {self.goal.depth}"
+
     def _start_task(self, task_id: int) -> str:
         task = task_for(task_id)
         self.goal = task.goal

@@ -223,6 +223,10 @@ class TextWorldEnv(TextEnv):
         won = bool(self.state["won"])
         return Outcome(feedback, 1.0 if won else score, done=done or won, success=won)
 
+    def subtask(self) -> str:
+        """The TextWorld challenge: ``cooking``, ``coin_collector`` or ``treasure_hunter``."""
+        return CHALLENGES[self.task_id % 3]
+
     def available_actions(self) -> list[str] | None:
         return list(self.state["admissible_commands"]) if self.state is not None else None
 

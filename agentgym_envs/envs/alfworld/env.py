@@ -104,6 +104,7 @@ class ALFWorldEnv(TextEnv):
         self._games = self.real_games or GeneratedGames(self.cache)
         self.engine: AlfredEngine | None = None
         self._admissible: list[str] = []
+        self._task_type: str | None = None
         self._plan: list[str] | None = None
         self._solver: Solver | None = None
         self.task = ""
@@ -122,6 +123,7 @@ class ALFWorldEnv(TextEnv):
         if self.engine is None:
             self.engine = AlfredEngine()
         game = self._games(task_id)
+        self._task_type = game.get("task_type")  # generated games carry it; real ones: see subtask()
         self.engine.load(game, self.cache)
         intro = self.engine.reset()
         goal = parse_goal(game["pddl_problem"])
@@ -144,6 +146,12 @@ class ALFWorldEnv(TextEnv):
         self._follow_plan(action)
         won = self.engine.won
         return Outcome(agentgym_observation(feedback), 1.0 if won else 0.0, done=won)
+
+    def subtask(self) -> str | None:
+        """ALFWorld's task type, e.g. ``pick_and_place_simple`` (one of six)."""
+        if self.real_games is not None:
+            return self.real_games.task_type(self.task_id)
+        return self._task_type
 
     def available_actions(self) -> list[str]:
         return list(self._admissible)

@@ -133,6 +133,10 @@ class BabyAIEnv(TextEnv):
             return self._pickup(name)
         return self._go_through(name)
 
+    def subtask(self) -> str:
+        """The BabyAI level, e.g. ``GoToRedBall`` (AgentGym's 40 levels; task i is level i % 40)."""
+        return self.level_id.removeprefix("BabyAI-").rsplit("-v", 1)[0]
+
     def available_actions(self) -> list[str]:
         cached = self._cache.get("actions")
         if cached is not None and cached[0] == self._version:

@@ -93,6 +93,11 @@ class WebArenaEnv(TextEnv):
         self.previous_action = "None"
         return self.observation_text()
 
+    def subtask(self) -> str | None:
+        """The site (or sites) the task runs on, as WebArena's configs name them: ``shopping``,
+        ``reddit``, ``gitlab``."""
+        return "+".join(self.config.get("sites") or ()) or None
+
     def observation_text(self, note: str = "") -> str:
         """WebArena's prompt body: the tabs and tree, the URL, the objective, the previous action."""
         browser = self.browser
