@@ -478,6 +478,7 @@ def train(run: GRPORun) -> dict[str, dict[str, EnvResult]]:
         )
         if (step + 1) % config.eval_every == 0 or step + 1 == config.steps:
             results[f"step-{step + 1}"] = evaluated(run, step + 1, policy)
+    evaluated(run, config.steps, policy)  # loaded if done; a run killed before its last AgentEval
     results = all_evals(run)
     write_summary(run, results)
     return results

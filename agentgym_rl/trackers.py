@@ -3,7 +3,10 @@
 ``agentgym bc`` writes its loss, learning rate and tokens/s under ``<out>/tensorboard``;
 ``agentgym evolve`` writes each stage's training curve and every metrics line of its run folder
 (AgentEval success and score per env, exploration success, tokens/s, episodes/min) under
-``<run_dir>/tensorboard``, with the stage number (bc-base 0, iter1 1, ...) as the step. Open them
+``<run_dir>/tensorboard``, with the stage number (bc-base 0, iter1 1, ...) as the step;
+``agentgym grpo`` writes every step's metrics line (``train/``: reward, success, advantage spread,
+zero-variance share, KL, clip fraction, entropy, tokens/s, episodes/min), its AgentEval
+(``eval/``) and the loss per optimizer step (``update/``), the GRPO step as the step. Open them
 with ``tensorboard --logdir runs``. W&B runs only when its package is installed and
 ``--report_to wandb`` asks for it (it then follows ``WANDB_MODE``, e.g. offline).
 """
