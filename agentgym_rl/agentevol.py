@@ -38,7 +38,7 @@ from agentgym_envs import family, parse_item_id, require_engine, resolve_env_id,
 from agentgym_envs.data import atomic_write_text, expert_trajectories, load_trajectories, save_trajectories
 from agentgym_envs.formats import format_react, parse_react
 from agentgym_rl.bc import RESUME_FREE, BCConfig, train_bc, train_weighted
-from agentgym_rl.evaluate import EnvResult, evaluate, load_results, record_key, results_table, save_eval
+from agentgym_rl.evaluate import EnvResult, evaluate_once, record_key, results_table
 from agentgym_rl.models import ModelConfig, with_lora
 from agentgym_rl.rollout import RolloutStats, make_jobs, rollout
 from agentgym_rl.rollout_config import RUNTIME_FIELDS, RolloutConfig
@@ -568,19 +568,17 @@ def trained(run: Run, stage: str, records: list[dict], weights: list[float], sta
 
 def evaluated(run: Run, stage: str, policy) -> dict[str, EnvResult]:
     """AgentEval of ``stage``'s model on every env's test split (loaded if already done)."""
-    path = run.folder.path("eval", f"{stage}.json")
-    if path.is_file():
-        return load_results(path)
-    stats = RolloutStats()
-    results, records = evaluate(
+    results, stats = evaluate_once(
         policy,
         run.config.envs,
+        run.folder.path("eval", f"{stage}.json"),
+        stage,
         limit=run.config.eval_limit,
         config=run.rollout.for_rollout(greedy=True),
         progress=run.config.progress,
-        stats=stats,
     )
-    save_eval(results, records, path, label=stage)
+    if stats is None:
+        return results
     for env_id, result in results.items():
         run.folder.log(
             f"{stage} AgentEval {short_name(env_id)}: success {100 * result.success_rate:.1f}%, "

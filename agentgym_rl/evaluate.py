@@ -391,3 +391,24 @@ def save_eval(
 def load_results(path: str | Path) -> dict[str, EnvResult]:
     data = json.loads(Path(path).read_text())
     return {env: EnvResult(**values) for env, values in data.items()}
+
+
+def evaluate_once(
+    policy: Policy,
+    envs: Sequence[str],
+    path: str | Path,
+    label: str,
+    *,
+    limit: int | None,
+    config: RolloutConfig,
+    progress: bool,
+) -> tuple[dict[str, EnvResult], RolloutStats | None]:
+    """AgentEval of a trainer's checkpoint, saved at ``path`` (:func:`save_eval`) and read back
+    from there on a rerun, so a resumed run never evaluates a stage twice. The stats are None
+    when the results were read back."""
+    if Path(path).is_file():
+        return load_results(path), None
+    stats = RolloutStats()
+    results, records = evaluate(policy, envs, limit=limit, config=config, progress=progress, stats=stats)
+    save_eval(results, records, path, label=label)
+    return results, stats

@@ -49,7 +49,7 @@ from typing import Any, ClassVar, Literal
 
 from agentgym_envs import family, require_engine, short_name
 from agentgym_envs.data import atomic_write_text, expert_trajectories
-from agentgym_rl.evaluate import EnvResult, evaluate, load_results, results_table, save_eval
+from agentgym_rl.evaluate import EnvResult, evaluate_once, load_results, results_table
 from agentgym_rl.models import ModelConfig
 from agentgym_rl.rollout import Job, RolloutStats, rollout
 from agentgym_rl.rollout_config import RUNTIME_FIELDS, RolloutConfig
@@ -282,14 +282,15 @@ def token_log_probs(model, input_ids, attention_mask, labels, temperature: float
     import torch
 
     from agentgym_rl.bc import action_logits
+    from agentgym_rl.policy import token_log_probs as policy_token_log_probs
     from agentgym_rl.trajectory import IGNORE_INDEX
 
     targets = labels[:, 1:]
     picked = targets != IGNORE_INDEX
     with torch.autocast(input_ids.device.type, dtype=torch.bfloat16, enabled=bf16):
         logits = action_logits(model, input_ids, attention_mask, picked)
+    logp = policy_token_log_probs(logits, targets[picked], temperature)  # the sampler's own pi
     log_probs = (logits.float() / temperature).log_softmax(-1)
-    logp = log_probs.gather(-1, targets[picked][:, None]).squeeze(-1)
     entropy = -(log_probs.exp() * log_probs).sum(-1)
     return logp, entropy, picked.nonzero()[:, 0]
 
@@ -650,19 +651,17 @@ def reference_model(run: GRPORun, start: Path):
 def evaluated(run: GRPORun, step: int, policy) -> dict[str, EnvResult]:
     """AgentEval on the test split after ``step`` steps (loaded if already done); the env's own
     round limit, whatever the curriculum's, so every column is comparable."""
-    path = run.folder.path("eval", f"step-{step}.json")
-    if path.is_file():
-        return load_results(path)
-    stats = RolloutStats()
-    results, records = evaluate(
+    results, stats = evaluate_once(
         policy,
         run.config.envs,
+        run.folder.path("eval", f"step-{step}.json"),
+        f"step-{step}",
         limit=run.config.eval_limit,
         config=run.rollout.for_rollout(greedy=True),
         progress=run.config.progress,
-        stats=stats,
     )
-    save_eval(results, records, path, label=f"step-{step}")
+    if stats is None:
+        return results
     run.folder.record(
         "eval",
         f"step-{step}",
