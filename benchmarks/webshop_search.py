@@ -1,7 +1,8 @@
 """WebShop search engines compared: tantivy, bm25s and rank-bm25 over the generated catalogue.
 
 For each engine and catalogue size it measures, each in a fresh process (so peak memory is the
-engine's): index build time (generating the products and tokenising included), size on disk, peak resident memory, query
+engine's): index build time (generating the products and tokenising included), size on disk,
+peak resident memory, query
 p50 / p99 over WebShop-style queries (goal instructions written from products spread over the
 catalogue, as ``agentgym_envs.envs.webshop.goals`` writes them) and how often the product a
 query was written from is among the 50 hits. Every engine gets the same tokens
