@@ -411,7 +411,8 @@ def flag_classes(config: type) -> list[type]:
     held = held_configs(config)
     if not held:
         return [config]
-    classes = [flag_class(config, leave_out=tuple(held))]
+    # NOT_FLAGS: inherited settings the config decides itself (GRPO has no save_dir of its own).
+    classes = [flag_class(config, leave_out=(*held, *getattr(config, "NOT_FLAGS", ())))]
     for held_class, item in held.values():
         not_flags = tuple(item.metadata.get("not_flags", ()))
         classes.append(flag_class(held_class, not_flags, group=item.metadata.get("help", item.name)))

@@ -159,13 +159,9 @@ class GRPOConfig(TrainConfig):
     )
     log_every: int = field(default=1, metadata={"help": "optimizer steps between loss-curve points"})
     save_every: int = field(default=5, metadata={"help": "checkpoint every N GRPO steps (and at the end)"})
-    save_dir: str | None = field(
-        default=None, metadata={"help": "not used by grpo: checkpoints go under --run_dir"}
-    )
-    gradient_accumulation_steps: int = field(
-        default=1,
-        metadata={"help": "not used by grpo: each update is one optimizer step over the whole batch"},
-    )
+    # Not flags: checkpoints go under --run_dir, and each update is one optimizer step over the
+    # whole batch of episodes.
+    NOT_FLAGS: ClassVar[tuple[str, ...]] = ("save_dir", "gradient_accumulation_steps")
     rollout: GRPORolloutConfig = field(
         default_factory=GRPORolloutConfig,
         metadata={

@@ -11,7 +11,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 import agentgym_rl.grpo as grpo_module  # noqa: E402
-from agentgym_rl.cli import main, parse  # noqa: E402
+from agentgym_rl.cli import CommandError, main, parse  # noqa: E402
 from agentgym_rl.grpo import (  # noqa: E402
     Example,
     GRPOConfig,
@@ -151,6 +151,14 @@ def test_flags_reach_the_config():
     assert config.beta == 0.05 and config.rounds() == [6, 13, 20] and config.learning_rate == 1e-5
     assert config.rollout.temperature == 0.9 and config.rollout.max_new_tokens == 12
     assert model.model == "tiny" and config.run_dir == "r"
+
+
+@pytest.mark.parametrize("flag", ["--save_dir", "--gradient_accumulation_steps"])
+def test_settings_grpo_decides_itself_are_not_flags(flag):
+    """Checkpoints go under --run_dir and an update is one optimizer step over the batch: a flag
+    for either would be accepted and do nothing, so there is none."""
+    with pytest.raises(CommandError, match="unrecognized arguments"):
+        parse("grpo", "", [GRPOConfig, ModelConfig], [flag, "2"])
 
 
 def small_grpo_argv(run_dir, model_dir, *extra: str) -> list[str]:
