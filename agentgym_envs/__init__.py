@@ -40,14 +40,18 @@ __version__ = "0.1.0"
 # sizes = AgentGym's table: (AgentEval, AgentTraj, AgentTraj-L, instruction set).
 # reset_field, id_key, create_reply, reset_reply, step_reward: how AgentGym's server for that family
 # answers (see Family), so that its client works unchanged against `agentgym serve`.
+# heldout (not AgentGym's): generated task ids after the instruction set, for studies that need
+# more unseen tasks than AgentEval has (benchmarks/rl_study.py).
 register_family(
     "BabyAI", "agentgym_envs.envs.babyai:BabyAIEnv", item_prefix="babyai", max_rounds=20,
-    sizes=(90, 400, 810, 900), keep_threshold=0.0, engine="minigrid", extra="babyai", step_reward="gain",
+    sizes=(90, 400, 810, 900), heldout=4000, keep_threshold=0.0, engine="minigrid", extra="babyai",
+    step_reward="gain",
     summary="minigrid, 40 levels, text view + path planner",
 )  # fmt: skip
 register_family(
     "Maze", "agentgym_envs.envs.maze:MazeEnv", item_prefix="lmrlgym_maze", max_rounds=15,
-    sizes=(25, 100, 215, 240), reset_field="game", summary="generated mazes (a new maze per task)",
+    sizes=(25, 100, 215, 240), heldout=1000, reset_field="game",
+    summary="generated mazes (a new maze per task)",
 )  # fmt: skip
 register_family(
     "Wordle", "agentgym_envs.envs.wordle:WordleEnv", item_prefix="lmrlgym_wordle", max_rounds=8,

@@ -96,6 +96,7 @@ def register_family(
     max_rounds: int,
     sizes: tuple[int, int, int, int],
     total: int | None = None,
+    heldout: int = 0,
     keep_threshold: float = DEFAULT_KEEP_THRESHOLD,
     expert_solves: float = 1.0,
     engine: str | None = None,
@@ -111,7 +112,8 @@ def register_family(
 ) -> Family:
     """Register ``AgentGym/<name>-v0``. ``sizes`` is AgentGym's table row: (AgentEval,
     AgentTraj, AgentTraj-L, instruction set). With ``total`` (the env's number of task ids) the
-    splits are spread over all of them (:meth:`TaskSplits.spread`), else test ids come first."""
+    splits are spread over all of them (:meth:`TaskSplits.spread`), else test ids come first.
+    ``heldout``: generated task ids after the instruction set, in no AgentGym split."""
     if (engine is None) != (extra is None):
         raise ValueError(f"{name}: give both engine and extra, or neither")
     if id_key not in ("id", "env_idx"):
@@ -127,7 +129,13 @@ def register_family(
             raise ValueError(f"{name}: {field} is one of {', '.join(allowed)}; got {value!r}")
     test, agenttraj, agenttraj_l, train = sizes
     counts = dict(test=test, agenttraj=agenttraj, agenttraj_l=agenttraj_l, train=train)
-    splits = TaskSplits.sized(**counts) if total is None else TaskSplits.spread(total=total, **counts)
+    if total is not None and heldout:
+        raise ValueError(f"{name}: heldout ids follow the instruction set; spread splits have none")
+    splits = (
+        TaskSplits.sized(**counts, heldout=heldout)
+        if total is None
+        else TaskSplits.spread(total=total, **counts)
+    )
     family = Family(
         name=name,
         entry_point=entry_point,

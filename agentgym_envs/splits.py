@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-SPLITS = ("test", "train", "agenttraj", "agenttraj_l")
+SPLITS = ("test", "train", "agenttraj", "agenttraj_l", "heldout")
 _SPLIT_ALIASES = {
     "eval": "test",
     "agenteval": "test",
@@ -41,6 +41,10 @@ class TaskSplits:
     ``test`` is AgentEval. ``train`` is the exploration instruction set; AgentTraj (BC-base) and
     AgentTraj-L (BC-large) are its first ``n`` ids, so BC-base is inside BC-large as in AgentGym.
     Test ids never overlap the training ids. ``total`` is how many task ids the env has.
+
+    ``heldout`` is not AgentGym's: where an env generates its tasks (Maze, BabyAI), the ids after
+    the instruction set are more tasks of the same kind in no other split, for studies that need
+    more held-out episodes than AgentEval's few (``benchmarks/rl_study.py``). Empty elsewhere.
     """
 
     test: Sequence[int]
@@ -48,10 +52,14 @@ class TaskSplits:
     agenttraj: Sequence[int]
     agenttraj_l: Sequence[int]
     total: int
+    heldout: Sequence[int] = range(0)
 
     @classmethod
-    def sized(cls, *, test: int, agenttraj: int, agenttraj_l: int, train: int) -> TaskSplits:
-        """Test ids first, then the instruction set: for envs whose task ids are all alike."""
+    def sized(
+        cls, *, test: int, agenttraj: int, agenttraj_l: int, train: int, heldout: int = 0
+    ) -> TaskSplits:
+        """Test ids first, then the instruction set, then ``heldout`` generated ids: for envs
+        whose task ids are all alike."""
         _check_nested(agenttraj, agenttraj_l, train)
         first = test
         return cls(
@@ -59,7 +67,8 @@ class TaskSplits:
             train=range(first, first + train),
             agenttraj=range(first, first + agenttraj),
             agenttraj_l=range(first, first + agenttraj_l),
-            total=first + train,
+            total=first + train + heldout,
+            heldout=range(first + train, first + train + heldout),
         )
 
     @classmethod

@@ -112,6 +112,14 @@ class GRPOConfig(TrainConfig):
     clip_eps: float = field(
         default=0.2, metadata={"help": "PPO clip range of the ratio (updates_per_batch > 1)"}
     )
+    loss_type: Literal["grpo", "dapo"] = field(
+        default="grpo",
+        metadata={
+            "help": "how token losses add up (TRL's names): grpo, a mean over each episode's agent "
+            "tokens, then over episodes (each episode weighs its advantage); dapo, one mean over "
+            "all agent tokens of the step (a long episode weighs more)"
+        },
+    )
     beta: float = field(
         default=0.0,
         metadata={
@@ -311,8 +319,9 @@ def micro_batches(examples: list[Example], batch_tokens: int) -> list[list[Examp
 
 
 def episode_loss(policy, batch: list[Example], config: GRPOConfig):
-    """The summed per-token loss of a micro-batch (a :class:`MicroLoss`), with sums of entropy,
-    KL and clipped tokens for the log (the loop divides them by the step's token count)."""
+    """The summed per-token loss of a micro-batch (a :class:`MicroLoss`), each token scaled as
+    ``loss_type`` says, with sums of entropy, KL and clipped tokens scaled the same way for the
+    log (the loop divides them by :func:`loss_normaliser`, making them means)."""
     import torch
 
     from agentgym_rl.bc import collate
@@ -325,12 +334,31 @@ def episode_loss(policy, batch: list[Example], config: GRPOConfig):
     advantages = torch.tensor([e.advantage for e in batch], device=logp.device)[rows]
     old_logp = torch.cat([e.old_logp for e in batch]) if config.updates_per_batch > 1 else None
     per_token, clipped = policy_loss(logp, advantages, old_logp, config.clip_eps)
-    stats = {"entropy": entropy.detach().sum().item(), "clip_fraction": clipped.sum().item()}
+    # grpo: a token counts 1 / (its episode's agent tokens), so with the loop's normaliser (the
+    # step's episodes) the loss is a mean over episodes; dapo: every token 1, over the tokens.
+    scale = 1.0 / torch.bincount(rows)[rows] if config.loss_type == "grpo" else torch.ones_like(logp)
+    stats = {
+        "entropy": (entropy.detach() * scale).sum().item(),
+        "clip_fraction": (clipped * scale).sum().item(),
+    }
     if config.beta > 0:
         kl = k3_kl(logp, torch.cat([e.ref_logp for e in batch]))
         per_token = per_token + config.beta * kl
-        stats["kl"] = kl.detach().sum().item()
-    return MicroLoss(per_token.sum(), int(attention_mask.sum()), stats)
+        stats["kl"] = (kl.detach() * scale).sum().item()
+    return MicroLoss((per_token * scale).sum(), int(attention_mask.sum()), stats)
+
+
+def loss_normaliser(examples: list[Example], loss_type: str) -> float:
+    """The step's denominator: its episodes (``grpo``) or its agent tokens (``dapo``).
+
+    Why ``grpo`` is the default here: in a multi-turn episode the failures are the long ones
+    (they run to the round limit), so under ``dapo`` the tokens every reply shares (the
+    ``Action:`` format, the verb) get more push down from failures than pull up from successes,
+    and the format itself is unlearned. Per-episode means weigh each episode by its advantage,
+    and a group's advantages sum to zero."""
+    if loss_type == "grpo":
+        return float(len(examples))
+    return float(sum(e.tokens.trainable_tokens for e in examples))
 
 
 def sampling_log_probs(model, examples: list[Example], config: GRPOConfig, pad_id: int, device) -> list:
@@ -453,13 +481,13 @@ def train(run: GRPORun) -> dict[str, dict[str, EnvResult]]:
                     example.ref_logp = logp
             policy.model.train()
             batches = micro_batches(examples, config.batch_tokens)
-            tokens = sum(e.tokens.trainable_tokens for e in examples)
-            # A per-token mean over the step's agent tokens, not sum(|A| x tokens): GRPO's
-            # advantages are already on a common scale (standardised or leave-one-out), and
-            # dividing by their size would undo it, making a step with one slightly better
-            # episode as strong as one with a clear winner.
+            # A mean over the step's episodes (grpo) or agent tokens (dapo), not over
+            # sum(|A| x tokens): GRPO's advantages are already on a common scale (standardised
+            # or leave-one-out), and dividing by their size would undo it, making a step with
+            # one slightly better episode as strong as one with a clear winner.
+            normaliser = loss_normaliser(examples, config.loss_type)
             for _ in range(config.updates_per_batch):
-                values = loop.step(batches, lambda batch: episode_loss(policy, batch, config), float(tokens))
+                values = loop.step(batches, lambda batch: episode_loss(policy, batch, config), normaliser)
             policy.model.eval()
         loop.steps_done = (step + 1) * config.updates_per_batch
         loop.extra_state = {"grpo_step": step + 1}

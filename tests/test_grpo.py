@@ -97,6 +97,71 @@ def test_only_the_agent_turns_carry_weight(tiny_policy):
     assert episode_loss(tiny_policy, examples, GRPOConfig(run_dir="x")).total.requires_grad
 
 
+def _two_episodes(tiny_policy, short_turns: int, long_turns: int):
+    """A short success and a long failure of one task, as a GRPO group makes them."""
+
+    def record(turns: int, reward: float, sample: int) -> dict:
+        conversations = [{"from": "human", "loss": None, "value": "Reach the goal."}]
+        for _ in range(turns):
+            conversations += [
+                {"from": "gpt", "loss": True, "value": "Action:\nmove up"},
+                {"from": "human", "loss": None, "value": "You moved up."},
+            ]
+        return {"item_id": "lmrlgym_maze_3", "conversations": conversations, "reward": reward, "sample": sample}
+
+    groups = make_groups([record(short_turns, 1.0, 0), record(long_turns, 0.0, 1)], 2, "grpo")
+    return build_examples(tiny_policy, groups, GRPOConfig(run_dir="x"))[0]
+
+
+@pytest.mark.parametrize("loss_type", ["grpo", "dapo"])
+def test_loss_types_average_over_episodes_or_over_tokens(loss_type, tiny_policy):
+    from agentgym_rl.bc import collate
+
+    examples = _two_episodes(tiny_policy, short_turns=2, long_turns=6)
+    config = GRPOConfig(run_dir="x", loss_type=loss_type)
+    per_episode = []  # (advantage, sum of log-probs, agent tokens) of each episode on its own
+    for example in examples:
+        ids, mask, labels = collate([example.tokens], tiny_policy.pad_token_id, "cpu")
+        logp, _, _ = grpo_module.token_log_probs(tiny_policy.model, ids, mask, labels, 1.0, False)
+        per_episode.append((example.advantage, logp.sum().item(), logp.numel()))
+    if loss_type == "grpo":
+        terms = [-a * s / n / len(per_episode) for a, s, n in per_episode]
+    else:
+        terms = [-a * s / sum(n for _, _, n in per_episode) for a, s, _ in per_episode]
+    normaliser = grpo_module.loss_normaliser(examples, loss_type)
+    total = episode_loss(tiny_policy, examples, config).total.item() / normaliser
+    # The terms have opposite signs and nearly cancel: compare on the scale of the terms.
+    assert total == pytest.approx(sum(terms), abs=1e-5 * sum(abs(t) for t in terms))
+
+
+def test_under_grpo_a_long_failure_does_not_outweigh_a_short_success_on_shared_tokens(tiny_policy):
+    # Every reply is the same text, so the gradient on it is the sum of each episode's pull:
+    # per-episode means cancel (advantages +a and -a), per-token means push it down (the failure
+    # has three times the tokens), which is how dapo unlearns the reply format on Maze.
+    examples = _two_episodes(tiny_policy, short_turns=2, long_turns=6)
+
+    def mean_logp_change(loss_type: str) -> float:
+        policy = tiny_policy
+        policy.model.zero_grad(set_to_none=True)
+        config = GRPOConfig(run_dir="x", loss_type=loss_type)
+        loss = episode_loss(policy, examples, config).total / grpo_module.loss_normaliser(examples, loss_type)
+        loss.backward()
+        # The first-order change of the reply's mean log-prob along -grad.
+        from agentgym_rl.bc import collate
+
+        ids, mask, labels = collate([examples[0].tokens], policy.pad_token_id, "cpu")
+        logp, _, _ = grpo_module.token_log_probs(policy.model, ids, mask, labels, 1.0, False)
+        params = [p for p in policy.model.parameters() if p.grad is not None]
+        grads = torch.autograd.grad(logp.mean(), params)
+        change = -sum((g * p.grad).sum() for g, p in zip(grads, params)).item()
+        policy.model.zero_grad(set_to_none=True)
+        return change
+
+    grpo_change, dapo_change = mean_logp_change("grpo"), mean_logp_change("dapo")
+    assert dapo_change < 0  # the shared reply is pushed down
+    assert abs(grpo_change) < 0.05 * abs(dapo_change)  # the two episodes' pulls cancel
+
+
 def test_the_clipped_ratio_is_the_policy_gradient_at_ratio_one_and_clips_beyond_eps():
     advantages = torch.tensor([1.0, -2.0, 0.5])
     logp = torch.tensor([-1.0, -2.0, -0.5], requires_grad=True)

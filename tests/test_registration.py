@@ -104,6 +104,29 @@ def test_spread_splits_cover_every_kind_of_task():
         unregister_family("Spread")
 
 
+def test_heldout_ids_follow_the_instruction_set_and_are_unseen_mazes():
+    fam = register_family(
+        "Held", f"{__name__}:ScratchEnv", item_prefix="held", max_rounds=7, sizes=(2, 3, 4, 5), heldout=6,
+    )  # fmt: skip
+    try:
+        splits = fam.splits
+        assert list(splits.heldout) == list(range(7, 13)) and splits.total == 13
+        assert not set(splits.heldout) & (set(splits.test) | set(splits.train))
+        assert gym.make("AgentGym/Held-v0").reset(options={"task_id": 12})[1]["task_id"] == 12
+    finally:
+        unregister_family("Held")
+    with pytest.raises(ValueError, match="heldout"):
+        register_family("Bad", f"{__name__}:ScratchEnv", item_prefix="bad", max_rounds=7,
+                        sizes=(2, 3, 4, 5), total=20, heldout=3)  # fmt: skip
+    assert family("maze").splits.ids("heldout") == MazeEnv.splits.heldout and len(MazeEnv.splits.heldout)
+
+    from agentgym_envs.envs.maze import maze_for_task
+
+    seen = {maze_for_task(i).layout() for i in (*MazeEnv.splits.test, *MazeEnv.splits.train)}
+    heldout = [maze_for_task(i).layout() for i in MazeEnv.splits.heldout[:300]]
+    assert not seen & set(heldout) and len(set(heldout)) == len(heldout)
+
+
 def test_engine_and_extra_come_together():
     with pytest.raises(ValueError, match="both"):
         register_family("Half", "x:Y", item_prefix="half", max_rounds=1, sizes=(1, 1, 1, 1), engine="x")

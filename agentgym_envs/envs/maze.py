@@ -13,6 +13,7 @@ from functools import cache
 import numpy as np
 
 from agentgym_envs.core import Outcome, TextEnv
+from agentgym_envs.toolcalls import ToolParam, ToolSpec
 
 # direction -> (row step, col step, wall bit, words used in observations)
 DIRECTIONS = {
@@ -104,8 +105,18 @@ def generate_maze(rng: np.random.Generator) -> Maze:
 
 
 @cache
-def _test_layouts() -> frozenset:
-    return frozenset(_maze_for_seed(i).layout() for i in MazeEnv.splits.test)
+def _layouts(split: str) -> frozenset:
+    return frozenset(maze_for_task(i).layout() for i in MazeEnv.splits.ids(split))
+
+
+def _taken_layouts(task_id: int) -> frozenset:
+    """Mazes a task id must not repeat: a training id no test maze, a held-out id no test or
+    training maze (so each split is unseen by the ones trained before it)."""
+    if task_id in MazeEnv.splits.test:
+        return frozenset()
+    if task_id in MazeEnv.splits.heldout:
+        return _layouts("test") | _layouts("train")
+    return _layouts("test")
 
 
 def _maze_for_seed(task_id: int, attempt: int = 0) -> Maze:
@@ -113,10 +124,11 @@ def _maze_for_seed(task_id: int, attempt: int = 0) -> Maze:
 
 
 def maze_for_task(task_id: int) -> Maze:
-    """The maze of a task id. Training ids redraw any maze that is also a test maze."""
+    """The maze of a task id, redrawn while it repeats a maze of a split it must not see."""
+    taken = _taken_layouts(task_id)
     maze = _maze_for_seed(task_id)
     attempt = 0
-    while task_id not in MazeEnv.splits.test and maze.layout() in _test_layouts():
+    while maze.layout() in taken:
         attempt += 1
         maze = _maze_for_seed(task_id, attempt)
     return maze
@@ -143,6 +155,11 @@ class MazeEnv(TextEnv):
         self.maze: Maze | None = None
         self.position: tuple[int, int] = (0, 0)
         self._wall_text: dict[tuple[int, int], str] = {}
+
+    @classmethod
+    def action_tools(cls) -> tuple[ToolSpec, ...]:
+        direction = ToolParam("direction", "string", "the way to go", enum=tuple(DIRECTIONS))
+        return (ToolSpec("move", "Move one cell up, down, left or right.", (direction,), "move {direction}"),)
 
     def task_description(self) -> str:
         return (
