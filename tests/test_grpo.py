@@ -107,7 +107,12 @@ def _two_episodes(tiny_policy, short_turns: int, long_turns: int):
                 {"from": "gpt", "loss": True, "value": "Action:\nmove up"},
                 {"from": "human", "loss": None, "value": "You moved up."},
             ]
-        return {"item_id": "lmrlgym_maze_3", "conversations": conversations, "reward": reward, "sample": sample}
+        return {
+            "item_id": "lmrlgym_maze_3",
+            "conversations": conversations,
+            "reward": reward,
+            "sample": sample,
+        }
 
     groups = make_groups([record(short_turns, 1.0, 0), record(long_turns, 0.0, 1)], 2, "grpo")
     return build_examples(tiny_policy, groups, GRPOConfig(run_dir="x"))[0]

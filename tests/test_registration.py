@@ -58,9 +58,7 @@ def test_a_new_family_is_one_module_and_one_registration_line(dummy_run):
 
 def test_a_family_without_its_engine_is_skipped_naming_the_extra(dummy_run):
     reasons = re.findall(r"SKIPPED \[\d+\] .*?: (.*)", dummy_run)
-    assert reasons and all(install_hint("phantom") in reason for reason in reasons), dummy_run[
-        -3000:
-    ]
+    assert reasons and all(install_hint("phantom") in reason for reason in reasons), dummy_run[-3000:]
 
 
 class ScratchEnv(MazeEnv):
