@@ -20,6 +20,7 @@ from gymnasium.spaces import Text
 from agentgym_envs.formats import REACT_FORMAT_HELP, MalformedAction
 from agentgym_envs.spaces import AsciiText
 from agentgym_envs.splits import normalise_split
+from agentgym_envs.toolcalls import ToolSpec, command_tool
 
 # Printable ASCII plus newline and tab. Gymnasium's default Text charset has no space, so
 # every env uses this one for both observations and actions.
@@ -140,6 +141,13 @@ class TextEnv(gym.Env[str, str]):
     def expert(self) -> tuple[str, str]:
         """A scripted solver: ``(thought, action)`` for the current state."""
         raise NotImplementedError(f"{type(self).__name__} has no expert")
+
+    @classmethod
+    def action_tools(cls) -> tuple[ToolSpec, ...]:
+        """The actions as tools for tool-calling agents (:mod:`agentgym_envs.toolcalls`): by
+        default one ``act(command)`` whose description is ``action_help``. A family whose actions
+        have structure (a direction, a word, a query) declares its own tools here."""
+        return (command_tool(cls.action_help),)
 
     def subtask(self) -> str | None:
         """The kind of task this is, for results split by subtask (``info["subtask"]``), or None

@@ -45,6 +45,7 @@ import numpy as np
 from agentgym_envs.core import Outcome, TextEnv
 from agentgym_envs.formats import REACT_FORMAT_HELP
 from agentgym_envs.registration import engine_imports
+from agentgym_envs.toolcalls import ToolParam, ToolSpec
 
 CRAFTING_TYPES = frozenset({"minecraft:crafting_shaped", "minecraft:crafting_shapeless"})
 MAX_DISTRACTORS = 10  # AgentGym's cap on distractor commands
@@ -642,6 +643,21 @@ class TextCraftEnv(TextEnv):
         self.inventory: dict[str, int] = {}
         self._plan: tuple[Step, ...] = ()
         self._cursor = 0
+
+    @classmethod
+    def action_tools(cls) -> tuple[ToolSpec, ...]:
+        count = ToolParam("count", "integer", "how many, at least 1")
+        get = (ToolParam("item", "string", "a raw material, e.g. 'oak log'"), count)
+        uses = "what the crafting command uses, each '<count> <item>', e.g. ['1 oak log']"
+        ingredients = ToolParam("ingredients", "array", uses, items="string")
+        craft = (ToolParam("target", "string", "the item to craft, e.g. 'oak planks'"), count, ingredients)
+        return (
+            ToolSpec("get", "Fetch a raw material (items with a crafting command must be crafted).", get,
+                     "get {count} {item}"),
+            ToolSpec("craft", "Craft an item by one of the task's crafting commands.", craft,
+                     "craft {count} {target} using {ingredients}"),
+            ToolSpec("inventory", "List what you carry.", (), "inventory"),
+        )  # fmt: skip
 
     def task_description(self) -> str:
         return (

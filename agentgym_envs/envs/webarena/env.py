@@ -26,6 +26,7 @@ from agentgym_envs.envs.webarena.evaluators import evaluate
 from agentgym_envs.envs.webarena.pages import CART_URL, CHECKOUT_URL
 from agentgym_envs.envs.webarena.sites import FORUM, GITLAB, SHOP, generate_world
 from agentgym_envs.envs.webarena.tasks import make_task
+from agentgym_envs.toolcalls import ToolParam, ToolSpec
 
 INTRODUCTION = (
     "You are an autonomous intelligent agent tasked with navigating a web browser. You will be given "
@@ -47,6 +48,51 @@ RULES = (
     "In summary, the next action I will perform is ```click [1234]```.\n"
     "4. When the task is done, or you think it cannot be done, issue the stop action; put the answer "
     "in its brackets if the task asks a question. Stop ends the episode."
+)
+_ELEMENT = ToolParam("element_id", "integer", "the number in brackets before the element, e.g. 1234")
+# WebArena's actions as tools: each writes the action of the same name in WebArena's grammar.
+WEBARENA_TOOLS = (
+    ToolSpec("click", "Click the element with this id on the page.", (_ELEMENT,), "click [{element_id}]"),
+    ToolSpec(
+        "type",
+        "Type text into the field with this id (Enter is pressed after it unless press_enter is false).",
+        (
+            _ELEMENT,
+            ToolParam("text", "string", "what to type"),
+            ToolParam("press_enter", "boolean", "press Enter after typing", required=False, default=True),
+        ),
+        "type [{element_id}] [{text}] [{press_enter}]",
+    ),
+    ToolSpec("hover", "Hover over the element with this id.", (_ELEMENT,), "hover [{element_id}]"),
+    ToolSpec(
+        "press",
+        "Press a key combination.",
+        (ToolParam("key_comb", "string", "e.g. Enter, PageDown, PageUp"),),
+        "press [{key_comb}]",
+    ),
+    ToolSpec(
+        "scroll",
+        "Scroll the page.",
+        (ToolParam("direction", "string", "which way", enum=("down", "up")),),
+        "scroll [{direction}]",
+    ),
+    ToolSpec("new_tab", "Open a new, empty browser tab.", (), "new_tab"),
+    ToolSpec(
+        "tab_focus",
+        "Switch to the tab with this index.",
+        (ToolParam("tab_index", "integer", "the tab's index, from 0"),),
+        "tab_focus [{tab_index}]",
+    ),
+    ToolSpec("close_tab", "Close the current tab.", (), "close_tab"),
+    ToolSpec("goto", "Go to a URL.", (ToolParam("url", "string", "the address"),), "goto [{url}]"),
+    ToolSpec("go_back", "Go to the previous page.", (), "go_back"),
+    ToolSpec("go_forward", "Go to the next page (after go_back).", (), "go_forward"),
+    ToolSpec(
+        "stop",
+        "End the task, with the answer if the task asks a question. Ends the episode.",
+        (ToolParam("answer", "string", "the answer (empty if none is asked)", required=False, default=""),),
+        "stop [{answer}]",
+    ),
 )
 _NODE = re.compile(r"^\s*\[(\d+)\] (\w+) '(.*?)'(?: value: '(.*?)')?(?: required: True)?$", re.MULTILINE)
 # A site's front page has two addresses (Postmill's / and /forums, GitLab's / and its dashboard).
@@ -81,6 +127,10 @@ class WebArenaEnv(TextEnv):
         self.config: dict[str, Any] = {}
         self.browser: Browser | None = None
         self.previous_action = "None"
+
+    @classmethod
+    def action_tools(cls) -> tuple[ToolSpec, ...]:
+        return WEBARENA_TOOLS
 
     # ------------------------------------------------------------------ the task
     def task_description(self) -> str:

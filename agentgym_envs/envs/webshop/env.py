@@ -20,6 +20,7 @@ from agentgym_envs.envs.webshop.goals import generated_goal, goal_products, webs
 from agentgym_envs.envs.webshop.pages import Browser
 from agentgym_envs.envs.webshop.reward import Goal, noun_vocabulary, purchase_reward
 from agentgym_envs.envs.webshop.search import SearchIndex, cache_root, open_index
+from agentgym_envs.toolcalls import ToolParam, ToolSpec
 
 _ACTION = re.compile(r"^(\w+)\s*\[(.*)\]$", re.DOTALL)
 _RESULTS_CACHE = 4096  # searches remembered per shop (the expert repeats its queries)
@@ -109,6 +110,16 @@ class WebShopEnv(TextEnv):
         # The current page's clickables and actions, worked out once per page shown.
         self._clickables: dict[str, pages.Clickable] = {}
         self._actions: list[str] = []
+
+    @classmethod
+    def action_tools(cls) -> tuple[ToolSpec, ...]:
+        query = ToolParam("query", "string", "the search keywords")
+        clickables = "a product id, an option, Buy Now, Next >, < Prev, Back to Search, Description, ..."
+        target = ToolParam("target", "string", f"a clickable text of the page: {clickables}")
+        return (
+            ToolSpec("search", "Search the shop (on a page with a search bar).", (query,), "search[{query}]"),
+            ToolSpec("click", "Click one of the page's clickable texts.", (target,), "click[{target}]"),
+        )
 
     def task_description(self) -> str:
         return (
