@@ -32,6 +32,7 @@ import json
 import math
 import random
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -158,13 +159,23 @@ def train_bc(
     progress: bool = True,
     tracker: Tracker | None = None,
     tag: str = "train",
+    stop_after: Callable[[int], bool] | None = None,
 ) -> dict[str, Any]:
     """Train ``policy`` in place on ``records``; returns the final metrics (also written to
     ``save_dir/metrics.json`` with the policy when ``save_dir`` is set). ``tracker`` gets every
     loss-curve point under ``<tag>/`` (TensorBoard, W&B). Weights must be non-negative: BC
-    imitates; :func:`train_weighted` takes signed ones."""
+    imitates; :func:`train_weighted` takes signed ones. ``stop_after(steps_done)`` returning
+    True ends training early (validation-based early stopping; the policy is left in eval mode)."""
     return train_weighted(
-        policy, records, config, check_weights(weights, len(records)), progress, tracker, tag, name="bc"
+        policy,
+        records,
+        config,
+        check_weights(weights, len(records)),
+        progress,
+        tracker,
+        tag,
+        name="bc",
+        stop_after=stop_after,
     )
 
 
@@ -177,6 +188,7 @@ def train_weighted(
     tracker: Tracker | None = None,
     tag: str = "train",
     name: str = "bc",
+    stop_after: Callable[[int], bool] | None = None,
 ) -> dict[str, Any]:
     """The weighted NLL of the module doc through :class:`~agentgym_rl.train_loop.TrainLoop`;
     weights may be negative (a trajectory to move away from: AgentEvol's advantage weighting),
@@ -227,7 +239,7 @@ def train_weighted(
         return step_normaliser([weights[e.index] for e in chosen], [e.trainable_tokens for e in chosen])
 
     # 3. Train, then the metrics (and the trained policy).
-    metrics = loop.run(steps, loss_fn, normaliser)
+    metrics = loop.run(steps, loss_fn, normaliser, stop_after)
     metrics.update(
         epochs=config.epochs,
         examples=len(examples),
@@ -236,7 +248,7 @@ def train_weighted(
         config=asdict(config),
     )
     loss, speed = metrics["final_loss"], metrics["tokens_per_second"]
-    say(f"{name}: {len(steps)} steps, final loss {loss:.4f}, {speed:.0f} tok/s")
+    say(f"{name}: {metrics['steps']} steps, final loss {loss:.4f}, {speed:.0f} tok/s")
     if config.save_dir:
         policy.save(config.save_dir)
         (Path(config.save_dir) / "metrics.json").write_text(

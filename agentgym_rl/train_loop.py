@@ -259,9 +259,11 @@ class TrainLoop:
         steps: Sequence[Sequence[Any]],
         loss_fn: LossFn,
         normaliser: Callable[[Sequence[Any]], float],
+        stop_after: Callable[[int], bool] | None = None,
     ) -> dict[str, Any]:
         """Every planned step from the first one not done yet (after :meth:`resume`); returns the
-        run's metrics. ``normaliser(micro_batches)`` is each step's denominator."""
+        run's metrics. ``normaliser(micro_batches)`` is each step's denominator. ``stop_after``
+        (early stopping) is called with the steps done after each step; True ends the run there."""
         from tqdm.auto import tqdm
 
         if len(steps) != self.total_steps:
@@ -276,11 +278,19 @@ class TrainLoop:
             if self._window_steps == 0:  # a point was just logged
                 point = self.loss_curve[-1]
                 bar.set_postfix(loss=f"{point['loss']:.4f}", tok_s=f"{point['tokens_per_second']:.0f}")
+            if stop_after is not None and self.steps_done < len(steps):
+                self.model.eval()
+                stop = stop_after(self.steps_done)
+                self.model.train()
+                if stop:
+                    if self._window_steps:
+                        self._log_point(self.learning_rate(self.steps_done - 1))
+                    break
         bar.close()
         self.model.eval()
         train_seconds = time.perf_counter() - train_start
         return {
-            "steps": len(steps),
+            "steps": self.steps_done,
             "final_loss": self.loss_curve[-1]["loss"] if self.loss_curve else float("nan"),
             "loss_curve": self.loss_curve,
             "tokens": self.tokens_seen,

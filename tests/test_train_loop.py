@@ -116,3 +116,20 @@ def test_the_schedule_warms_up_then_decays():
     assert [lr_factor(s, 10, 2, "constant") for s in (0, 1, 5)] == [0.5, 1.0, 1.0]
     assert lr_factor(2, 10, 2, "cosine") == 1.0 and lr_factor(9, 10, 2, "cosine") < 0.05
     assert lr_factor(6, 10, 2, "linear") == pytest.approx(0.5)
+
+
+def test_early_stopping_ends_bc_where_the_caller_says_with_the_model_in_eval_mode(
+    tiny_policy_dir, maze_records
+):
+    policy = LLMPolicy.load(tiny_policy_dir)
+    seen_modes = []
+
+    def stop_after(steps_done: int) -> bool:
+        seen_modes.append((steps_done, policy.model.training))
+        return steps_done == 3
+
+    config = BCConfig(epochs=4, batch_tokens=512, log_every=2, report_to=["none"])
+    metrics = bc.train_bc(policy, maze_records[:4], config, progress=False, stop_after=stop_after)
+    assert metrics["steps"] == 3 and seen_modes == [(1, False), (2, False), (3, False)]
+    assert [point["step"] for point in metrics["loss_curve"]] == [2, 3]  # the partial window is logged
+    assert not policy.model.training
