@@ -135,6 +135,12 @@ class GRPOConfig(TrainConfig):
     )
     rounds_every: int = field(default=100, metadata={"help": "steps per stage of --rounds_schedule"})
     train_split: str = field(default="train", metadata={"help": "the instruction set tasks are drawn from"})
+    train_limit: int | None = field(
+        default=None,
+        metadata={
+            "help": "draw from the first N tasks of --train_split per env (as evolve's --explore_limit)"
+        },
+    )
     eval_every: int = field(
         default=10, metadata={"help": "AgentEval (test split) every N steps, besides the start and the end"}
     )
@@ -185,6 +191,8 @@ class GRPOConfig(TrainConfig):
         self.envs = [require_engine(env) for env in self.envs]
         if self.steps < 1 or self.tasks_per_step < 1 or self.updates_per_batch < 1:
             raise ValueError("steps, tasks_per_step and updates_per_batch must be at least 1")
+        if self.train_limit is not None and self.train_limit < 1:
+            raise ValueError("train_limit must be at least 1 (or unset: the whole instruction set)")
         if self.group_size < 2:
             raise ValueError("group_size must be at least 2 (an advantage needs a group)")
         if self.clip_eps <= 0 or self.beta < 0 or self.eval_every < 1 or self.rounds_every < 1:
@@ -542,7 +550,11 @@ def play_step(run: GRPORun, policy, step: int) -> tuple[list[dict[str, Any]], Ro
 def draw_tasks(config: GRPOConfig, step: int) -> list[tuple[str, int]]:
     """B distinct (env, task id) pairs of the instruction set, drawn with a seed of the step (a
     resumed run draws the same)."""
-    pool = [(env, task) for env in config.envs for task in family(env).splits.ids(config.train_split)]
+    pool = [
+        (env, task)
+        for env in config.envs
+        for task in family(env).splits.ids(config.train_split)[: config.train_limit]
+    ]
     rng = random.Random(config.seed * 1_000_003 + step)
     return rng.sample(pool, min(config.tasks_per_step, len(pool)))
 

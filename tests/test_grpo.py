@@ -326,3 +326,16 @@ def test_the_sampling_log_probs_give_ratio_one_before_any_update(tiny_policy, ma
     loss = episode_loss(tiny_policy, examples, config)
     assert loss.stats["clip_fraction"] == 0
     assert isinstance(examples[0], Example) and old[0].shape[0] == examples[0].tokens.trainable_tokens
+
+
+def test_tasks_are_drawn_per_step_from_the_first_train_limit_ids():
+    from agentgym_envs import family
+    from agentgym_rl.grpo import draw_tasks
+
+    config = GRPOConfig(run_dir="x", tasks_per_step=8, train_limit=10)
+    first_ten = set(family("maze").splits.train[:10])
+    drawn = [draw_tasks(config, step) for step in range(5)]
+    assert all(len(set(d)) == 8 and {t for _, t in d} <= first_ten for d in drawn)
+    assert drawn[0] == draw_tasks(config, 0) and drawn[0] != drawn[1]  # a resumed step draws the same
+    with pytest.raises(ValueError, match="train_limit"):
+        GRPOConfig(run_dir="x", train_limit=0)
