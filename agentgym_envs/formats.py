@@ -205,14 +205,19 @@ class ToolCallFormat(ActionFormat):
     def to_command(self, env_id: str, reply: str) -> str:
         try:
             _, calls = parse_tool_calls(reply)
-            if len(calls) != 1:
-                raise ActionFormatError(
-                    f"the reply makes {len(calls)} tool calls; make exactly one per turn."
-                    + ("" if self.native_tools or calls else f" {TOOL_CALL_HELP.split(chr(10))[0]}")
-                )
+            if not calls:
+                raise ActionFormatError(f"the reply calls no tool. {self._how_to_call}")
+            if len(calls) > 1:
+                raise ActionFormatError(f"the reply makes {len(calls)} tool calls; make one per turn.")
             return toolset(env_id).action(*calls[0])
         except (ActionFormatError, ToolCallError) as err:
             return MalformedAction(reply if isinstance(reply, str) else "", str(err))
+
+    @property
+    def _how_to_call(self) -> str:
+        if self.native_tools:
+            return "Call one of the tools you are given."
+        return 'Write one call as <tool_call>\n{"name": <tool name>, "arguments": {...}}\n</tool_call>'
 
     def expert_reply(self, env_id: str, thought: str, action: str) -> str:
         call = toolset(env_id).call_for(action)
@@ -254,15 +259,19 @@ def _tool_instruction(env_id: str, instruction: str, native: bool) -> str:
 # ------------------------------------------------------------------------------ OpenAI messages
 def reply_from_openai(message: dict[str, Any]) -> str | None:
     """An OpenAI assistant message as one reply text: its content, then each of its
-    ``tool_calls`` written as :func:`format_tool_call` does. None when it holds neither."""
+    ``tool_calls`` written as :func:`format_tool_call` does. None when it holds neither text
+    (an empty text is a reply) nor calls; a TypeError when it is no message at all."""
+    if not isinstance(message, dict):
+        raise TypeError(f"a message is an object, got {type(message).__name__}")
     content = message.get("content")
-    text = content if isinstance(content, str) else ""
     calls = message.get("tool_calls") or []
-    if not text and not calls:
-        return None
-    parts = [text.strip()] if text.strip() else []
+    if not calls:
+        return content if isinstance(content, str) else None
+    parts = [content.strip()] if isinstance(content, str) and content.strip() else []
     for call in calls:
-        function = call.get("function") or {}
+        function = call.get("function") if isinstance(call, dict) else None
+        if not isinstance(function, dict):
+            raise TypeError("a tool call has no function object")
         arguments = function.get("arguments")
         if isinstance(arguments, str):
             try:

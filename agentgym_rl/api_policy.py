@@ -14,6 +14,10 @@ episodes at a time where AgentGym runs a pool of 20 processes with one episode e
   :class:`GenerationError` reply: the rollout ends that episode and records the error, so an
   evaluation never loses an episode silently and never hangs.
 - Token usage (prompt and completion) is summed from the API's ``usage`` fields.
+- Tool calling (``agentgym eval --action_format tools``): ``generate(..., tools=[...])`` sends each
+  prompt's OpenAI ``tools``, the history's tool calls as ``tool_calls`` and their results as
+  ``tool`` messages; a reply's ``tool_calls`` come back written into its text
+  (:func:`agentgym_envs.formats.reply_from_openai`), where the rollout's format reads them.
 """
 
 from __future__ import annotations
@@ -25,6 +29,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
+
+from agentgym_envs.formats import reply_from_openai, to_openai_messages
 
 RETRY_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
 
@@ -63,6 +69,8 @@ class APIUsage:
 
 class APIPolicy:
     """Replies from a chat-completions endpoint, with retries; see the module docstring."""
+
+    native_tool_calls = True  # takes OpenAI tools: the rollout's tool format sends them
 
     def __init__(
         self,
@@ -104,11 +112,28 @@ class APIPolicy:
         temperature: float = 0.0,
         top_p: float = 1.0,
         seed: int | None = None,
+        tools: list[list[dict[str, Any]] | None] | None = None,
     ) -> list[str]:
+        """One reply per prompt. ``tools``: per prompt, the OpenAI tools the model may call (one
+        call per turn), or None for plain chat."""
         body = {"model": self.model, "max_tokens": max_new_tokens, "temperature": temperature, "top_p": top_p}
         if seed is not None:
             body["seed"] = seed
-        futures = [self._pool.submit(self._complete, {**body, "messages": messages}) for messages in prompts]
+        bodies = []
+        for index, messages in enumerate(prompts):
+            offered = tools[index] if tools is not None else None
+            if offered:
+                bodies.append(
+                    {
+                        **body,
+                        "messages": to_openai_messages(messages),
+                        "tools": offered,
+                        "parallel_tool_calls": False,
+                    }
+                )
+            else:
+                bodies.append({**body, "messages": messages})
+        futures = [self._pool.submit(self._complete, request) for request in bodies]
         return [future.result() for future in futures]
 
     def close(self) -> None:
@@ -147,9 +172,9 @@ class APIPolicy:
             return None, f"HTTP {response.status_code}: {response.text[:300]}", None
         try:
             payload = response.json()
-            reply = payload["choices"][0]["message"]["content"]
-            if not isinstance(reply, str):
-                raise TypeError("content is not text")
+            reply = reply_from_openai(payload["choices"][0]["message"])
+            if reply is None:
+                raise TypeError("the message has neither text nor tool calls")
         except (ValueError, KeyError, IndexError, TypeError) as error:
             return 0.0, f"malformed reply body ({type(error).__name__})", None
         usage = payload.get("usage") or {}
@@ -170,4 +195,3 @@ def _retry_after(response) -> float:
         return max(0.0, float(value))
     except ValueError:
         return 0.0
-

@@ -25,7 +25,11 @@ end-of-turn token included when it stopped on one; absent for API models, which 
 (see :func:`agentgym_rl.policy.token_log_probs` for which distribution). A ``subtask`` key names
 the task's subtask where the env has them (``info["subtask"]``).
 
-A reply without a usable ``Action:`` is passed to the env as a
+Replies carry their action in ``RolloutConfig.action_format``: AgentGym's ReAct text, or one
+tool call (:class:`~agentgym_envs.formats.ToolCallFormat`: the instruction lists the env's tools
+for a local model; an API policy, whose ``native_tool_calls`` is true, gets them as OpenAI
+``tools`` and its ``tool_calls`` come back written into the reply's text).
+A reply without a usable action (no ``Action:``, no tool call or a bad one) is passed to the env as a
 :class:`~agentgym_envs.formats.MalformedAction`; the env answers with an observation that explains
 the expected format, and the round counts against the env's round limit (its registered
 ``max_episode_steps``, AgentGym's max rounds), as a wasted turn does in AgentGym.
@@ -46,7 +50,7 @@ from typing import Any, Protocol
 import agentgym_envs  # noqa: F401 - registers the AgentGym/* ids
 from agentgym_envs import family, resolve_env_id
 from agentgym_envs.data import opening_turns, turn
-from agentgym_envs.formats import MalformedAction, to_command
+from agentgym_envs.formats import ActionFormat, MalformedAction, ReActFormat, action_format
 from agentgym_rl.api_policy import GenerationError
 from agentgym_rl.env_pools import make_env_pool
 from agentgym_rl.rollout_config import RolloutConfig
@@ -199,7 +203,8 @@ def rollout(
     stats = stats if stats is not None else RolloutStats()
     records: list[dict[str, Any] | None] = [None] * len(jobs)
     pool = make_env_pool(config.rollout_workers, config.max_rounds, config.ray_address, config.env_server)
-    generate = RoundGenerator(policy, config)
+    reply_format = action_format(config.action_format, getattr(policy, "native_tool_calls", False))
+    generate = RoundGenerator(policy, config, reply_format)
     waiting = deque(enumerate(jobs))
     live: list[Episode] = []
     started = time.perf_counter()
@@ -208,9 +213,9 @@ def rollout(
     try:
         while waiting or live:
             starting = [waiting.popleft() for _ in range(min(len(waiting), config.concurrency - len(live)))]
-            live += start_episodes(pool, starting, stats)
+            live += start_episodes(pool, starting, stats, reply_format)
             replies = generate(live, stats)
-            going_on = step_episodes(pool, live, replies, stats)
+            going_on = step_episodes(pool, live, replies, stats, reply_format)
             ended = [episode for episode, alive in zip(live, going_on) if not alive]
             pool.release([episode.slot for episode in ended])
             for episode in ended:
@@ -234,7 +239,9 @@ def rollout(
     return records  # type: ignore[return-value]
 
 
-def start_episodes(pool, starting: list[tuple[int, Job]], stats: RolloutStats) -> list[Episode]:
+def start_episodes(
+    pool, starting: list[tuple[int, Job]], stats: RolloutStats, reply_format: ActionFormat = ReActFormat()
+) -> list[Episode]:
     """Reset one env per job, in one batch (one call per Ray actor when the envs are remote)."""
     if not starting:
         return []
@@ -243,7 +250,8 @@ def start_episodes(pool, starting: list[tuple[int, Job]], stats: RolloutStats) -
     stats.env_seconds += time.perf_counter() - began
     episodes = []
     for (index, job), (slot, observation, info) in zip(starting, started):
-        conversations = opening_turns(info["instruction"], observation)
+        instruction = reply_format.instruction(job.env_id, info["instruction"])
+        conversations = opening_turns(instruction, observation)
         episodes.append(Episode(index, job, slot, conversations, to_messages(conversations), info))
     return episodes
 
@@ -251,9 +259,10 @@ def start_episodes(pool, starting: list[tuple[int, Job]], stats: RolloutStats) -
 class RoundGenerator:
     """One batched generate over every live episode, through the prefix cache when it can."""
 
-    def __init__(self, policy: Policy, config: RolloutConfig):
+    def __init__(self, policy: Policy, config: RolloutConfig, reply_format: ActionFormat = ReActFormat()):
         self.policy = policy
         self.config = config
+        self.reply_format = reply_format
         self.cached = None
         if config.prefix_cache and hasattr(policy, "encode_prompt") and hasattr(policy, "model"):
             # Imported here: it needs transformers, which scripted policies do not.
@@ -275,6 +284,8 @@ class RoundGenerator:
         )
         if self.log_probs:
             settings["log_probs"] = True
+        if self.reply_format.native_tools:
+            settings["tools"] = [self.reply_format.request_tools(episode.job.env_id) for episode in live]
         prompts = [episode.messages for episode in live]
         tokens_before = getattr(self.policy, "generated_tokens", 0)
         began = time.perf_counter()
@@ -295,7 +306,13 @@ class RoundGenerator:
             self.cached.forget(episode.index)
 
 
-def step_episodes(pool, live: list[Episode], replies: list[str], stats: RolloutStats) -> list[bool]:
+def step_episodes(
+    pool,
+    live: list[Episode],
+    replies: list[str],
+    stats: RolloutStats,
+    reply_format: ActionFormat = ReActFormat(),
+) -> list[bool]:
     """Record each reply, act on its command in one batched env step, record the observations.
     Returns, per episode, whether it goes on. An episode whose reply could not be had (a
     :class:`GenerationError`) ends here with the error recorded."""
@@ -305,7 +322,7 @@ def step_episodes(pool, live: list[Episode], replies: list[str], stats: RolloutS
             episode.error = reply.error
             stats.errors += 1
             continue
-        command = to_command(reply)
+        command = reply_format.to_command(episode.job.env_id, reply)
         stats.malformed += isinstance(command, MalformedAction)
         acting.append((episode, episode.add_reply(reply), command))
     began = time.perf_counter()

@@ -13,6 +13,8 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import ClassVar
 
+from agentgym_envs.formats import ACTION_FORMATS
+
 # Where and how fast episodes run, or what else a record keeps, not which episodes are played: a
 # run folder may resume with other values (the prefix cache gives the same tokens up to
 # floating-point rounding; Ray actors and an env server step the same envs; log-probs are only
@@ -44,6 +46,14 @@ class RolloutConfig:
         metadata={
             "help": "sampling seed (each round draws with its own seed made from it): the same jobs, "
             "concurrency and seed give the same episodes"
+        },
+    )
+    action_format: str = field(
+        default="react",
+        metadata={
+            "help": "how replies carry the action: react (AgentGym's Thought/Action text) or tools (one "
+            "tool call per reply: <tool_call>{json}</tool_call> for a local model, OpenAI tools and "
+            "tool_calls for an API model; the env's tools are in agentgym_envs.toolcalls)"
         },
     )
     max_rounds: int | None = field(
@@ -91,6 +101,10 @@ class RolloutConfig:
             )
         if self.temperature < 0 or not 0 < self.top_p <= 1:
             raise ValueError("temperature must be >= 0 and top_p in (0, 1]")
+        if self.action_format not in ACTION_FORMATS:
+            raise ValueError(
+                f"action_format is one of {', '.join(ACTION_FORMATS)}, got {self.action_format!r}"
+            )
         if self.max_rounds is not None and self.max_rounds < 1:
             raise ValueError("max_rounds must be at least 1 (or unset: the env's own limit)")
         if self.rollout_workers < 0:

@@ -1,6 +1,7 @@
 """A small OpenAI-compatible chat server for tests, on loopback, that misbehaves on purpose.
 
-It answers Maze prompts with a move towards the goal, and injects faults by request number:
+It answers Maze prompts with a move towards the goal (or, given ``script``, with the assistant
+message ``script(request_body)`` returns, e.g. a tool call), and injects faults by request number:
 429 (with Retry-After), 500, a malformed body, and a reply slower than the client's timeout.
 """
 
@@ -28,8 +29,9 @@ def maze_move(text: str) -> str:
 
 
 class FakeOpenAI:
-    def __init__(self, faults: bool = True, slow_seconds: float = 3.0):
+    def __init__(self, faults: bool = True, slow_seconds: float = 3.0, script=None):
         self.faults = faults
+        self.script = script
         self.slow_seconds = slow_seconds
         self.counter = itertools.count(1)
         self.served = 0  # successful completions
@@ -59,9 +61,10 @@ class FakeOpenAI:
             if "NEVER-ANSWER" in last:
                 return JSONResponse({"error": "overloaded"}, status_code=503)
             reply = f"Thought:\nI head for the goal.\n\nAction:\n{maze_move(last)}"
+            message = self.script(body) if self.script else {"role": "assistant", "content": reply}
             self.served += 1
             return {
-                "choices": [{"message": {"role": "assistant", "content": reply}}],
+                "choices": [{"message": message}],
                 "usage": {"prompt_tokens": len(last.split()), "completion_tokens": 9},
             }
 
