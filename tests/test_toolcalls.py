@@ -9,6 +9,7 @@ import re
 import gymnasium as gym
 import pytest
 
+import agentgym_envs
 from agentgym_envs import env_class, env_ids, family
 from agentgym_envs.formats import (
     MalformedAction,
@@ -252,3 +253,167 @@ def test_the_expert_through_tool_calls_ends_as_through_text_actions(env_id):
     assert tool_env.get_reward() == info["score"]
     assert "The episode has ended" in answer and "episode is over" in getattr(tool_env, name)(**arguments)
     text_env.close()
+
+
+# ------------------------------------------------------------------------------ whole evaluations
+SCRIPTED_ENVS = ("maze", "textcraft", "movie", "webshop", "bird", "webarena")
+SCRIPTED_TASKS = 2  # the first AgentEval tasks of each
+
+
+@pytest.fixture(scope="module")
+def expert_scripts():
+    """The expert's episodes on the scripted envs' first AgentEval tasks, as tool calls: the first
+    observation (which names the task) -> [(thought, tool, arguments), ...], and each item id's
+    (score, success)."""
+    scripts, outcomes = {}, {}
+    for name in SCRIPTED_ENVS:
+        if family(name).missing_engine():
+            continue
+        env, tools = gym.make(family(name).env_id), toolset(name)
+        for task_id in family(name).splits.ids("test")[:SCRIPTED_TASKS]:
+            observation, info = env.reset(options={"task_id": task_id})
+            assert observation not in scripts, (
+                "two scripted tasks open alike: the script cannot tell them apart"
+            )
+            calls = scripts[observation] = []
+            while True:
+                thought, action = env.unwrapped.expert()
+                calls.append((thought, *tools.call_for(action)))
+                _, _, terminated, truncated, info = env.step(action)
+                if terminated or truncated:
+                    break
+            outcomes[info["item_id"]] = (info["score"], info["success"])
+        env.close()
+    return scripts, outcomes
+
+
+def scripted_envs() -> list[str]:
+    return [name for name in SCRIPTED_ENVS if not family(name).missing_engine()]
+
+
+class ScriptedToolPolicy:
+    """A local policy that writes the expert's next call in the Hermes text form, finding the
+    task by the first observation (third message) and the step by the replies so far."""
+
+    def __init__(self, scripts):
+        self.scripts = scripts
+
+    def generate(self, prompts, **settings):
+        assert "tools" not in settings  # a local model reads its tools in the instruction
+        replies = []
+        for messages in prompts:
+            assert "<tool_call>" in messages[0]["content"] and "Action:" not in messages[0]["content"]
+            step = sum(message["role"] == "assistant" for message in messages[3:])
+            thought, name, arguments = self.scripts[messages[2]["content"]][step]
+            replies.append(format_tool_call(name, arguments, thought))
+        return replies
+
+
+def test_a_local_policy_plays_the_expert_in_the_tool_format(expert_scripts):
+    from agentgym_rl.evaluate import evaluate
+    from agentgym_rl.rollout import RolloutConfig
+
+    scripts, outcomes = expert_scripts
+    config = RolloutConfig(concurrency=4, action_format="tools")
+    _, records = evaluate(
+        ScriptedToolPolicy(scripts), scripted_envs(), limit=SCRIPTED_TASKS, config=config, progress=False
+    )
+    assert {r["item_id"]: (r["reward"], r["success"]) for r in records} == outcomes
+    assert any(success for _, success in outcomes.values())
+    replies = [t["value"] for r in records for t in r["conversations"] if t["from"] == "gpt" and t["loss"]]
+    assert replies and all(parse_tool_calls(reply)[1] for reply in replies)
+
+
+class ToolCallingModel:
+    """The fake OpenAI server's answer: the expert's next call as OpenAI ``tool_calls``. It checks
+    what a tool-calling API is sent: the env's tools, and every earlier call answered by a
+    ``tool`` message with its id; anything else is noted in ``problems``."""
+
+    def __init__(self, scripts):
+        self.scripts = scripts
+        self.problems: list[str] = []
+
+    def __call__(self, body: dict) -> dict:
+        messages = body["messages"]
+        calls = self.scripts[messages[2]["content"]]
+        if body.get("parallel_tool_calls") is not False or not body.get("tools"):
+            self.problems.append("no tools, or parallel calls allowed")
+        made = 0
+        for index, message in enumerate(messages):
+            if message["role"] == "assistant" and message.get("tool_calls"):
+                (call,) = message["tool_calls"]
+                answer = messages[index + 1] if index + 1 < len(messages) else {}
+                if answer.get("role") != "tool" or answer.get("tool_call_id") != call["id"]:
+                    self.problems.append(f"call {call['id']} is not answered by a tool message")
+                _, name, arguments = calls[made]
+                if call["function"] != {"name": name, "arguments": json.dumps(arguments, ensure_ascii=False)}:
+                    self.problems.append(f"call {made} came back changed: {call['function']}")
+                made += 1
+        tool_names = [tool["function"]["name"] for tool in body["tools"]]
+        thought, name, arguments = calls[made]
+        if name not in tool_names:
+            self.problems.append(f"{name} is not among the tools sent: {tool_names}")
+        call = {
+            "id": f"call-{made}",
+            "type": "function",
+            "function": {"name": name, "arguments": json.dumps(arguments)},
+        }
+        return {"role": "assistant", "content": thought, "tool_calls": [call]}
+
+
+def test_agentgym_eval_api_plays_expert_tool_calls(expert_scripts, tmp_path, monkeypatch):
+    """``agentgym eval --api_base ... --action_format tools`` against the fake OpenAI server
+    answering with the expert's tool calls (its faults and retries are test_api_eval's)."""
+    pytest.importorskip("httpx")
+    pytest.importorskip("uvicorn")
+    from fake_openai import FakeOpenAI
+
+    from agentgym_rl.cli import main
+
+    scripts, outcomes = expert_scripts
+    model = ToolCallingModel(scripts)
+    server = FakeOpenAI(faults=False, script=model)
+    url = server.start()
+    monkeypatch.setenv("AGENTGYM_TEST_KEY", "sk-test")
+    out = tmp_path / "results.json"
+    argv = ["eval", "--api_base", url, "--model", "fake-model", "--api_key_env", "AGENTGYM_TEST_KEY"]
+    argv += ["--envs", *scripted_envs(), "--limit", str(SCRIPTED_TASKS), "--action_format", "tools"]
+    argv += ["--out", str(out), "--quiet"]
+    try:
+        assert main(argv) == 0
+    finally:
+        server.stop()
+    assert model.problems == []
+    records = [json.loads(line) for line in out.with_suffix(".episodes.jsonl").read_text().splitlines()]
+    assert {r["item_id"]: (r["reward"], r["success"]) for r in records} == outcomes
+    assert all("error" not in r for r in records) and server.served == sum(map(len, scripts.values()))
+    results = json.loads(out.read_text())
+    for env_id in map(agentgym_envs.resolve_env_id, scripted_envs()):
+        expected = [
+            success
+            for item, (_, success) in outcomes.items()
+            if item.startswith(family(env_id).item_prefix + "_")
+        ]
+        assert results[env_id]["success_rate"] == pytest.approx(sum(expected) / len(expected))
+
+
+def test_agentgym_eval_runs_a_local_model_in_the_tool_format(tiny_policy_dir, tmp_path):
+    """An untrained model makes no good call: every reply is explained, nothing raises."""
+    from agentgym_rl.cli import main
+
+    out = tmp_path / "tiny.json"
+    argv = [
+        "eval",
+        "--model",
+        str(tiny_policy_dir),
+        "--envs",
+        "maze",
+        "--limit",
+        "1",
+        "--max_new_tokens",
+        "8",
+    ]
+    assert main([*argv, "--action_format", "tools", "--max_rounds", "2", "--quiet", "--out", str(out)]) == 0
+    (record,) = [json.loads(line) for line in out.with_suffix(".episodes.jsonl").read_text().splitlines()]
+    assert "<tool_call>" in record["conversations"][0]["value"]
+    assert "Invalid response format" in record["conversations"][4]["value"]
