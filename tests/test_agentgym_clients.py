@@ -45,13 +45,21 @@ def free_port() -> int:
 
 
 class ServerProcess:
-    """``python -m agentgym_envs.server`` in a child process, stopped on exit."""
+    """``python -m agentgym_envs.server`` in a child process, stopped on exit (``flag``: the
+    protocol the families are served in, ``--env`` for AgentGym's or ``--openenv``)."""
 
-    def __init__(self, envs: list[str], *extra: str, host: str = "127.0.0.1", env: dict | None = None):
+    def __init__(
+        self,
+        envs: list[str],
+        *extra: str,
+        host: str = "127.0.0.1",
+        env: dict | None = None,
+        flag: str = "--env",
+    ):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.envs = envs
-        command = [sys.executable, "-m", "agentgym_envs.server", "--env", *envs, "--host", host]
+        command = [sys.executable, "-m", "agentgym_envs.server", flag, *envs, "--host", host]
         command += ["--port", str(self.port), *extra]
         self.process = subprocess.Popen(command, env={**os.environ, **(env or {})}, stderr=subprocess.PIPE)
         self._wait_until_ready()

@@ -58,6 +58,8 @@ class Guard:
         self.expected = f"Bearer {token}".encode() if token else None
 
     async def __call__(self, scope, receive, send):
+        if scope["type"] == "websocket":
+            return await self._websocket(scope, receive, send)
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         started = time.perf_counter()
@@ -79,6 +81,16 @@ class Guard:
             self.service.metrics.observe_latency(time.perf_counter() - started)
             if status >= 400:
                 self.service.metrics.error(status)
+
+    async def _websocket(self, scope, receive, send):
+        """A WebSocket needs the token too (its size limit is per message: uvicorn's ws_max_size).
+        Closed before it is accepted, the client sees an HTTP 403."""
+        if self.expected is not None:
+            if not hmac.compare_digest(dict(scope["headers"]).get(b"authorization", b""), self.expected):
+                await receive()  # the connect request
+                self.service.metrics.error(403)
+                return await send({"type": "websocket.close", "code": 1008})
+        return await self.app(scope, receive, send)
 
     def _refusal(self, scope) -> JSONResponse | None:
         headers = dict(scope["headers"])

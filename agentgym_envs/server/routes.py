@@ -45,7 +45,7 @@ Handler = Callable[[Call], Awaitable[Any]]
 class Route:
     """One route of one protocol."""
 
-    method: str  # "GET", "POST", "DELETE"
+    method: str  # "GET", "POST", "DELETE", or "WS" (a WebSocket: the handler takes the WebSocket)
     path: str  # "/maze/step", "/v1/envs/{env_id}/step": "{name}" segments are integer parameters
     handler: Handler
     body: type[BaseModel] | None = None  # the request body's model; None: the JSON object as a dict
@@ -129,6 +129,8 @@ class RouteTable:
             if (route.method, route.path) in seen:  # two protocols claiming one path: say so at start
                 raise ValueError(f"two routes for {route.method} {route.path}")
             seen.add((route.method, route.path))
+            if route.method == "WS":  # a connection, not a request: FastAPI's router serves it
+                continue
             parts = route.path.split("/")
             if not route.parameters:
                 self.by_path[route.method, route.path] = route
@@ -156,6 +158,9 @@ def add_to_fastapi(app: FastAPI, routes: list[Route]) -> None:
     an endpoint that answers as the fast path does (requests the fast path leaves, such as a path
     parameter that is not a number, are FastAPI's to refuse)."""
     for route in routes:
+        if route.method == "WS":
+            app.add_api_websocket_route(route.path, route.handler)
+            continue
         app.add_api_route(
             route.path,
             _endpoint(route),

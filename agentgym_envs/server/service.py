@@ -19,6 +19,7 @@ from starlette.concurrency import run_in_threadpool
 
 from agentgym_envs.registration import Family
 from agentgym_envs.server.sessions import AtCapacity, Metrics, Session, SessionStore, UnknownSession
+from agentgym_envs.splits import normalise_split
 
 
 class Service:
@@ -45,7 +46,9 @@ class Service:
         except AtCapacity as error:
             raise HTTPException(503, str(error), headers={"Retry-After": "1"}) from None
         try:
-            env = await run_in_threadpool(gym.make, fam.env_id, split=split)
+            # No passive env checker: after a first reset that raised (a task id out of range),
+            # gymnasium's checker fails the next step with a TypeError; the envs are tested anyway.
+            env = await run_in_threadpool(gym.make, fam.env_id, split=split, disable_env_checker=True)
         except ValueError as error:  # a bad split name
             self.store.release()
             raise HTTPException(422, str(error)) from None
@@ -65,10 +68,16 @@ class Service:
         session.touch()
         return session
 
-    async def reset(self, session: Session, task_id: int | None = None, seed: int | None = None):
+    async def reset(
+        self, session: Session, task_id: int | None = None, seed: int | None = None, split: str | None = None
+    ):
+        """Start a task: exactly ``task_id``, or one drawn by ``seed`` from the env's split
+        (``split``, when given, becomes the env's split from now on)."""
         options = None if task_id is None else {"task_id": task_id}
         async with session.lock:
             try:
+                if split is not None:
+                    session.env.unwrapped.split = normalise_split(split)
                 observation, info = await self._run(
                     session.family, "reset", session.env.reset, seed=seed, options=options
                 )

@@ -1,0 +1,367 @@
+"""``agentgym serve --openenv``: OpenEnv's own client (``openenv``'s ``GenericEnvClient``) and OpenEnv's
+own validator against the server, on loopback.
+
+Every family's expert episode over ``/ws`` against the same episode in process, 64 concurrent
+sessions, bad actions, the Task API, and the limits the server's other protocols have (capacity,
+idle reaping, a failing or killed engine, the token), tested as tests/test_server.py tests them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import gymnasium as gym
+import pytest
+
+pytest.importorskip("openenv", reason="needs the openenv extra: pip install 'agentgym-gymnasium[openenv]'")
+httpx = pytest.importorskip("httpx")
+uvicorn = pytest.importorskip("uvicorn")
+
+from openenv import GenericEnvClient  # noqa: E402
+from test_agentgym_clients import ServerProcess, free_port, installed_ids  # noqa: E402
+
+from agentgym_envs import env_ids, family  # noqa: E402
+from agentgym_envs.server.app import create_app  # noqa: E402
+
+MAZE = "AgentGym/Maze-v0"
+
+
+@pytest.fixture(scope="module")
+def server():
+    """Every installed family in OpenEnv's protocol, each under /<name>/, started as users start it."""
+    running = ServerProcess(installed_ids(), "--capacity", "512", flag="--openenv")
+    yield running
+    running.stop()
+
+
+@contextlib.contextmanager
+def serving(app, **config: Any) -> Iterator[str]:
+    """``app`` on a loopback port in a thread of this process (for envs registered by a test)."""
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error", **config))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=15)
+
+
+def client(base_url: str, **kwargs: Any):
+    return GenericEnvClient(base_url=base_url, **kwargs).sync()
+
+
+# ------------------------------------------------------------------------------ in process
+@dataclass(frozen=True)
+class Step:
+    action: str
+    seen: dict[str, Any]  # what an OpenEnv client should see after the action
+
+
+def seen_in_process(text: str, reward: float | None, terminated: bool, truncated: bool, info: dict) -> dict:
+    return {
+        "text": text,
+        "reward": reward,
+        "done": terminated or truncated,
+        "truncated": truncated,
+        **{
+            key: info[key]
+            for key in ("available_actions", "task_id", "item_id", "success", "score", "subtask")
+        },
+    }
+
+
+def seen_over_openenv(result) -> dict:
+    fields = {k: v for k, v in result.observation.items() if k not in ("metadata", "instruction")}
+    return {**fields, "reward": result.reward, "done": result.done}
+
+
+def expert_episode(env_id: str, task_id: int, max_steps: int = 100) -> tuple[dict, str, list[Step]]:
+    """The expert's episode in process: (what reset shows, the instruction, the steps)."""
+    env = gym.make(env_id)
+    text, info = env.reset(options={"task_id": task_id})
+    first = seen_in_process(text, None, False, False, info)
+    steps = []
+    for _ in range(max_steps):
+        action = env.unwrapped.expert()[1]
+        steps.append(Step(action, seen_in_process(*env.step(action))))
+        if steps[-1].seen["done"]:
+            break
+    env.close()
+    return first, info["instruction"], steps
+
+
+# ------------------------------------------------------------------------------ episodes
+@pytest.mark.parametrize("env_id", env_ids())
+def test_openenv_client_plays_the_expert_episode_as_in_process(server, env_id):
+    fam = family(env_id)
+    if fam.missing_engine():
+        pytest.skip(fam.missing_engine())
+    task_id = fam.splits.test[0]
+    first, instruction, steps = expert_episode(env_id, task_id)
+    with client(server.base(env_id)) as env:
+        result = env.reset(task_id=task_id)
+        assert seen_over_openenv(result) == first
+        assert result.observation["instruction"] == instruction
+        for step in steps:
+            assert seen_over_openenv(env.step({"action": step.action})) == step.seen, step.action
+        state = env.state()
+        assert (state["task_id"], state["step_count"], state["done"]) == (task_id, len(steps), True)
+        assert state["score"] == steps[-1].seen["score"] == sum(s.seen["reward"] for s in steps)
+
+
+def test_64_concurrent_sessions_have_no_cross_talk(server):
+    base = server.base(MAZE)
+    task_ids = list(family(MAZE).splits.train)[:40]
+    episodes = {task_id: expert_episode(MAZE, task_id) for task_id in task_ids}
+
+    async def play(worker: int) -> list[str]:
+        async with GenericEnvClient(base_url=base) as env:
+            for episode in range(3):
+                task_id = task_ids[(worker * 7 + episode) % len(task_ids)]
+                first, _, steps = episodes[task_id]
+                if seen_over_openenv(await env.reset(task_id=task_id)) != first:
+                    return [f"worker {worker}: task {task_id} started elsewhere"]
+                for step in steps:
+                    if seen_over_openenv(await env.step({"action": step.action})) != step.seen:
+                        return [f"worker {worker}: task {task_id} diverged at {step.action!r}"]
+        return []
+
+    async def all_workers() -> list[list[str]]:
+        return await asyncio.wait_for(asyncio.gather(*(play(w) for w in range(64))), timeout=300)
+
+    assert [f for failures in asyncio.run(all_workers()) for f in failures] == []
+    metrics = httpx.get(f"{server.url}/metrics").text
+    assert 'agentgym_errors_total{status="5' not in metrics
+
+
+# ------------------------------------------------------------------------------ bad input
+def test_a_bad_action_gets_an_observation_that_explains_it(server):
+    local = gym.make(MAZE)
+    local.reset(options={"task_id": 2})
+    with client(server.base(MAZE)) as env:
+        env.reset(task_id=2)
+        for action in ("jump", "move", "x" * 5000):  # an unknown command, a half one, one too long
+            result = env.step({"action": action})
+            assert seen_over_openenv(result) == seen_in_process(*local.step(action))
+            assert result.observation["text"].startswith("Invalid action") and result.reward == 0.0
+        # A reply in the instruction's ReAct format: its Action line is the command.
+        react = env.step({"action": "Thought:\nUp is open.\n\nAction:\nmove up"})
+        assert seen_over_openenv(react) == seen_in_process(*local.step("move up"))
+        # A body that is not {"action": <text>}: the env explains, the round counts, no error.
+        for body in ({"command": "move up"}, {"action": 3}, {"action": ["move up"]}):
+            result = env.step(body)
+            text = result.observation["text"]
+            assert text.startswith("Invalid response format") and '{"action": ' in text, text
+            assert (result.reward, result.done) == (0.0, False)
+        assert env.state()["step_count"] == 7
+
+
+def test_protocol_misuse_is_an_error_frame_that_says_what_to_do(server):
+    with client(server.base(MAZE)) as env:
+        with pytest.raises(RuntimeError, match="reset this env before stepping it"):
+            env.step({"action": "move up"})
+        with pytest.raises(RuntimeError, match="VALIDATION_ERROR"):
+            env.reset(task_id=10**9)
+        with pytest.raises(RuntimeError, match="reset takes task_id, split, index, seed, episode_id"):
+            env.reset(game=3)
+        with pytest.raises(RuntimeError, match="not in AgentGym/Maze-v0's test split"):
+            env.reset(task_id=family(MAZE).splits.train[0], split="test")
+        with pytest.raises(RuntimeError, match="unknown split"):
+            env.reset(split="validation")
+        env.reset(task_id=0)
+        for step in expert_episode(MAZE, 0)[2]:
+            env.step({"action": step.action})
+        with pytest.raises(RuntimeError, match="this episode has ended"):
+            env.step({"action": "move up"})
+        assert env.reset(task_id=1).observation["task_id"] == 1  # the session goes on
+
+
+def test_a_message_over_the_size_limit_closes_its_connection_and_nothing_else(server):
+    from websockets.exceptions import ConnectionClosed
+    from websockets.sync.client import connect
+
+    url = server.base(MAZE).replace("http://", "ws://") + "/ws"
+    with connect(url, max_size=None) as socket:
+        socket.send('{"type": "reset", "data": {"task_id": 1}}')
+        assert '"task_id":1' in socket.recv(timeout=30)
+        with pytest.raises(ConnectionClosed) as closed:
+            socket.send('{"type": "step", "data": {"action": "' + "x" * (2 << 20) + '"}}')
+            socket.recv(timeout=30)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1009  # message too big
+    with connect(url) as socket:
+        socket.send("not json")
+        assert '"code":"INVALID_JSON"' in socket.recv(timeout=30)
+        socket.send('{"type": "dance"}')
+        assert '"code":"UNKNOWN_TYPE"' in socket.recv(timeout=30)
+    assert httpx.get(f"{server.url}/health").status_code == 200
+
+
+# ------------------------------------------------------------------------------ routes
+def test_task_api_lists_agentgyms_splits_and_reset_plays_the_task_it_names(server):
+    fam = family(MAZE)
+    base = server.base(MAZE)
+    names = httpx.get(f"{server.url}/list_environments").json()
+    assert names == [family(i).name.lower() for i in installed_ids()]
+    splits = {s["name"]: s for s in httpx.get(f"{base}/splits").json()}
+    assert {name: s["num_tasks"] for name, s in splits.items()} == {
+        name: len(fam.splits.ids(name)) for name in splits
+    }
+    assert {"test", "train", "agenttraj", "agenttraj_l"} <= set(splits) and splits["test"]["type"] == "test"
+    assert httpx.post(f"{base}/num_tasks", json={"split": "eval"}).json() == {
+        "num_tasks": len(fam.splits.test)
+    }
+    task = httpx.post(f"{base}/task", json={"split": "test", "index": 2}).json()["task"]
+    assert task == {"index": 2, "task_id": fam.splits.test[2], "item_id": f"lmrlgym_maze_{task['task_id']}",
+                    "split": "test"}  # fmt: skip
+    window = httpx.post(f"{base}/task_range", json={"split": "agenttraj", "start": 1, "stop": 4}).json()
+    assert [t["task_id"] for t in window["tasks"]] == list(fam.splits.agenttraj[1:4])
+    assert len(httpx.post(f"{base}/tasks", json={"split": "test"}).json()["tasks"]) == len(fam.splits.test)
+    assert httpx.post(f"{base}/task", json={"split": "test", "index": 999}).status_code == 400
+    assert httpx.post(f"{base}/tasks", json={"split": "nope"}).status_code == 422
+
+    local = gym.make(MAZE, split="test")
+    with client(base) as env:
+        assert env.reset(split="test", index=2).observation["task_id"] == task["task_id"]
+        assert env.reset(split="test", seed=5).observation["text"] == local.reset(seed=5)[0]
+        assert env.state()["split"] == "test"
+
+
+def test_http_routes_answer_as_openenv_defines_them(server):
+    base = server.base(MAZE)
+    first = httpx.post(f"{base}/reset", json={"task_id": 4}).json()
+    assert first["observation"]["text"] == gym.make(MAZE).reset(options={"task_id": 4})[0]
+    assert first["done"] is False
+    refused = httpx.post(f"{base}/step", json={"action": {"action": "move up"}})
+    assert refused.status_code == 409 and "/ws" in refused.json()["detail"]
+    schema = httpx.get(f"{base}/schema").json()
+    assert schema["action"]["required"] == ["action"] and schema["action"]["title"] == "AgentGymAction"
+    assert {"text", "available_actions", "truncated", "item_id", "success", "score"} <= set(
+        schema["observation"]["properties"]
+    )
+    assert "instruction" in schema["reset_observation"]["properties"]
+    assert httpx.get(f"{base}/metadata").json()["name"] == MAZE
+    assert httpx.get(f"{base}/state").json()["step_count"] == 0
+    assert httpx.get(f"{base}/health").json() == {"status": "healthy"}
+    assert httpx.get(f"{server.url}/metrics").text.count("agentgym_live_envs 0") == 1  # /reset's env freed
+
+
+def test_openenvs_own_validator_passes_a_family_served_alone():
+    from openenv.cli._validation import validate_running_environment
+
+    with serving(create_app(["maze"], protocol="openenv")) as url:
+        report = validate_running_environment(url)
+        with client(url) as env:  # alone, the family sits at /
+            assert env.reset(task_id=1).observation["task_id"] == 1
+    failed = [c["id"] for c in report["criteria"] if not c["passed"]]
+    assert failed == ["mcp_endpoint"], report  # no MCP tools yet: the only criterion left
+    assert report["mode"] == "simulation"
+
+
+# ------------------------------------------------------------------------------ limits and faults
+def test_capacity_is_the_servers_limit_on_sessions():
+    with serving(create_app(["maze"], protocol="openenv", capacity=2)) as url:
+        first, second = client(url), client(url)
+        first.reset(task_id=0)
+        second.reset(task_id=1)
+        third = client(url)
+        with pytest.raises(RuntimeError, match="CAPACITY_REACHED"):
+            third.reset(task_id=2)
+        assert httpx.post(f"{url}/reset", json={}).status_code == 503
+        first.close()
+        assert client(url).reset(task_id=2).observation["task_id"] == 2  # the freed slot serves again
+        second.close()
+
+
+def test_an_idle_session_is_reaped_and_the_client_is_told():
+    with serving(create_app(["maze"], protocol="openenv", idle_timeout=0.2, reap_every=0.05)) as url:
+        with client(url) as env:
+            env.reset(task_id=0)
+            time.sleep(1.0)
+            with pytest.raises(RuntimeError, match="idle too long"):
+                env.step({"action": "move up"})
+            assert "agentgym_envs_reaped_total 1" in httpx.get(f"{url}/metrics").text
+            assert env.reset(task_id=0).observation["task_id"] == 0  # the client reconnects: a new env
+
+
+def test_a_failing_engine_is_an_error_frame_and_reset_recovers():
+    from agentgym_envs.core import Outcome
+    from agentgym_envs.envs.maze import MazeEnv
+    from agentgym_envs.registration import register_family, unregister_family
+
+    class FlakyMazeEnv(MazeEnv):
+        """A maze whose engine dies on 'crash' (as a JVM can), and works again after a reset."""
+
+        def _apply(self, action: str) -> Outcome:
+            if action == "crash":
+                raise RuntimeError("the engine process died")
+            return super()._apply(action)
+
+    sys.modules[__name__].FlakyMazeEnv = FlakyMazeEnv
+    register_family(
+        "FlakyMaze", f"{__name__}:FlakyMazeEnv", item_prefix="flaky", max_rounds=15, sizes=(2, 2, 2, 4)
+    )  # fmt: skip
+    try:
+        with serving(create_app(["flakymaze"], protocol="openenv")) as url, client(url) as env:
+            env.reset(task_id=0)
+            with pytest.raises(RuntimeError, match="the engine process died"):
+                env.step({"action": "crash"})
+            assert env.reset(task_id=0).observation["task_id"] == 0
+            assert env.step({"action": "move up"}).observation["text"]
+    finally:
+        unregister_family("FlakyMaze")
+
+
+def test_a_killed_jvm_ends_the_episode_as_in_process_and_reset_recovers():
+    fam = family("AgentGym/TWX-Coin-v0")
+    if fam.missing_engine() is not None:
+        pytest.skip(fam.missing_engine())
+    from test_server import _kill_new_jvm
+
+    from agentgym_envs.envs.jvm import java_pids
+    from agentgym_envs.envs.twx import twx_constants
+
+    jar = twx_constants.JAR_PATH
+    with serving(create_app([fam.env_id], protocol="openenv")) as url, client(url) as env:
+        before = set(java_pids(jar))
+        env.reset(task_id=0)
+        _kill_new_jvm(jar, before)
+        lost = env.step({"action": "look around"})
+        assert lost.done and lost.reward == 0.0 and "was lost" in lost.observation["text"]
+        assert lost.metadata == {"engine_lost": True}
+        with pytest.raises(RuntimeError, match="this episode has ended"):
+            env.step({"action": "look around"})
+        env.reset(task_id=0)
+        assert env.step({"action": "look around"}).observation["text"].startswith("You are in")
+
+
+def test_the_token_guards_the_websocket_too():
+    with serving(create_app(["maze"], protocol="openenv", token="s3cret")) as url:
+        with pytest.raises(ConnectionError, match="403"):
+            client(url).reset(task_id=0)
+        with client(url, headers={"Authorization": "Bearer s3cret"}) as env:
+            assert env.reset(task_id=0).observation["task_id"] == 0
+        assert httpx.get(f"{url}/health").status_code == 200
+
+
+def test_serve_flags_fail_in_one_line():
+    for flags, message in (
+        (["--env", "maze", "--openenv", "wordle"], "not both"),
+        (["--bogus"], "unrecognized arguments: --bogus"),
+    ):
+        command = [sys.executable, "-m", "agentgym_envs.server", *flags]
+        refused = subprocess.run(command, capture_output=True, text=True, timeout=60)
+        assert refused.returncode == 2 and message in refused.stderr
+        assert len(refused.stderr.strip().splitlines()) == 1, refused.stderr
