@@ -11,11 +11,17 @@ process, what a Python client written with the usual library gets. The in-proces
 replays the same actions on ``gym.make`` envs in this process. Every loop is bounded by a step
 count and a time limit.
 
+OpenEnv's protocol (``agentgym serve --openenv``) is measured the same way beside it: N sessions,
+one ``/ws`` WebSocket each, sending OpenEnv's ``reset`` and ``step`` frames from another process
+(the ``websockets`` library, as OpenEnv's client uses it), and one row of 8 of OpenEnv's own
+``GenericEnvClient`` in this process.
+
 Then whole rollouts (``agentgym_rl.rollout``, a scripted Maze policy so the envs' side is what is
 measured): episodes/min with the envs in process, on the env server over HTTP, and in 2 Ray
 actors on a local Ray.
 
 Usage: python benchmarks/server_speed.py [--env maze] [--steps 4000] [--clients 1 8 64] [--episodes 240]
+                                        [--protocols agentgym openenv]
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import json
 import multiprocessing
 import os
@@ -73,11 +80,12 @@ def in_process_steps_per_s(env_id: str, episodes, steps: int) -> float:
     return done_steps / (time.perf_counter() - started)
 
 
-def start_server(env: str) -> tuple[subprocess.Popen, str]:
+def start_server(env: str, protocol: str = "agentgym") -> tuple[subprocess.Popen, str]:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    command = [sys.executable, "-m", "agentgym_envs.server", "--env", env, "--port", str(port)]
+    flag = "--openenv" if protocol == "openenv" else "--env"
+    command = [sys.executable, "-m", "agentgym_envs.server", flag, env, "--port", str(port)]
     process = subprocess.Popen(command, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
@@ -133,7 +141,7 @@ class HttpxConnection:
         asyncio.get_running_loop().create_task(self.client.aclose())
 
 
-async def client(connection, fam, episodes, steps: int, latencies: list[float]) -> int:
+async def client(connection, episodes, steps: int, latencies: list[float], fam) -> int:
     """One AgentGym-style client: create an env, then replay episodes until ``steps`` steps."""
     created = json.loads((await connection.post("/create", {}))[1])
     env_id = created if fam.create_reply == "int" else created[fam.id_key]
@@ -155,28 +163,38 @@ async def client(connection, fam, episodes, steps: int, latencies: list[float]) 
     return done_steps
 
 
-async def over_http(
-    url: str, fam, episodes, clients: int, steps: int, raw: bool
-) -> tuple[float, list[float]]:
-    kind = RawConnection if raw else HttpxConnection
-    connections = [await kind.open(url) for _ in range(clients)]
+async def drive(sessions, play, episodes, steps: int) -> tuple[float, list[float]]:
+    """Each session replays its own rotation of the episodes for its share of ``steps`` with
+    ``play(session, episodes, steps, latencies)``: (steps/s over all, every step's latency)."""
     latencies: list[float] = []
-    per_client = max(1, steps // clients)
     started = time.perf_counter()
-    rotated = [episodes[i % len(episodes) :] + episodes[: i % len(episodes)] for i in range(clients)]
-    jobs = [client(c, fam, rotated[i], per_client, latencies) for i, c in enumerate(connections)]
+    rotated = [episodes[i % len(episodes) :] + episodes[: i % len(episodes)] for i in range(len(sessions))]
+    jobs = [play(s, rotated[i], max(1, steps // len(sessions)), latencies) for i, s in enumerate(sessions)]
     total = sum(await asyncio.wait_for(asyncio.gather(*jobs), TIME_LIMIT_S))
     return total / (time.perf_counter() - started), latencies
 
 
-def load_from_another_process(url: str, env: str, episodes, clients: int, steps: int):
+async def over_http(url: str, fam, episodes, clients: int, steps: int, raw: bool):
+    kind = RawConnection if raw else HttpxConnection
+    connections = [await kind.open(url) for _ in range(clients)]
+    return await drive(connections, functools.partial(client, fam=fam), episodes, steps)
+
+
+def load(protocol: str, url: str, env: str, episodes, clients: int, steps: int, raw: bool):
+    """(steps/s, latencies) of ``clients`` clients of ``protocol``'s server."""
+    if protocol == "openenv":
+        return over_ws(url, episodes, clients, steps, raw)
+    return over_http(url, family(env), episodes, clients, steps, raw)
+
+
+def load_from_another_process(protocol: str, url: str, env: str, episodes, clients: int, steps: int):
     """Run in a child process: the raw clients, on uvloop where it is installed (as uvicorn)."""
     runner = asyncio.run
     with contextlib.suppress(ModuleNotFoundError):
         import uvloop
 
         runner = uvloop.run
-    return runner(over_http(url, family(env), episodes, clients, steps, raw=True))
+    return runner(load(protocol, url, env, episodes, clients, steps, raw=True))
 
 
 def cpu_seconds(pid: int) -> float:
@@ -185,21 +203,122 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def http_row(process, url: str, fam, episodes, clients: int, steps: int, raw: bool) -> tuple:
+# The client library of each protocol's in-process row.
+LIBRARIES = {"agentgym": "httpx", "openenv": "OpenEnv's GenericEnvClient"}
+
+
+def measured_row(protocol: str, process, url: str, fam, episodes, clients: int, steps: int, raw: bool):
     before = cpu_seconds(process.pid)
     if raw:
         with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
             rate, latencies = pool.submit(
-                load_from_another_process, url, fam.name, episodes, clients, steps
+                load_from_another_process, protocol, url, fam.name, episodes, clients, steps
             ).result()
     else:
-        rate, latencies = asyncio.run(over_http(url, fam, episodes, clients, steps, raw=False))
+        rate, latencies = asyncio.run(load(protocol, url, fam.name, episodes, clients, steps, raw=False))
     server_us = (cpu_seconds(process.pid) - before) / len(latencies) * 1e6
     ms = [x * 1000 for x in latencies]
-    label = f"{clients}" if raw else f"{clients}, httpx in this process"
+    label = f"{clients}" if raw else f"{clients}, {LIBRARIES[protocol]} in this process"
     return label, rate, percentile(ms, 50), percentile(ms, 99), server_us
 
 
+# ------------------------------------------------------------------------------ OpenEnv's /ws
+class RawSession:
+    """One OpenEnv session: a ``/ws`` WebSocket sending OpenEnv's frames, nothing more."""
+
+    def __init__(self, socket):
+        self.socket = socket
+
+    @classmethod
+    async def open(cls, url: str) -> RawSession:
+        from websockets.asyncio.client import connect
+
+        return cls(
+            await connect(url.replace("http://", "ws://", 1) + "/ws", max_size=None, ping_interval=None)
+        )
+
+    async def call(self, kind: str, data: dict) -> dict:
+        await self.socket.send(json.dumps({"type": kind, "data": data}))
+        reply = json.loads(await self.socket.recv())
+        if reply["type"] == "error":
+            raise RuntimeError(f"{kind} failed: {reply['data']}")
+        return reply["data"]
+
+    async def close(self) -> None:
+        await self.socket.send('{"type": "close"}')
+        await self.socket.close()
+
+
+class OpenEnvClientSession:
+    """The same session through OpenEnv's own ``GenericEnvClient``."""
+
+    def __init__(self, client):
+        self.client = client
+
+    @classmethod
+    async def open(cls, url: str) -> OpenEnvClientSession:
+        from openenv import GenericEnvClient
+
+        client = GenericEnvClient(base_url=url)
+        await client.connect()
+        return cls(client)
+
+    async def call(self, kind: str, data: dict):
+        return await (self.client.reset(**data) if kind == "reset" else self.client.step(data))
+
+    async def close(self) -> None:
+        await self.client.close()
+
+
+async def ws_client(session, episodes, steps: int, latencies: list[float]) -> int:
+    """One OpenEnv client: replay episodes over its session until ``steps`` steps."""
+    done_steps = 0
+    while done_steps < steps:
+        for task_id, actions in episodes:
+            await session.call("reset", {"task_id": task_id})
+            for action in actions[: steps - done_steps]:
+                started = time.perf_counter()
+                await session.call("step", {"action": action})
+                latencies.append(time.perf_counter() - started)
+                done_steps += 1
+            if done_steps >= steps:
+                break
+    await session.close()
+    return done_steps
+
+
+async def over_ws(url: str, episodes, clients: int, steps: int, raw: bool):
+    kind = RawSession if raw else OpenEnvClientSession
+    sessions = [await kind.open(url) for _ in range(clients)]
+    return await drive(sessions, ws_client, episodes, steps)
+
+
+def measure(protocol: str, fam, episodes, args) -> tuple[list[tuple], list[tuple[str, float]]]:
+    """The rows of one protocol's server (and, for AgentGym's, the rollouts through it)."""
+    process, url = start_server(args.env, protocol)
+    row = functools.partial(measured_row, protocol, process, url, fam, episodes)
+    try:
+        rows = [row(n, args.steps, raw=True) for n in args.clients]
+        rows.append(row(8, args.steps, raw=False))
+        wants_rollouts = protocol == "agentgym" and args.episodes and fam.name == "Maze"
+        return rows, rollout_rows(url, args.episodes) if wants_rollouts else []
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def print_rows(title: str, rows: list[tuple], reference: float) -> None:
+    print(f"{title}\n")
+    print("| clients | steps/s | p50 ms | p99 ms | server CPU us/step | vs in process |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for label, rate, p50, p99, server_us in rows:
+        print(
+            f"| {label} | {rate:,.0f} | {p50:.2f} | {p99:.2f} | {server_us:.0f} | {rate / reference:.3f}x |"
+        )
+    print()
+
+
+# ------------------------------------------------------------------------------ rollouts
 class WallFollower:
     """A scripted Maze policy: the first direction the last observation does not call a wall."""
 
@@ -246,27 +365,22 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=4000, help="steps per row")
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 8, 64], help="concurrent clients")
     parser.add_argument("--episodes", type=int, default=240, help="Maze episodes per rollout row (0: none)")
+    parser.add_argument(
+        "--protocols", nargs="+", default=["agentgym", "openenv"], choices=["agentgym", "openenv"],
+        help="the servers to measure: AgentGym's HTTP protocol, OpenEnv's /ws (the openenv extra)",
+    )  # fmt: skip
     args = parser.parse_args()
     print_header()
     fam = family(args.env)
     episodes = expert_episodes(fam.env_id, fam.splits.train, 40)
     reference = in_process_steps_per_s(fam.env_id, episodes, args.steps)
-    process, url = start_server(args.env)
-    try:
-        rows = [http_row(process, url, fam, episodes, n, args.steps, raw=True) for n in args.clients]
-        rows.append(http_row(process, url, fam, episodes, 8, args.steps, raw=False))
-        rollouts = rollout_rows(url, args.episodes) if args.episodes and fam.name == "Maze" else []
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+    measured = {protocol: measure(protocol, fam, episodes, args) for protocol in args.protocols}
     print(f"{fam.env_id}, expert actions replayed; in process: {reference:,.0f} steps/s (one env)\n")
-    print("| clients | steps/s over HTTP | p50 ms | p99 ms | server CPU us/step | HTTP / in process |")
-    print("|---|---:|---:|---:|---:|---:|")
-    for label, rate, p50, p99, server_us in rows:
-        ratio = rate / reference
-        print(f"| {label} | {rate:,.0f} | {p50:.2f} | {p99:.2f} | {server_us:.0f} | {ratio:.3f}x |")
+    titles = {"agentgym": "AgentGym's protocol over HTTP", "openenv": "OpenEnv's protocol over /ws sessions"}
+    for protocol, (rows, _) in measured.items():
+        print_rows(titles[protocol], rows, reference)
+    rows, rollouts = measured.get("agentgym", ([], []))
     by_clients = {r[0]: r for r in rows}
-    print()
     if "8" in by_clients:
         ok = by_clients["8"][1] >= TARGETS["steps/s at 8 clients"]
         print(f"target >= 2,000 steps/s at 8 clients: {'ok' if ok else 'MISSED'} ({by_clients['8'][1]:,.0f})")
