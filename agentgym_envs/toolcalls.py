@@ -207,13 +207,7 @@ class ToolSpec:
 
     def check(self, arguments: Mapping[str, Any]) -> dict[str, Any]:
         """The arguments with defaults filled in, or a ToolCallError that says which one is wrong."""
-        known = {p.name for p in self.params}
-        unknown = [str(name) for name in arguments if name not in known]
-        if unknown:
-            takes = ", ".join(sorted(known)) or "no arguments"
-            raise ToolCallError(
-                f"{self.name} has no argument {', '.join(map(repr, unknown))}; it takes {takes}."
-            )
+        reject_unknown_arguments(self.name, [p.name for p in self.params], arguments)
         checked = {}
         for param in self.params:
             value = arguments.get(param.name)
@@ -249,6 +243,14 @@ class ToolSpec:
     def describe(self) -> str:
         """The tool as one JSON line, for a prompt that lists tools in text."""
         return json.dumps(self.json_schema()["function"], ensure_ascii=True)
+
+
+def reject_unknown_arguments(tool: str, known: list[str], arguments: Mapping[str, Any]) -> None:
+    """A ToolCallError naming the arguments ``tool`` does not take, if any."""
+    unknown = [str(name) for name in arguments if name not in known]
+    if unknown:
+        takes = ", ".join(sorted(known)) or "none"
+        raise ToolCallError(f"{tool} does not take the argument(s) {', '.join(unknown)}; it takes: {takes}.")
 
 
 class Toolset(tuple):

@@ -6,6 +6,7 @@ import inspect
 
 import gymnasium as gym
 import pytest
+from conftest import MICRO_MODEL
 
 from agentgym_envs import env_ids, family
 from agentgym_envs.toolcalls import toolset
@@ -123,14 +124,10 @@ def test_grpo_trainer_trains_on_the_maze_class_with_rewards_from_get_reward(tmp_
     tokenizer = tool_calling_tokenizer(call)
     assert supports_tool_calling(tokenizer)
     torch.manual_seed(0)
+    sizes = {**MICRO_MODEL, "max_position_embeddings": 4096}  # the prompt lists the tools
     config = Qwen2Config(
         vocab_size=len(tokenizer),
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        num_key_value_heads=1,
-        intermediate_size=64,
-        max_position_embeddings=4096,
+        **sizes,
         tie_word_embeddings=False,
         pad_token_id=tokenizer.pad_token_id,
         eos_token_id=tokenizer.eos_token_id,

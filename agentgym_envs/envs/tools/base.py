@@ -34,7 +34,7 @@ from functools import cached_property, lru_cache
 from typing import Any, ClassVar
 
 from agentgym_envs.core import Outcome, TextEnv
-from agentgym_envs.toolcalls import ToolParam, ToolSpec
+from agentgym_envs.toolcalls import ToolCallError, ToolParam, ToolSpec, reject_unknown_arguments
 
 # "Action: <tool> with Action Input: <arguments>"; the "Action:" marker is optional because the
 # ReAct wrapper passes on only what follows it.
@@ -183,13 +183,10 @@ def parse_arguments(raw: str) -> dict[str, Any]:
 def check_arguments(tool: Tool, args: dict[str, Any]) -> dict[str, Any]:
     """Check names and types against the tool's schema; returns the arguments with lenient
     coercions AgentGym's own tools make (``"7"`` for an integer, ``"[[1]]"`` for an array)."""
-    known = {p.name for p in tool.params}
-    unknown = [name for name in args if name not in known]
-    if unknown:
-        allowed = ", ".join(sorted(known)) or "none"
-        raise ToolError(
-            f"{tool.name} does not take the argument(s) {', '.join(map(str, unknown))}; it takes: {allowed}."
-        )
+    try:
+        reject_unknown_arguments(tool.name, [p.name for p in tool.params], args)
+    except ToolCallError as error:
+        raise ToolError(str(error)) from None
     checked = {}
     for param in tool.params:
         if param.name not in args:
