@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import subprocess
 import sys
 import threading
@@ -25,6 +26,7 @@ pytest.importorskip("openenv", reason="needs the openenv extra: pip install 'age
 httpx = pytest.importorskip("httpx")
 uvicorn = pytest.importorskip("uvicorn")
 
+from fastapi import FastAPI, Request  # noqa: E402
 from openenv import GenericEnvClient  # noqa: E402
 from test_agentgym_clients import ServerProcess, free_port, installed_ids  # noqa: E402
 
@@ -365,3 +367,102 @@ def test_serve_flags_fail_in_one_line():
         refused = subprocess.run(command, capture_output=True, text=True, timeout=60)
         assert refused.returncode == 2 and message in refused.stderr
         assert len(refused.stderr.strip().splitlines()) == 1, refused.stderr
+
+
+# ------------------------------------------------------------------------------ verifiers
+def scripted_chat_model(replies: list[str]):
+    """An OpenAI-compatible chat endpoint whose n-th answer in a conversation is ``replies[n]``
+    (a policy that plays a known episode), with the full ChatCompletion body verifiers validates."""
+    app, asked = FastAPI(), []
+
+    @app.post("/v1/chat/completions")
+    async def complete(request: Request) -> dict:
+        body = await request.json()
+        asked.append(body["messages"])
+        turn = sum(message["role"] == "assistant" for message in body["messages"])
+        message = {"role": "assistant", "content": replies[min(turn, len(replies) - 1)]}
+        return {
+            "id": f"chat-{len(asked)}", "object": "chat.completion", "created": 0, "model": body["model"],
+            "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+        }  # fmt: skip
+
+    return app, asked
+
+
+def this_python_harness():
+    """verifiers' null harness (a plain chat loop that executes nothing) whose program runs on this
+    Python, which has the program's packages, instead of in a uv environment verifiers would
+    build from PyPI: the one change that lets the taskset run offline."""
+    import hashlib
+    import types
+
+    from verifiers.v1.harnesses.null.harness import NullHarness
+
+    class ThisPython:
+        def __init__(self, runtime):
+            self.runtime = runtime
+
+        def __getattr__(self, name: str):
+            return getattr(self.runtime, name)
+
+        async def prepare_uv_script(self, script, env=None, *, activate=True) -> list[str]:
+            data = script.encode() if isinstance(script, str) else script
+            path = f"{self.runtime.scripts_dir}/{hashlib.sha256(data).hexdigest()}.py"
+            await self.runtime.write(path, data)
+            return [sys.executable, path]
+
+    class ThisPythonNullHarness(NullHarness):
+        async def setup(self, runtime) -> None:
+            pass
+
+        async def launch(self, ctx, trace, runtime, *args, **kwargs):
+            return await super().launch(ctx, trace, ThisPython(runtime), *args, **kwargs)
+
+    module = types.ModuleType("agentgym_this_python_harness")
+    module.ThisPythonNullHarness, module.__all__ = ThisPythonNullHarness, ["ThisPythonNullHarness"]
+    return module
+
+
+def test_verifiers_openenv_taskset_plays_a_maze_task_against_the_server(server, monkeypatch):
+    pytest.importorskip("verifiers.v1.tasksets.openenv", reason="verifiers is not installed")
+    import openai
+
+    if int(openai.__version__.split(".")[0]) >= 3:
+        pytest.skip(
+            "verifiers 0.3's harness program gives AsyncOpenAI an httpx.Timeout, which openai 3 refuses"
+        )
+    import verifiers.v1 as vf
+    from verifiers.v1.runtimes import SubprocessConfig
+    from verifiers.v1.tasksets.openenv import OpenEnvConfig, OpenEnvEnv, OpenEnvEnvConfig
+
+    harness = this_python_harness()
+    monkeypatch.setitem(sys.modules, harness.__name__, harness)
+    task_id = 9  # a short Maze test task: 4 expert moves
+    _, instruction, steps = expert_episode(MAZE, task_id)
+    app, asked = scripted_chat_model(
+        [f"Thought:\nStep {i}.\n\nAction:\n{s.action}" for i, s in enumerate(steps)]
+    )
+    resets = [{"task_id": task_id, "split": "test"}]
+    config = OpenEnvEnvConfig(
+        taskset=OpenEnvConfig(id="openenv", base_url=server.base(MAZE), resets=resets),
+        player=vf.AgentConfig(harness={"id": harness.__name__}, runtime=SubprocessConfig()),
+    )
+    env = OpenEnvEnv(config)
+    (task,) = list(env.taskset)
+
+    async def one_episode(api: str):
+        context = vf.ModelContext(
+            model="scripted", client=vf.EvalClientConfig(base_url=api, api_key_var="NO_KEY")
+        )
+        async with env.serving():
+            return await asyncio.wait_for(env.run_episode(task, context), timeout=300)
+
+    with serving(app) as api:
+        episode = asyncio.run(one_episode(f"{api}/v1"))
+    assert episode.ok, episode.errors
+    (trace,) = episode.traces
+    assert trace.rewards["openenv_reward"].score == steps[-1].seen["score"] == 1.0
+    assert len(asked) == len(steps)
+    first = next(m["content"] for m in asked[0] if m["role"] == "user")  # verifiers shows the reset
+    assert json.loads(first)["observation"]["instruction"] == instruction
