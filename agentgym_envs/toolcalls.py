@@ -310,9 +310,8 @@ class Toolset(tuple):
 def command_tool(grammar: str) -> ToolSpec:
     """The one tool of an env whose actions are free text commands: ``act(command)``."""
     description = f"Do one action in the environment: a text command. {grammar}".strip()
-    return ToolSpec(
-        "act", description, (ToolParam("command", "string", "the command, e.g. 'look'"),), "{command}"
-    )
+    command = ToolParam("command", "string", "one command, as the grammar above says")
+    return ToolSpec("act", description, (command,), "{command}")
 
 
 def toolset(env: Any) -> Toolset:

@@ -30,6 +30,7 @@ is answered with a message saying so, and the env is not touched.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import re
@@ -128,7 +129,8 @@ class AgentGymTRLEnv:
         # subprocesses) are released when an instance goes.
         env = getattr(self, "_env", None)
         if env is not None:
-            env.close()
+            with contextlib.suppress(Exception):  # at interpreter exit an engine may be gone already
+                env.close()
 
 
 def trl_env_class(env: str, **make_kwargs: Any) -> type[AgentGymTRLEnv]:
