@@ -27,6 +27,7 @@ httpx = pytest.importorskip("httpx")
 uvicorn = pytest.importorskip("uvicorn")
 
 from fastapi import FastAPI, Request  # noqa: E402
+from helpers import installed_or_skip  # noqa: E402
 from openenv import GenericEnvClient  # noqa: E402
 from test_agentgym_clients import ServerProcess, free_port, installed_ids  # noqa: E402
 
@@ -108,10 +109,7 @@ def expert_episode(env_id: str, task_id: int, max_steps: int = 100) -> tuple[dic
 # ------------------------------------------------------------------------------ episodes
 @pytest.mark.parametrize("env_id", env_ids())
 def test_openenv_client_plays_the_expert_episode_as_in_process(server, env_id):
-    fam = family(env_id)
-    if fam.missing_engine():
-        pytest.skip(fam.missing_engine())
-    task_id = fam.splits.test[0]
+    task_id = family(installed_or_skip(env_id)).splits.test[0]
     first, instruction, steps = expert_episode(env_id, task_id)
     with client(server.base(env_id)) as env:
         result = env.reset(task_id=task_id)
@@ -299,31 +297,14 @@ def test_an_idle_session_is_reaped_and_the_client_is_told():
 
 
 def test_a_failing_engine_is_an_error_frame_and_reset_recovers():
-    from agentgym_envs.core import Outcome
-    from agentgym_envs.envs.maze import MazeEnv
-    from agentgym_envs.registration import register_family, unregister_family
+    from test_server import flaky_maze
 
-    class FlakyMazeEnv(MazeEnv):
-        """A maze whose engine dies on 'crash' (as a JVM can), and works again after a reset."""
-
-        def _apply(self, action: str) -> Outcome:
-            if action == "crash":
-                raise RuntimeError("the engine process died")
-            return super()._apply(action)
-
-    sys.modules[__name__].FlakyMazeEnv = FlakyMazeEnv
-    register_family(
-        "FlakyMaze", f"{__name__}:FlakyMazeEnv", item_prefix="flaky", max_rounds=15, sizes=(2, 2, 2, 4)
-    )  # fmt: skip
-    try:
-        with serving(create_app(["flakymaze"], protocol="openenv")) as url, client(url) as env:
-            env.reset(task_id=0)
-            with pytest.raises(RuntimeError, match="the engine process died"):
-                env.step({"action": "crash"})
-            assert env.reset(task_id=0).observation["task_id"] == 0
-            assert env.step({"action": "move up"}).observation["text"]
-    finally:
-        unregister_family("FlakyMaze")
+    with flaky_maze() as name, serving(create_app([name], protocol="openenv")) as url, client(url) as env:
+        env.reset(task_id=0)
+        with pytest.raises(RuntimeError, match="the engine process died"):
+            env.step({"action": "crash"})
+        assert env.reset(task_id=0).observation["task_id"] == 0
+        assert env.step({"action": "move up"}).observation["text"]
 
 
 def test_a_killed_jvm_ends_the_episode_as_in_process_and_reset_recovers():

@@ -5,12 +5,14 @@ Servers run on loopback only; every loop here is bounded in count and time.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 
 import gymnasium as gym
 import pytest
@@ -22,6 +24,9 @@ from fastapi.testclient import TestClient  # noqa: E402
 from test_agentgym_clients import MazeClient, ServerProcess, expert_episode, free_port, installed_ids  # noqa: E402
 
 from agentgym_envs import family  # noqa: E402
+from agentgym_envs.core import Outcome  # noqa: E402
+from agentgym_envs.envs.maze import MazeEnv  # noqa: E402
+from agentgym_envs.registration import register_family, unregister_family  # noqa: E402
 from agentgym_envs.server import RemoteEnv, ServerGone  # noqa: E402
 from agentgym_envs.server.app import create_app  # noqa: E402
 
@@ -184,34 +189,35 @@ def test_status_codes_say_what_went_wrong():
         assert http.post("/v1/envs/x/step", json={"action": "move up"}).status_code == 422  # FastAPI's
 
 
-def test_an_engine_failure_is_a_500_with_a_message_and_reset_recovers():
-    from agentgym_envs.core import Outcome
-    from agentgym_envs.envs.maze import MazeEnv
-    from agentgym_envs.registration import register_family, unregister_family
+class FlakyMazeEnv(MazeEnv):
+    """A maze whose engine dies on 'crash' (as a JVM can), and works again after a reset."""
 
-    class FlakyMazeEnv(MazeEnv):
-        """A maze whose engine dies on 'crash' (as a JVM can), and works again after a reset."""
+    def _apply(self, action: str) -> Outcome:
+        if action == "crash":
+            raise RuntimeError("the engine process died")
+        return super()._apply(action)
 
-        def _apply(self, action: str) -> Outcome:
-            if action == "crash":
-                raise RuntimeError("the engine process died")
-            return super()._apply(action)
 
-    module = sys.modules[__name__]
-    module.FlakyMazeEnv = FlakyMazeEnv
+@contextlib.contextmanager
+def flaky_maze() -> Iterator[str]:
+    """FlakyMaze registered while the block runs; yields its name."""
     register_family(
         "FlakyMaze", f"{__name__}:FlakyMazeEnv", item_prefix="flaky", max_rounds=15, sizes=(2, 2, 2, 4)
     )  # fmt: skip
     try:
-        with TestClient(create_app(["flakymaze"])) as http:
-            env_id = http.post("/create").json()["id"]
-            http.post("/reset", json={"id": env_id, "data_idx": 0})
-            crashed = http.post("/step", json={"id": env_id, "action": "crash"})
-            assert crashed.status_code == 500 and "the engine process died" in crashed.json()["detail"]
-            assert http.post("/reset", json={"id": env_id, "data_idx": 0}).status_code == 200
-            assert http.post("/step", json={"id": env_id, "action": "move up"}).status_code == 200
+        yield "flakymaze"
     finally:
         unregister_family("FlakyMaze")
+
+
+def test_an_engine_failure_is_a_500_with_a_message_and_reset_recovers():
+    with flaky_maze() as name, TestClient(create_app([name])) as http:
+        env_id = http.post("/create").json()["id"]
+        http.post("/reset", json={"id": env_id, "data_idx": 0})
+        crashed = http.post("/step", json={"id": env_id, "action": "crash"})
+        assert crashed.status_code == 500 and "the engine process died" in crashed.json()["detail"]
+        assert http.post("/reset", json={"id": env_id, "data_idx": 0}).status_code == 200
+        assert http.post("/step", json={"id": env_id, "action": "move up"}).status_code == 200
 
 
 def _kill_new_jvm(jar: str, before: set[int]) -> None:
@@ -284,10 +290,6 @@ def test_a_blocking_step_does_not_stall_the_other_envs():
     """A step that blocks until released: if it ran on the event loop, no other request could be
     served until it gave up waiting, so the maze steps below prove it runs in a thread."""
     import asyncio
-
-    from agentgym_envs.core import Outcome
-    from agentgym_envs.envs.maze import MazeEnv
-    from agentgym_envs.registration import register_family, unregister_family
 
     release, released = threading.Event(), []
 
