@@ -169,7 +169,8 @@ class AgentEvolConfig:
         metadata={
             "help": "rollouts (exploration samples; AgentEval after every stage decodes greedily)",
             # Iteration m explores with seed 1000 x BC's --seed + m: one --seed sets the whole run.
-            "not_flags": ("seed",),
+            # The expert data is in the ReAct format, so exploration plays that format too.
+            "not_flags": ("seed", "action_format"),
         },
     )
 

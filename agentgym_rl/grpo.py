@@ -180,7 +180,7 @@ class GRPOConfig(TrainConfig):
         default_factory=GRPORolloutConfig,
         metadata={
             "help": "rollouts (the episodes sample; AgentEval decodes greedily)",
-            "not_flags": ("seed",),
+            "not_flags": ("seed", "action_format"),
         },
     )
 

@@ -11,10 +11,12 @@ best checkpoint). From that same model, each arm then learns:
   (e) grpo         GRPO over whole episodes (agentgym grpo)
   (f) grpo-curric  GRPO with a horizon curriculum (round limits 1/3, 2/3, all of the env's)
 
-Every arm and the BC-base are scored greedily on the same held-out tasks: the env's ``heldout``
-ids (generated tasks in no AgentGym split, unseen by every arm), 400 by default so that a
-10-point difference lies outside the 95% intervals (Wilson half-widths are at most 4.9 points at
-n = 400). (a)-(d) take the same optimizer steps; (e) and (f) play more episodes and take fewer
+Every arm and the BC-base are scored greedily on the same held-out tasks: where the env generates
+tasks (Maze, BabyAI), its ``heldout`` ids (tasks in no AgentGym split, unseen by every arm), 400
+by default so that a 10-point difference lies outside the 95% intervals (Wilson half-widths are
+at most 4.9 points at n = 400); elsewhere (TextCraft) all it has: the test split plus the
+instruction set beyond AgentTraj and validation, and the arms then learn on AgentTraj's tasks.
+(a)-(d) take the same optimizer steps; (e) and (f) play more episodes and take fewer
 steps: the table shows both, and the minutes. The rollout-speed table sets GRPO's batched
 rollouts (B x G episodes at once) beside AgentEvol's exploration on the same BC-base.
 
@@ -69,7 +71,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     add = parser.add_argument
-    add("--envs", nargs="+", default=["maze", "babyai"], help="envs to study (default: maze babyai)")
+    add("--envs", nargs="+", default=["maze", "textcraft"], help="envs to study (default: maze textcraft)")
     add("--out", default="runs/rl-study", help="study folder (rerun the command to resume)")
     add("--arms", nargs="+", default=list(ARMS), choices=ARMS, help="arms to run (default: all six)")
     add("--heldout", type=int, default=400, help="held-out tasks scored per arm (the env's heldout ids)")
@@ -118,8 +120,10 @@ class EnvStudy:
     folder: Path
     args: argparse.Namespace
     expert: list[dict[str, Any]]
-    pool: int  # the instruction set minus validation: its first `pool` ids
+    pool: int  # the arms learn on the instruction set's first `pool` ids
     validation: list[int]
+    heldout: list[int]
+    heldout_kind: str
     rollout: RolloutConfig  # the reply budget resolved; greedy and sampled copies derive from it
 
     def path(self, *parts: str) -> Path:
@@ -164,11 +168,16 @@ def facts_of(folder: Path) -> dict[str, Any]:
 # ------------------------------------------------------------------------------ data and ids
 def open_env(env: str, args: argparse.Namespace, out: Path) -> EnvStudy:
     splits = family(env).splits
-    if len(splits.heldout) < args.heldout:
-        sys.exit(f"rl_study: {short_name(env)} has {len(splits.heldout)} heldout ids, not {args.heldout}")
     train = list(splits.train)
     if len(train) - args.validation < len(splits.agenttraj):
         sys.exit(f"rl_study: --validation {args.validation} would take AgentTraj tasks of {short_name(env)}")
+    if len(splits.heldout) >= args.heldout:
+        pool, heldout = len(train) - args.validation, list(splits.heldout[: args.heldout])
+        kind = f"{args.heldout} generated heldout tasks"
+    else:  # no generated tasks: every task no arm learns on
+        pool = len(splits.agenttraj)
+        heldout = list(splits.test) + train[pool : len(train) - args.validation]
+        kind = f"{len(heldout)} tasks: the test split and the instruction set beyond AgentTraj and validation"
     folder = out / short_name(env).lower()
     path = folder / "agenttraj.json"
     if not path.is_file():
@@ -178,10 +187,10 @@ def open_env(env: str, args: argparse.Namespace, out: Path) -> EnvStudy:
     policy = ModelConfig().load(seed=args.seed, lora=False)
     budget = reply_budget(policy, expert, 0)
     rollout = RolloutConfig(concurrency=256, max_new_tokens=budget, seed=args.seed)
-    pool = len(train) - args.validation
     if args.instructions:
         pool = min(pool, args.instructions)
-    return EnvStudy(env, folder, args, expert, pool, train[-args.validation :], rollout)
+    validation = train[-args.validation :]
+    return EnvStudy(env, folder, args, expert, pool, validation, heldout, kind, rollout)
 
 
 # ------------------------------------------------------------------------------ scoring
@@ -191,7 +200,7 @@ def scored(study: EnvStudy, name: str, policy, task_ids: list[int] | None = None
     path = study.path("eval", f"{name}.json")
     if path.is_file():
         return load_results(path)[study.env]
-    ids = task_ids if task_ids is not None else list(family(study.env).splits.heldout[: study.args.heldout])
+    ids = task_ids if task_ids is not None else study.heldout
     greedy = dataclasses.replace(study.rollout, temperature=0.0)
     results, records = evaluate(policy, [study.env], task_ids=ids, config=greedy, progress=False)
     save_eval(results, records, path, label=name)
@@ -434,9 +443,10 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     out = Path(args.out)
     started = time.perf_counter()
-    rows = []
+    rows, kinds = [], []
     for env in args.envs:
         study = open_env(env, args, out)
+        kinds.append(f"{short_name(env)} {study.heldout_kind}")
         base = bc_base(study)
         base_facts = facts_of(base)
         say(f"{short_name(env)}: BC-base from step {base_facts['step']} of {base_facts['steps_trained']}")
@@ -445,8 +455,9 @@ def main(argv: list[str] | None = None) -> None:
             result, facts = run_arm(study, arm, base)
             rows.append((env, arm, result, facts))
     print_header()
+    held_out = "; ".join(kinds)
     print(
-        f"{args.heldout} held-out tasks per env (heldout ids), greedy; BC-base early-stopped on "
+        f"held-out tasks, greedy: {held_out}; BC-base early-stopped on "
         f"{args.validation} instruction-set tasks; M={args.iterations}, K={args.samples}; GRPO "
         f"{args.grpo_steps} steps of B={args.tasks_per_step} x G={args.group_size}, lr {args.grpo_lr}, "
         f"{args.grpo_updates} updates a batch; seed {args.seed}; "
