@@ -166,7 +166,9 @@ class GRPOConfig(TrainConfig):
     )
     progress: bool = field(default=True, metadata={"help": "show progress bars"})
     # The loop's settings with GRPO's defaults.
-    learning_rate: float = field(default=2e-4, metadata={"help": "peak AdamW learning rate"})
+    learning_rate: float = field(
+        default=5e-4, metadata={"help": "peak AdamW learning rate (1e-3 unlearns the tiny model's format)"}
+    )
     warmup_ratio: float = field(default=0.0, metadata={"help": "fraction of steps with a linear warmup"})
     lr_schedule: Literal["cosine", "linear", "constant"] = field(
         default="constant", metadata={"help": "learning-rate decay after warmup: cosine | linear | constant"}

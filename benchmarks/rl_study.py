@@ -91,8 +91,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="optimizer steps per iteration (0: 5 epochs of the expert data)",
     )
     add("--grpo_steps", type=int, default=30, help="GRPO steps of (e) and (f)")
-    add("--grpo_lr", type=float, default=2e-4, help="GRPO's learning rate")
-    add("--grpo_updates", type=int, default=2, help="GRPO's updates per batch (PPO clip beyond 1)")
+    add("--grpo_lr", type=float, default=5e-4, help="GRPO's learning rate")
+    add("--grpo_updates", type=int, default=1, help="GRPO's updates per batch (PPO clip beyond 1)")
     add("--tasks_per_step", type=int, default=8, help="GRPO's B")
     add("--group_size", type=int, default=8, help="GRPO's G")
     add("--seed", type=int, default=0, help="seed of the model build, batches and sampling")
