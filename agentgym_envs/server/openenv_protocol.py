@@ -270,10 +270,8 @@ class Connection:
         try:
             result = await self.service.step(session, action)
         except EngineLostInStep as lost:  # the episode ends as in process, with the env's message
-            lost_result = lost.result
-            result = tuple(
-                lost_result[k] for k in ("observation", "reward", "terminated", "truncated", "info")
-            )
+            keys = ("observation", "reward", "terminated", "truncated", "info")
+            result = tuple(lost.result[key] for key in keys)
         self.step_count += 1
         return orjson.dumps({"type": "observation", "data": step_payload(*result)})
 
@@ -302,7 +300,7 @@ def websocket_route(service: Service, fam: Family):
         except HTTPException as error:  # at capacity, or the engine did not start
             service.metrics.error(error.status_code)
             code = WSErrorCode.CAPACITY_REACHED if error.status_code == 503 else WSErrorCode.FACTORY_ERROR
-            await websocket.send_bytes(error_frame(error.status_code, str(error.detail), code))
+            await websocket.send_text(error_frame(error.status_code, str(error.detail), code).decode())
             await websocket.close()
             return
         connection = Connection(service, fam, session)
