@@ -339,7 +339,7 @@ def api_policy(config, model: str):
 
 
 # ------------------------------------------------------------------------------ serve
-@command("serve", "serve envs over HTTP: AgentGym's protocol per family (or OpenEnv's with --openenv) and a /v1 API")
+@command("serve", "serve envs over HTTP: AgentGym's protocol (or --openenv's) per family and a /v1 API")
 def serve(argv: list[str]) -> int:
     from agentgym_envs.server.app import main as serve_main
 
