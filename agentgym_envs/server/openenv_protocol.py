@@ -8,12 +8,21 @@ Maze on a server of several families.
 
 - ``/ws``: one WebSocket, one env of the session service (its capacity, idle reaping, lock and
   threads, as for AgentGym's routes), OpenEnv's stateful session. The client sends ``reset``
-  (``task_id``, or ``split`` with ``index`` or ``seed``; ``episode_id``), ``step``
-  (``{"action": "<one action as text>"}``), ``state`` and ``close``; the server answers OpenEnv's
-  ``observation``, ``state`` and ``error`` frames. The action is a command (``move up``) or a
-  reply in the instruction's ReAct format (its ``Action:`` line is the command). A step whose body
-  is not that action is played as a malformed reply (the env explains what it expects, reward 0,
-  the round counts), so a model whose replies do not parse cannot stall an episode.
+  (``task_id``, or ``split`` with ``index`` or ``seed``; ``episode_id``; ``action_format``),
+  ``step`` (``{"action": "<one action as text>"}``), ``state``, ``mcp`` (a JSON-RPC request, played
+  in this session) and ``close``; the server answers OpenEnv's ``observation``, ``state``, ``mcp``
+  and ``error`` frames. The action is a command (``move up``) or a reply in the instruction's ReAct
+  format (its ``Action:`` line is the command); after a reset with ``action_format="tools"`` it is a
+  reply with one ``<tool_call>{json}</tool_call>`` (the instruction lists the tools instead). A step
+  whose body is not that action is played as a malformed reply (the env explains what it expects,
+  reward 0, the round counts), so a model whose replies do not parse cannot stall an episode.
+- ``/mcp``: OpenEnv's MCP route (JSON-RPC 2.0 over ``POST``, or over a WebSocket holding its own
+  session): ``tools/list`` (the family's tools, :func:`agentgym_envs.toolcalls.toolset`, each
+  schema MCP's ``inputSchema``), ``tools/call`` (the call's env action, played in the session
+  ``params.session_id`` names) and OpenEnv's ``openenv/session/create`` / ``close``. OpenEnv's
+  ``MCPToolClient`` creates a session, attaches ``/ws?session_id=`` to it for ``reset`` and calls
+  tools over ``POST /mcp``. A bad call (unknown tool, wrong arguments) is played as a malformed
+  action: the result has ``is_error`` and the env's explanation, and the round counts, as in TRL.
 - ``/reset`` answers a task's first observation. ``/step`` answers 409: OpenEnv's HTTP step makes
   a fresh env for each call, and an env here needs its episode (play over ``/ws``).
 - ``/state``, ``/schema``, ``/metadata`` (and ``/health``, the server's own at ``/``).
@@ -27,19 +36,23 @@ A killed engine ends the episode as it does in process (the env's observation sa
 The models are OpenEnv's ``Action``, ``Observation`` and ``State`` with our fields (OpenEnv's
 ``metadata`` is not where a consumer looks, so everything a policy needs is a field). The sessions
 are not OpenEnv's ``HTTPEnvServer``: it keeps its own store (a second capacity, a reaper that
-wakes at most every 5 s, a thread per session) beside the service every protocol here shares.
+wakes at most every 5 s, a thread per session) beside the service every protocol here shares;
+:class:`OpenEnvSessions` names the service's envs as OpenEnv names its sessions instead.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import time
 import uuid
 from collections.abc import Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 import orjson
 from fastapi import HTTPException, WebSocket, WebSocketDisconnect
+from openenv.core.env_server.mcp_types import JsonRpcErrorCode, JsonRpcRequest, JsonRpcResponse
 from openenv.core.env_server.serialization import serialize_observation
 from openenv.core.env_server.types import (
     Action,
@@ -57,12 +70,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.websockets import WebSocketState
 
 from agentgym_envs import __version__
-from agentgym_envs.formats import ActionFormatError, MalformedAction, parse_react
+from agentgym_envs.formats import ActionFormatError, MalformedAction, ToolCallFormat, parse_react
 from agentgym_envs.registration import Family
 from agentgym_envs.server.routes import Call, Route
 from agentgym_envs.server.service import EngineLostInStep, Service
-from agentgym_envs.server.sessions import Session
+from agentgym_envs.server.sessions import Session, UnknownSession
 from agentgym_envs.splits import SPLITS, normalise_split
+from agentgym_envs.toolcalls import ToolCallError, toolset
 
 
 # ------------------------------------------------------------------------------ models
@@ -102,6 +116,7 @@ class AgentGymState(State):
     done: bool = False
     score: float = 0.0
     success: bool = False
+    action_format: str = "react"
 
 
 class ResetOptions(BaseModel):
@@ -117,6 +132,12 @@ class ResetOptions(BaseModel):
     index: int | None = Field(None, ge=0, description="the index-th task of the split (the Task API's index)")
     seed: int | None = Field(None, ge=0, description="draws a task from the split")
     episode_id: str | None = Field(None, max_length=255, description="a name for the episode (else a uuid)")
+    action_format: Literal["react", "tools"] = Field(
+        "react",
+        description="how this episode's step actions are read: react (a command, or a ReAct reply's "
+        "Action line) or tools (a reply with one <tool_call>{json}</tool_call>; the instruction lists "
+        "the tools)",
+    )
 
 
 SCHEMA = SchemaResponse(
@@ -151,8 +172,11 @@ def step_payload(text: str, reward: float, terminated: bool, truncated: bool, in
     return serialize_observation(observation)
 
 
-def reset_payload(text: str, info: dict) -> dict[str, Any]:
-    observation = AgentGymResetObservation(text=text, instruction=info["instruction"], **_info_fields(info))
+def reset_payload(text: str, info: dict, env_id: str, action_format: str = "react") -> dict[str, Any]:
+    instruction = info["instruction"]
+    if action_format == "tools":  # the ReAct grammar swapped for the tools and how to call them
+        instruction = TOOL_CALLS.instruction(env_id, instruction)
+    observation = AgentGymResetObservation(text=text, instruction=instruction, **_info_fields(info))
     return serialize_observation(observation)
 
 
@@ -184,9 +208,16 @@ def chosen_task(fam: Family, options: ResetOptions, current_split: str) -> tuple
     return options.task_id, split
 
 
-def command_of(reply: str) -> str:
-    """The env command in an action: a reply in the instruction's ReAct format (a client that sends
-    the model's raw reply, as verifiers does) gives its ``Action:`` line; other text is the command."""
+TOOL_CALLS = ToolCallFormat()  # the <tool_call>{json}</tool_call> replies of action_format="tools"
+
+
+def command_of(reply: str, env_id: str, action_format: str = "react") -> str:
+    """The env command in an action. ``react``: a reply in the instruction's ReAct format (a client
+    that sends the model's raw reply, as verifiers does) gives its ``Action:`` line; other text is
+    the command. ``tools``: the reply's one tool call, as ``--action_format tools`` reads it (a reply
+    without exactly one good call is a :class:`MalformedAction` the env explains)."""
+    if action_format == "tools":
+        return TOOL_CALLS.to_command(env_id, reply)
     try:
         return parse_react(reply)[1]
     except ActionFormatError:
@@ -196,6 +227,111 @@ def command_of(reply: str) -> str:
 def task_spec(fam: Family, split: str, index: int) -> dict[str, Any]:
     task_id = fam.splits.ids(split)[index]
     return {"index": index, "task_id": task_id, "item_id": f"{fam.item_prefix}_{task_id}", "split": split}
+
+
+# ------------------------------------------------------------------------------ sessions
+@dataclass(eq=False)
+class OpenEnvSession:
+    """One env of the service as OpenEnv sees a session: named by a uuid (OpenEnv's session_id), with
+    the episode's name, step count and action format, which its ``/ws`` and MCP calls share."""
+
+    name: str
+    fam: Family
+    service_id: int  # the env's id in the service
+    episode_id: str | None = None
+    step_count: int = 0
+    action_format: str = "react"
+    attached: bool = False  # a /ws connection plays in it (one at a time)
+    closing: bool = False  # openenv/session/close came while a /ws was attached: closed when it goes
+
+
+class UnknownSessionName(LookupError):
+    """No live session has this session_id (never made, closed, reaped, or another family's)."""
+
+
+class OpenEnvSessions:
+    """The service's envs under OpenEnv's session ids, so an env made by ``openenv/session/create``
+    (or by a ``/ws`` or ``/mcp`` WebSocket) is reachable from ``/ws?session_id=`` and from MCP
+    requests, as in OpenEnv's server. Env work, limits and reaping stay the service's."""
+
+    def __init__(self, service: Service):
+        self.service = service
+        self.by_name: dict[str, OpenEnvSession] = {}
+
+    async def create(self, fam: Family) -> OpenEnvSession:
+        self._forget_gone()
+        session = await self.service.create(fam)
+        record = OpenEnvSession(str(uuid.uuid4()), fam, session.id)
+        self.by_name[record.name] = record
+        return record
+
+    def get(self, name: Any, fam: Family) -> OpenEnvSession:
+        record = self.by_name.get(name) if isinstance(name, str) else None
+        if record is None or record.fam is not fam or not self._alive(record):
+            raise UnknownSessionName(f"Unknown session_id: {name}")
+        return record
+
+    def env(self, record: OpenEnvSession) -> Session:
+        """The record's env (a 404 once the reaper has closed it)."""
+        return self.service.session(record.service_id, record.fam)
+
+    async def close(self, record: OpenEnvSession) -> None:
+        self.by_name.pop(record.name, None)
+        with contextlib.suppress(HTTPException):  # already reaped
+            await self.service.close(record.service_id, record.fam)
+
+    async def reset(self, record: OpenEnvSession, data: Any) -> dict[str, Any]:
+        """Start the episode ``data`` (a reset's options) asks for; its first observation's payload."""
+        session = self.env(record)
+        try:
+            options = ResetOptions.model_validate(data)
+            task_id, split = chosen_task(record.fam, options, session.env.unwrapped.split)
+        except (ValidationError, ValueError) as error:
+            raise HTTPException(422, f"reset takes {', '.join(ResetOptions.model_fields)}: {error}") from None
+        observation, info = await self.service.reset(session, task_id=task_id, seed=options.seed, split=split)
+        record.episode_id, record.step_count = options.episode_id or uuid.uuid4().hex, 0
+        record.action_format = options.action_format
+        return reset_payload(observation, info, record.fam.env_id, options.action_format)
+
+    async def step(self, record: OpenEnvSession, action: str) -> tuple[str, float, bool, bool, dict]:
+        """One action in the record's episode: (observation, reward, terminated, truncated, info)."""
+        try:
+            result = await self.service.step(self.env(record), action)
+        except EngineLostInStep as lost:  # the episode ends as in process, with the env's message
+            result = tuple(
+                lost.result[key] for key in ("observation", "reward", "terminated", "truncated", "info")
+            )
+        record.step_count += 1
+        return result
+
+    def state(self, record: OpenEnvSession) -> AgentGymState:
+        session = self.env(record)
+        info = session.info
+        return AgentGymState(
+            episode_id=record.episode_id,
+            step_count=record.step_count,
+            env_id=record.fam.env_id,
+            split=session.env.unwrapped.split,
+            task_id=info.get("task_id"),
+            item_id=info.get("item_id"),
+            done=session.done,
+            score=float(info.get("score", 0.0)),
+            success=bool(info.get("success")),
+            action_format=record.action_format,
+        )
+
+    def _alive(self, record: OpenEnvSession) -> bool:
+        try:
+            self.service.store.get(record.service_id, record.fam)
+        except UnknownSession:  # reaped after going idle
+            self.by_name.pop(record.name, None)
+            return False
+        return True
+
+    def _forget_gone(self) -> None:
+        """Drop the names of envs the reaper closed, so the names cannot outgrow the live envs."""
+        for record in list(self.by_name.values()):
+            self._alive(record)
 
 
 # ------------------------------------------------------------------------------ /ws
@@ -215,12 +351,10 @@ def error_frame(status: int, message: str, code: WSErrorCode | None = None) -> b
 
 
 class Connection:
-    """One ``/ws`` connection: its env (a session of the service) and its episode's name and count."""
+    """One ``/ws`` connection: the frames of OpenEnv's session protocol, played in its session."""
 
-    def __init__(self, service: Service, fam: Family, session: Session):
-        self.service, self.fam, self.session_id = service, fam, session.id
-        self.episode_id: str | None = None
-        self.step_count = 0
+    def __init__(self, sessions: OpenEnvSessions, record: OpenEnvSession):
+        self.sessions, self.record = sessions, record
         self.gone = False  # the reaper closed the env: the connection ends after saying so
 
     async def answer(self, message: Any) -> bytes | None:
@@ -233,119 +367,284 @@ class Connection:
             if kind == "step":
                 return await self.step(data)
             if kind == "reset":
-                return await self.reset(data or {})
+                payload = await self.sessions.reset(self.record, data or {})
+                return orjson.dumps({"type": "observation", "data": payload})
             if kind == "state":
-                return orjson.dumps({"type": "state", "data": self.state().model_dump()})
+                return orjson.dumps({"type": "state", "data": self.sessions.state(self.record).model_dump()})
+            if kind == "mcp":
+                return await self.mcp(data)
             if kind == "close":
                 return None
         except HTTPException as error:
-            self.service.metrics.error(error.status_code)
+            self.sessions.service.metrics.error(error.status_code)
             self.gone = error.status_code == 404
             return error_frame(error.status_code, str(error.detail))
         except Exception as error:  # noqa: BLE001 - a bug of ours: still an answer, with its name
-            self.service.metrics.error(500)
+            self.sessions.service.metrics.error(500)
             return error_frame(500, f"{type(error).__name__}: {error}")
         return error_frame(
-            422, f"unknown message type {kind!r}: reset, step, state or close", WSErrorCode.UNKNOWN_TYPE
+            422, f"unknown message type {kind!r}: reset, step, state, mcp or close", WSErrorCode.UNKNOWN_TYPE
         )
 
-    async def reset(self, data: Any) -> bytes:
-        session = self.service.session(self.session_id, self.fam)
-        try:
-            options = ResetOptions.model_validate(data)
-            task_id, split = chosen_task(self.fam, options, session.env.unwrapped.split)
-        except (ValidationError, ValueError) as error:
-            raise HTTPException(422, f"reset takes {', '.join(ResetOptions.model_fields)}: {error}") from None
-        observation, info = await self.service.reset(session, task_id=task_id, seed=options.seed, split=split)
-        self.episode_id, self.step_count = options.episode_id or uuid.uuid4().hex, 0
-        return orjson.dumps({"type": "observation", "data": reset_payload(observation, info)})
-
     async def step(self, data: Any) -> bytes:
-        session = self.service.session(self.session_id, self.fam)
         try:
-            action = command_of(AgentGymAction.model_validate(data).action)
+            reply = AgentGymAction.model_validate(data).action
+            action = command_of(reply, self.record.fam.env_id, self.record.action_format)
         except ValidationError:
             reason = f'a step\'s body is {{"action": "<one action as text>"}}, got {str(data)[:200]!r}'
             action = MalformedAction(str(data), reason)
-        try:
-            result = await self.service.step(session, action)
-        except EngineLostInStep as lost:  # the episode ends as in process, with the env's message
-            keys = ("observation", "reward", "terminated", "truncated", "info")
-            result = tuple(lost.result[key] for key in keys)
-        self.step_count += 1
+        result = await self.sessions.step(self.record, action)
         return orjson.dumps({"type": "observation", "data": step_payload(*result)})
 
-    def state(self) -> AgentGymState:
-        session = self.service.session(self.session_id, self.fam)
-        info = session.info
-        return AgentGymState(
-            episode_id=self.episode_id,
-            step_count=self.step_count,
-            env_id=self.fam.env_id,
-            split=session.env.unwrapped.split,
-            task_id=info.get("task_id"),
-            item_id=info.get("item_id"),
-            done=session.done,
-            score=float(info.get("score", 0.0)),
-            success=bool(info.get("success")),
-        )
+    async def mcp(self, data: Any) -> bytes:
+        """A JSON-RPC request in this session (OpenEnv's ``mcp`` message)."""
+        if not isinstance(data, dict):
+            return error_frame(422, "an mcp message's data is a JSON-RPC request object")
+        reply = await answer_rpc(self.sessions, self.record.fam, data, bound=self.record)
+        return orjson.dumps({"type": "mcp", "data": reply})
+
+    def invalid_json(self, error: Exception) -> bytes:
+        return error_frame(422, f"invalid JSON: {error}", WSErrorCode.INVALID_JSON)
 
 
-def websocket_route(service: Service, fam: Family):
+def websocket_route(sessions: OpenEnvSessions, fam: Family):
     async def play(websocket: WebSocket) -> None:
-        """One session: an env from the service for the connection's life."""
+        """One session: a new env for the connection's life, or (``?session_id=``, as OpenEnv's
+        MCPToolClient connects) the named session, which outlives the connection."""
         await websocket.accept()
+        name = websocket.query_params.get("session_id")
         try:
-            session = await service.create(fam)
+            record = attach(sessions, name, fam) if name else await sessions.create(fam)
         except HTTPException as error:  # at capacity, or the engine did not start
-            service.metrics.error(error.status_code)
+            sessions.service.metrics.error(error.status_code)
             code = WSErrorCode.CAPACITY_REACHED if error.status_code == 503 else WSErrorCode.FACTORY_ERROR
-            await websocket.send_text(error_frame(error.status_code, str(error.detail), code).decode())
-            await websocket.close()
+            await refuse(websocket, error_frame(error.status_code, str(error.detail), code))
             return
-        connection = Connection(service, fam, session)
+        except UnknownSessionName as error:
+            await refuse(websocket, error_frame(404, str(error), WSErrorCode.SESSION_ERROR))
+            return
+        record.attached = True
         try:
-            await converse(websocket, connection)
-        except WebSocketDisconnect:  # the client went while it was answered
-            pass
+            await converse(websocket, Connection(sessions, record))
         finally:
-            with contextlib.suppress(HTTPException):  # already reaped
-                await service.close(session.id, fam)
-            if websocket.client_state is not WebSocketState.DISCONNECTED:
-                with contextlib.suppress(RuntimeError, WebSocketDisconnect):  # it went meanwhile
-                    await websocket.close()
+            record.attached = False
+            if not name or record.closing:
+                await sessions.close(record)
+            await close_quietly(websocket)
 
     return play
 
 
-async def converse(websocket: WebSocket, connection: Connection) -> None:
+def attach(sessions: OpenEnvSessions, name: str, fam: Family) -> OpenEnvSession:
+    record = sessions.get(name, fam)
+    if record.attached:
+        raise UnknownSessionName(f"Session {name} already has an attached WebSocket")
+    return record
+
+
+async def refuse(websocket: WebSocket, frame: bytes) -> None:
+    await websocket.send_text(frame.decode())
+    await websocket.close()
+
+
+async def close_quietly(websocket: WebSocket) -> None:
+    if websocket.client_state is not WebSocketState.DISCONNECTED:
+        with contextlib.suppress(RuntimeError, WebSocketDisconnect):  # it went meanwhile
+            await websocket.close()
+
+
+async def converse(websocket: WebSocket, connection: Connection | RpcConnection) -> None:
     """Message after message until the client closes. A session the reaper closed answers once
     (the error says so) and the connection ends."""
-    metrics = connection.service.metrics
-    while True:
-        message = await websocket.receive()
-        if message["type"] == "websocket.disconnect":
-            return
-        started = time.perf_counter()
+    metrics = connection.sessions.service.metrics
+    try:
+        while True:
+            message = await websocket.receive()
+            if message["type"] == "websocket.disconnect":
+                return
+            started = time.perf_counter()
+            try:
+                text = message.get("text") or message.get("bytes") or b""
+                frame = await connection.answer(orjson.loads(text))
+            except orjson.JSONDecodeError as error:
+                frame = connection.invalid_json(error)
+            if frame is None:
+                return
+            await websocket.send_text(frame.decode())
+            metrics.observe_latency(time.perf_counter() - started)
+            if connection.gone:
+                return
+    except WebSocketDisconnect:  # the client went while it was answered
+        pass
+
+
+# ------------------------------------------------------------------------------ MCP
+class RpcError(Exception):
+    """A JSON-RPC error answer: its code, message and data."""
+
+    def __init__(self, code: JsonRpcErrorCode, message: str, data: Any = None):
+        super().__init__(message)
+        self.code, self.message, self.data = code, message, data
+
+
+def rpc_error(code: JsonRpcErrorCode, message: str, request_id: Any = None, data: Any = None) -> dict:
+    return JsonRpcResponse.error_response(code, message, data, request_id).model_dump()
+
+
+@functools.cache
+def mcp_tools(env_id: str) -> list[dict[str, Any]]:
+    """The family's tools as MCP lists them."""
+    return [
+        {
+            "name": tool.name,
+            "description": tool.description,
+            "inputSchema": tool.json_schema()["function"]["parameters"],
+        }
+        for tool in toolset(env_id)
+    ]
+
+
+async def answer_rpc(
+    sessions: OpenEnvSessions, fam: Family, message: Any, bound: OpenEnvSession | None = None
+) -> dict[str, Any]:
+    """The JSON-RPC response to one request, as OpenEnv's server answers ``/mcp``. ``bound``: the
+    session of the WebSocket it came on; else the session ``params.session_id`` names, if any. A
+    failure is an error answer (the HTTP protocols' status in its ``data``), never an exception."""
+    try:
+        request = JsonRpcRequest.model_validate(message)
+    except ValidationError as error:
+        return rpc_error(JsonRpcErrorCode.INVALID_REQUEST, f"Invalid request: {error}")
+    method, params = request.method, request.params
+    try:
+        if method == "openenv/session/create":
+            result = {"session_id": (bound or await sessions.create(fam)).name}
+        elif method == "openenv/session/close":
+            result = await close_session(sessions, fam, params.get("session_id"), bound)
+        else:
+            named = params.get("session_id")
+            record = bound or (sessions.get(named, fam) if named else None)
+            if method == "tools/list":
+                result = {"tools": mcp_tools(fam.env_id)}
+            elif method == "tools/call":
+                result = await call_tool(sessions, record, params)
+            else:
+                raise RpcError(JsonRpcErrorCode.METHOD_NOT_FOUND, f"Method not found: {method}")
+    except RpcError as error:
+        return rpc_error(error.code, error.message, request.id, error.data)
+    except UnknownSessionName as error:
+        return rpc_error(JsonRpcErrorCode.INVALID_PARAMS, str(error), request.id)
+    except HTTPException as error:
+        sessions.service.metrics.error(error.status_code)
+        code = JsonRpcErrorCode.INTERNAL_ERROR if error.status_code == 500 else JsonRpcErrorCode.SERVER_ERROR
+        return rpc_error(code, str(error.detail), request.id, {"status": error.status_code})
+    except Exception as error:  # noqa: BLE001 - a bug of ours: still an answer, with its name
+        sessions.service.metrics.error(500)
+        return rpc_error(JsonRpcErrorCode.INTERNAL_ERROR, f"{type(error).__name__}: {error}", request.id)
+    return JsonRpcResponse.success(result, request.id).model_dump()
+
+
+async def close_session(
+    sessions: OpenEnvSessions, fam: Family, name: Any, bound: OpenEnvSession | None
+) -> dict[str, Any]:
+    """``openenv/session/close``: at once, or (a ``/ws`` plays in it) when that connection ends."""
+    if not name:
+        raise RpcError(JsonRpcErrorCode.INVALID_PARAMS, "Invalid params - 'session_id' is required")
+    if bound is not None and name == bound.name:
+        raise RpcError(
+            JsonRpcErrorCode.INVALID_REQUEST, "Cannot close active WebSocket-managed session via MCP method"
+        )
+    record = sessions.get(name, fam)
+    if record.attached:
+        record.closing = True
+        return {"session_id": name, "closed": False, "closing": True}
+    await sessions.close(record)
+    return {"session_id": name, "closed": True}
+
+
+async def call_tool(sessions: OpenEnvSessions, record: OpenEnvSession | None, params: dict) -> dict[str, Any]:
+    """``tools/call``: the call's env action, played in the session's episode. A call that names no
+    tool of the env, or whose arguments do not fit, is played as a malformed action (the env says
+    what was wrong, the round counts, as for a TRL env's bad call): a result with ``is_error``."""
+    name = params.get("name")
+    if not name:
+        raise RpcError(JsonRpcErrorCode.INVALID_PARAMS, "Missing 'name' in params")
+    if record is None:  # OpenEnv would call the tool on a fresh env, which here has no episode yet
+        raise RpcError(
+            JsonRpcErrorCode.INVALID_PARAMS,
+            "tools/call plays in a session's episode: create one (openenv/session/create, as OpenEnv's "
+            "MCPToolClient does), reset it over /ws?session_id=<it>, and give params.session_id "
+            "(or send mcp messages on a /ws session)",
+        )
+    try:
+        action, failed = toolset(record.fam.env_id).action(name, params.get("arguments")), False
+    except ToolCallError as error:
+        action, failed = MalformedAction("", str(error)), True
+    text, reward, terminated, truncated, info = await sessions.step(record, action)
+    payload = step_payload(text, reward, terminated, truncated, info)
+    # The shape OpenEnv's server gives a FastMCP tool's result; ``data`` is what MCPToolClient returns.
+    return {
+        "content": [{"type": "text", "text": text}],
+        "structured_content": payload,
+        "meta": None,
+        "data": payload,
+        "is_error": failed or bool(info.get("engine_lost")),
+    }
+
+
+class RpcConnection:
+    """One ``/mcp`` WebSocket: JSON-RPC requests in a session of its own (OpenEnv's), closed with it."""
+
+    def __init__(self, sessions: OpenEnvSessions, record: OpenEnvSession):
+        self.sessions, self.record = sessions, record
+        self.gone = False
+
+    async def answer(self, message: Any) -> bytes:
+        return orjson.dumps(await answer_rpc(self.sessions, self.record.fam, message, bound=self.record))
+
+    def invalid_json(self, error: Exception) -> bytes:
+        return orjson.dumps(rpc_error(JsonRpcErrorCode.PARSE_ERROR, f"Parse error: {error}"))
+
+
+def mcp_websocket_route(sessions: OpenEnvSessions, fam: Family):
+    async def serve_rpc(websocket: WebSocket) -> None:
+        await websocket.accept()
         try:
-            frame = await connection.answer(orjson.loads(message.get("text") or message.get("bytes") or b""))
-        except orjson.JSONDecodeError as error:
-            frame = error_frame(422, f"invalid JSON: {error}", WSErrorCode.INVALID_JSON)
-        if frame is None:
+            record = await sessions.create(fam)
+        except HTTPException as error:
+            sessions.service.metrics.error(error.status_code)
+            refusal = rpc_error(
+                JsonRpcErrorCode.SERVER_ERROR, str(error.detail), data={"status": error.status_code}
+            )
+            await refuse(websocket, orjson.dumps(refusal))
             return
-        await websocket.send_text(frame.decode())
-        metrics.observe_latency(time.perf_counter() - started)
-        if connection.gone:
-            return
+        try:
+            await converse(websocket, RpcConnection(sessions, record))
+        finally:
+            await sessions.close(record)
+            await close_quietly(websocket)
+
+    return serve_rpc
+
+
+def http_mcp_route(sessions: OpenEnvSessions, fam: Family):
+    async def mcp(call: Call) -> dict[str, Any]:
+        try:
+            message = orjson.loads(call.body)
+        except orjson.JSONDecodeError:
+            return rpc_error(JsonRpcErrorCode.PARSE_ERROR, "Parse error")
+        return await answer_rpc(sessions, fam, message)
+
+    return mcp
 
 
 # ------------------------------------------------------------------------------ routes
 def routes(service: Service) -> list[Route]:
     families = list(service.families.values())
+    sessions = OpenEnvSessions(service)
     table = [Route("GET", "/list_environments", _list_environments(families), tag="OpenEnv Task API")]
     for fam in families:
         prefix = "" if len(families) == 1 else f"/{fam.name.lower()}"
-        table += family_routes(service, fam, prefix)
+        table += family_routes(sessions, fam, prefix)
     return table
 
 
@@ -356,8 +655,9 @@ def _list_environments(families: list[Family]):
     return list_environments
 
 
-def family_routes(service: Service, fam: Family, prefix: str) -> list[Route]:
+def family_routes(sessions: OpenEnvSessions, fam: Family, prefix: str) -> list[Route]:
     """OpenEnv's routes for one family, and its Task API (always at ``/<name>/``, as OpenEnv's)."""
+    service = sessions.service
     metadata = EnvironmentMetadata(
         name=fam.env_id, description=fam.summary or f"AgentGym's {fam.name} tasks", version=__version__
     )
@@ -372,7 +672,7 @@ def family_routes(service: Service, fam: Family, prefix: str) -> list[Route]:
             observation, info = await service.reset(
                 session, task_id=task_id, seed=call.body.seed, split=split
             )
-            return reset_payload(observation, info)
+            return reset_payload(observation, info, fam.env_id, call.body.action_format)
         finally:
             await service.close(session.id, fam)
 
@@ -397,7 +697,17 @@ def family_routes(service: Service, fam: Family, prefix: str) -> list[Route]:
 
     tag = f"OpenEnv: {fam.name}"
     table = [
-        Route("WS", f"{prefix}/ws", websocket_route(service, fam), tag=tag, summary="a session"),
+        Route("WS", f"{prefix}/ws", websocket_route(sessions, fam), tag=tag, summary="a session"),
+        Route(
+            "POST",
+            f"{prefix}/mcp",
+            http_mcp_route(sessions, fam),
+            body=bytes,
+            reply=dict[str, Any],
+            tag=tag,
+            summary="MCP JSON-RPC 2.0: tools/list, tools/call, openenv/session/create and close",
+        ),
+        Route("WS", f"{prefix}/mcp", mcp_websocket_route(sessions, fam), tag=tag, summary="MCP JSON-RPC"),
         Route(
             "POST", f"{prefix}/reset", reset, body=ResetOptions, tag=tag, summary="a task's first observation"
         ),

@@ -5,7 +5,8 @@ which serves it without FastAPI's per-request cost).
 A handler takes one :class:`Call` and returns what to answer. The body it sees is the one the
 route declares: ``body=SomeModel`` gives it a validated model (a malformed body is a 422 before the
 handler runs, on either path), no model gives it the JSON object as a dict (AgentGym's clients send
-bodies whose keys vary by family). Both paths run :func:`answer`, so a route cannot behave one way
+bodies whose keys vary by family), ``body=bytes`` the raw bytes (JSON-RPC answers malformed JSON with
+its own error, not a 422). Both paths run :func:`answer`, so a route cannot behave one way
 in the schema's path and another on the fast one.
 """
 
@@ -48,7 +49,7 @@ class Route:
     method: str  # "GET", "POST", "DELETE", or "WS" (a WebSocket: the handler takes the WebSocket)
     path: str  # "/maze/step", "/v1/envs/{env_id}/step": "{name}" segments are integer parameters
     handler: Handler
-    body: type[BaseModel] | None = None  # the request body's model; None: the JSON object as a dict
+    body: type[BaseModel] | type[bytes] | None = None  # the body's model; None: a JSON object as a dict
     reply: Any = None  # the reply's model or type, for the schema
     query: tuple[str, ...] = ()  # integer query parameters, for the schema
     status: int = 200  # the status of a success (204: no body)
@@ -87,6 +88,8 @@ def int_field(data: Mapping[str, Any], key: str) -> int:
 def _parse_body(route: Route, raw: bytes) -> Any:
     if route.body is None:
         return json_object(raw)
+    if route.body is bytes:
+        return raw
     try:  # straight from the bytes: pydantic parses and validates in one pass
         return route.body.__pydantic_validator__.validate_json(raw if raw.strip() else b"{}")
     except ValidationError as error:
@@ -188,7 +191,7 @@ def _endpoint(route: Route):
         inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=Annotated[int, Query()])
         for name in route.query
     ]
-    if route.body is not None:  # required unless every field has a default (an empty body is then {})
+    if route.body not in (None, bytes):  # required unless every field has a default (an empty body is {})
         required = any(field.is_required() for field in route.body.model_fields.values())
         parameters.append(
             inspect.Parameter(
