@@ -58,6 +58,7 @@ from agentgym_rl.grpo import GRPOConfig, GRPORolloutConfig, grpo
 from agentgym_rl.models import ModelConfig
 from agentgym_rl.rollout import RolloutStats, make_jobs
 from agentgym_rl.rollout_config import RolloutConfig
+from agentgym_rl.train_loop import newest_checkpoint
 from agentgym_rl.trajectory import tokenize_records
 
 ARMS = ("bc-more", "evol-filter", "evol-rwr", "evol-adv", "grpo", "grpo-curric")
@@ -218,7 +219,8 @@ def steps_per_epoch(policy, records: list[dict[str, Any]], config: BCConfig) -> 
 
 def bc_base(study: EnvStudy) -> Path:
     """BC on AgentTraj until validation success stops rising: checked every --bc_check_epochs,
-    stopped after --patience checks without a better score, the best checkpoint kept."""
+    stopped after --patience checks without a better score, the best checkpoint kept. A killed
+    run resumes from its newest checkpoint (one per check) with the checks it had made."""
     folder = study.path("bc-base")
     if is_done(folder):
         return folder
@@ -226,9 +228,15 @@ def bc_base(study: EnvStudy) -> Path:
     policy = ModelConfig().load(seed=args.seed, lora=False)
     config = EvolveBCConfig(epochs=args.bc_max_epochs, seed=args.seed, report_to=["none"])
     check_every = max(1, round(args.bc_check_epochs * steps_per_epoch(policy, study.expert, config)))
+    partial = study.path("bc-base.partial")
+    config = dataclasses.replace(config, save_dir=str(partial), save_every=check_every)
     best = study.path("bc-base.best")
-    curve: list[dict[str, float]] = []
+    curve = checks_made(study, check_every, partial)  # a check is saved after its step's checkpoint
     started = time.perf_counter()
+
+    def should_stop() -> bool:
+        since_best = len(curve) - 1 - max(range(len(curve)), key=lambda i: curve[i]["validation_success"])
+        return since_best >= args.patience
 
     def check(steps_done: int, force: bool = False) -> bool:
         if steps_done % check_every and not force:
@@ -238,22 +246,35 @@ def bc_base(study: EnvStudy) -> Path:
         say(f"{short_name(study.env)} BC step {steps_done}: validation {100 * result.success_rate:.1f}%")
         if result.success_rate > max((p["validation_success"] for p in curve[:-1]), default=-1.0):
             save_model(policy, best, {"step": steps_done})
-        since_best = len(curve) - 1 - max(range(len(curve)), key=lambda i: curve[i]["validation_success"])
-        return since_best >= args.patience
+        return should_stop()
 
-    metrics = train_bc(policy, study.expert, config, progress=False, stop_after=check)
-    if not curve or curve[-1]["step"] != metrics["steps"]:
-        check(metrics["steps"], force=True)
+    if not (curve and should_stop()):  # else it had stopped when it was killed
+        metrics = train_bc(policy, study.expert, config, progress=False, stop_after=check)
+        if not curve or curve[-1]["step"] != metrics["steps"]:
+            check(metrics["steps"], force=True)
     facts = facts_of(best)
     facts.update(
-        steps_trained=metrics["steps"],
+        steps_trained=curve[-1]["step"],
         steps_per_epoch=check_every / args.bc_check_epochs,
         validation_curve=curve,
         minutes=round((time.perf_counter() - started) / 60, 2),
     )
     save_model(load_model(best), folder, facts)
     shutil.rmtree(best, ignore_errors=True)
+    shutil.rmtree(partial, ignore_errors=True)
     return folder
+
+
+def checks_made(study: EnvStudy, check_every: int, partial: Path) -> list[dict[str, float]]:
+    """The validation checks an earlier, killed invocation saved, in step order, up to its newest
+    checkpoint (where training resumes)."""
+    newest = newest_checkpoint(partial)
+    last = int(newest.name.removeprefix("checkpoint-")) if newest is not None else 0
+    curve, step = [], check_every
+    while step <= last and (path := study.path("eval", f"validation-step-{step}.json")).is_file():
+        curve.append({"step": step, "validation_success": load_results(path)[study.env].success_rate})
+        step += check_every
+    return curve
 
 
 # ------------------------------------------------------------------------------ the arms
