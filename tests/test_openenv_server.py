@@ -1,9 +1,10 @@
-"""``agentgym serve --openenv``: OpenEnv's own client (``openenv``'s ``GenericEnvClient``) and OpenEnv's
-own validator against the server, on loopback.
+"""``agentgym serve --openenv``: OpenEnv's own clients (``openenv``'s ``GenericEnvClient`` and
+``MCPToolClient``) and OpenEnv's own validator against the server, on loopback.
 
-Every family's expert episode over ``/ws`` against the same episode in process, 64 concurrent
-sessions, bad actions, the Task API, and the limits the server's other protocols have (capacity,
-idle reaping, a failing or killed engine, the token), tested as tests/test_server.py tests them.
+Every family's expert episode over ``/ws`` and through its MCP tools against the same episode in
+process, 64 concurrent sessions, bad actions and bad tool calls, tool-call replies over ``/ws``,
+MCP's sessions, the Task API, and the limits the server's other protocols have (capacity, idle
+reaping, a failing or killed engine, the token), tested as tests/test_server.py tests them.
 """
 
 from __future__ import annotations
@@ -29,10 +30,14 @@ uvicorn = pytest.importorskip("uvicorn")
 from fastapi import FastAPI, Request  # noqa: E402
 from helpers import installed_or_skip  # noqa: E402
 from openenv import GenericEnvClient  # noqa: E402
+from openenv.core.mcp_client import MCPToolClient  # noqa: E402
 from test_agentgym_clients import ServerProcess, free_port, installed_ids  # noqa: E402
+from websockets.sync.client import connect  # noqa: E402
 
 from agentgym_envs import env_ids, family  # noqa: E402
+from agentgym_envs.formats import ToolCallFormat  # noqa: E402
 from agentgym_envs.server.app import create_app  # noqa: E402
+from agentgym_envs.toolcalls import toolset  # noqa: E402
 
 MAZE = "AgentGym/Maze-v0"
 
@@ -86,9 +91,17 @@ def seen_in_process(text: str, reward: float | None, terminated: bool, truncated
     }
 
 
+def seen_in_payload(payload: dict) -> dict:
+    """What a step's serialised observation (a /ws frame's data, an MCP result's data) says."""
+    fields = {k: v for k, v in payload["observation"].items() if k not in ("metadata", "instruction")}
+    return {**fields, "reward": payload["reward"], "done": payload["done"]}
+
+
 def seen_over_openenv(result) -> dict:
-    fields = {k: v for k, v in result.observation.items() if k not in ("metadata", "instruction")}
-    return {**fields, "reward": result.reward, "done": result.done}
+    observation = result.observation  # a dict (GenericEnvClient) or a pydantic model (MCPToolClient)
+    if not isinstance(observation, dict):
+        observation = observation.model_dump(exclude={"reward", "done"})
+    return seen_in_payload({"observation": observation, "reward": result.reward, "done": result.done})
 
 
 def expert_episode(env_id: str, task_id: int, max_steps: int = 100) -> tuple[dict, str, list[Step]]:
@@ -145,6 +158,220 @@ def test_64_concurrent_sessions_have_no_cross_talk(server):
     assert [f for failures in asyncio.run(all_workers()) for f in failures] == []
     metrics = httpx.get(f"{server.url}/metrics").text
     assert 'agentgym_errors_total{status="5' not in metrics
+
+
+# ------------------------------------------------------------------------------ MCP
+def rpc(method: str, **params: Any) -> dict:
+    """A JSON-RPC request."""
+    return {"jsonrpc": "2.0", "method": method, "params": params, "id": 1}
+
+
+def post_rpc(base: str, method: str, **params: Any) -> dict:
+    answer = httpx.post(f"{base}/mcp", json=rpc(method, **params))
+    assert answer.status_code == 200 and answer.json()["jsonrpc"] == "2.0"
+    return answer.json()
+
+
+def exchange(socket, message: dict) -> dict:
+    socket.send(json.dumps(message))
+    return json.loads(socket.recv(timeout=30))
+
+
+def mcp_message(socket, method: str, **params: Any) -> dict:
+    """A JSON-RPC request as OpenEnv's ``mcp`` message on a /ws session; the JSON-RPC answer."""
+    return exchange(socket, {"type": "mcp", "data": rpc(method, **params)})["data"]
+
+
+def ws_url(base: str, path: str = "/ws") -> str:
+    return base.replace("http://", "ws://") + path
+
+
+def mcp_tools_of(env_id: str) -> list[dict]:
+    return [
+        {
+            "name": t.name,
+            "description": t.description,
+            "inputSchema": t.json_schema()["function"]["parameters"],
+        }
+        for t in toolset(env_id)
+    ]
+
+
+@pytest.mark.parametrize("env_id", env_ids())
+def test_openenvs_mcp_client_plays_the_expert_episode_through_the_familys_tools(server, env_id):
+    from openenv.core.env_server.mcp_types import CallToolAction
+
+    task_id = family(installed_or_skip(env_id)).splits.test[0]
+    first, _, steps = expert_episode(env_id, task_id)
+    tools = toolset(env_id)
+    with MCPToolClient(base_url=server.base(env_id)).sync() as env:
+        listed = [{"name": t.name, "description": t.description, "inputSchema": t.input_schema}
+                  for t in env.list_tools()]  # fmt: skip
+        assert listed == mcp_tools_of(env_id)
+        assert seen_over_openenv(env.reset(task_id=task_id)) == first
+        for number, step in enumerate(steps):
+            name, arguments = tools.call_for(step.action)
+            # OpenEnv's two ways to call a tool, turn about: call_tool (POST /mcp, the session's
+            # episode) and step(CallToolAction) over /ws, which reports the reward. call_tool takes
+            # the tool's name as its own first argument, so a tool argument called "name" needs step.
+            if number % 2 or "name" in arguments:
+                played = seen_over_openenv(env.step(CallToolAction(tool_name=name, arguments=arguments)))
+            else:
+                played = seen_in_payload(env.call_tool(name, **arguments))
+            assert played == step.seen, step.action
+        assert env.state().step_count == len(steps)
+
+
+def test_a_bad_tool_call_is_an_error_result_the_env_explains_and_the_round_counts(server):
+    local = gym.make(MAZE)
+    local.reset(options={"task_id": 2})
+    with connect(ws_url(server.base(MAZE))) as socket:
+        exchange(socket, {"type": "reset", "data": {"task_id": 2}})
+        listed = mcp_message(socket, "tools/list")
+        assert listed == {"jsonrpc": "2.0", "id": 1, "result": {"tools": mcp_tools_of(MAZE)}}
+        result = mcp_message(socket, "tools/call", name="move", arguments={"direction": "up"})["result"]
+        assert seen_in_payload(result["data"]) == seen_in_process(*local.step("move up"))
+        assert result["content"] == [{"type": "text", "text": result["data"]["observation"]["text"]}]
+        assert result["is_error"] is False and result["structured_content"] == result["data"]
+        for name, arguments, fault in (
+            ("move", {"direction": "sideways"}, "is one of"),
+            ("move", {"way": "up"}, "does not take the argument(s) way"),
+            ("move", None, "missing the required argument 'direction'"),
+            ("fly", {}, "there is no tool 'fly'"),
+            (3, {}, "names its tool with a string"),
+        ):
+            result = mcp_message(socket, "tools/call", name=name, arguments=arguments)["result"]
+            assert result["is_error"] is True, result
+            text = result["content"][0]["text"]
+            assert text.startswith("Invalid response format") and fault in text, text
+            assert (result["data"]["reward"], result["data"]["done"]) == (0.0, False)
+        state = exchange(socket, {"type": "state"})["data"]
+        assert state["step_count"] == 6 and state["task_id"] == 2  # every call is a round
+        for message, code in (
+            (rpc("tools/call", arguments={}), -32602),  # no tool named
+            (rpc("resources/list"), -32601),
+            (rpc("openenv/session/close", session_id="nope"), -32602),
+            ({"method": "tools/list"}, -32600),  # no "jsonrpc": "2.0"
+        ):
+            answer = exchange(socket, {"type": "mcp", "data": message})["data"]
+            assert answer["error"]["code"] == code, message
+        own = mcp_message(socket, "openenv/session/create")["result"]
+        refused = mcp_message(socket, "openenv/session/close", **own)
+        assert refused["error"]["code"] == -32600  # a /ws cannot close its own session by MCP
+        assert exchange(socket, {"type": "mcp", "data": "tools/list"})["data"]["code"] == "VALIDATION_ERROR"
+        # Another family's /mcp does not reach this session.
+        other = next((i for i in installed_ids() if i != MAZE), None)
+        if other is not None:
+            lost = post_rpc(server.base(other), "tools/call", name="move", arguments={}, **own)
+            assert lost["error"] == {"code": -32602, "message": f"Unknown session_id: {own['session_id']}",
+                                     "data": None}  # fmt: skip
+
+
+def live_envs(url: str) -> int:
+    """The server's live envs, once those closing have gone (a /ws's session closes as it ends)."""
+    deadline = time.monotonic() + 10
+    while True:
+        count = int(httpx.get(f"{url}/metrics").text.split("\nagentgym_live_envs ")[1].split()[0])
+        if count == 0 or time.monotonic() > deadline:
+            return count
+        time.sleep(0.02)
+
+
+def test_mcp_sessions_live_as_openenv_says_over_http_and_their_websockets():
+    with serving(create_app(["maze"], protocol="openenv")) as url:
+        # No session: tools/list needs none; a call needs an episode, so it says how to get one.
+        assert post_rpc(url, "tools/list")["result"]["tools"] == mcp_tools_of(MAZE)
+        assert "openenv/session/create" in post_rpc(url, "tools/call", name="move")["error"]["message"]
+        assert post_rpc(url, "tools/list", session_id="nope")["error"]["code"] == -32602
+        assert httpx.post(f"{url}/mcp", content=b"not json").json()["error"]["code"] == -32700
+        assert httpx.post(f"{url}/mcp", json={}).json()["error"]["code"] == -32600  # what the validator sends
+        name = post_rpc(url, "openenv/session/create")["result"]["session_id"]
+        early = post_rpc(url, "tools/call", name="move", arguments={"direction": "up"}, session_id=name)
+        assert early["error"]["data"] == {"status": 409} and "reset" in early["error"]["message"]
+        with connect(ws_url(url, f"/ws?session_id={name}")) as socket:
+            with connect(ws_url(url, f"/ws?session_id={name}")) as second:
+                assert "already has an attached WebSocket" in second.recv(timeout=30)
+            first = exchange(socket, {"type": "reset", "data": {"task_id": 5}})["data"]["observation"]
+            assert first["task_id"] == 5
+            played = post_rpc(url, "tools/call", name="move", arguments={"direction": "up"}, session_id=name)
+            assert played["result"]["data"]["observation"]["task_id"] == 5
+            assert exchange(socket, {"type": "state"})["data"]["step_count"] == 1  # one episode, two roads
+            assert post_rpc(url, "openenv/session/close", session_id=name)["result"] == {
+                "session_id": name, "closed": False, "closing": True}  # fmt: skip
+            # It plays on till that /ws goes.
+            assert exchange(socket, {"type": "state"})["data"]["task_id"] == 5
+        assert live_envs(url) == 0  # closed once its /ws went
+        assert post_rpc(url, "openenv/session/close", session_id=name)["error"]["code"] == -32602
+        with connect(ws_url(url, "/ws?session_id=nope")) as socket:
+            assert json.loads(socket.recv(timeout=30))["data"]["code"] == "SESSION_ERROR"
+        unattached = post_rpc(url, "openenv/session/create")["result"]["session_id"]
+        assert post_rpc(url, "openenv/session/close", session_id=unattached)["result"]["closed"] is True
+        # An MCP WebSocket holds a session of its own, which a /ws can attach to for its resets.
+        with connect(ws_url(url, "/mcp")) as rpc_socket:
+            assert exchange(rpc_socket, rpc("tools/list"))["result"]["tools"] == mcp_tools_of(MAZE)
+            own = exchange(rpc_socket, rpc("openenv/session/create"))["result"]["session_id"]
+            with connect(ws_url(url, f"/ws?session_id={own}")) as socket:
+                exchange(socket, {"type": "reset", "data": {"task_id": 7}})
+            call = exchange(rpc_socket, rpc("tools/call", name="move", arguments={"direction": "left"}))
+            assert call["result"]["data"]["observation"]["task_id"] == 7
+            rpc_socket.send("{")
+            assert json.loads(rpc_socket.recv(timeout=30))["error"]["code"] == -32700
+        # OpenEnv's client closes the session it made when it is done.
+        with MCPToolClient(base_url=url).sync() as env:
+            env.reset(task_id=1)
+            assert env.call_tool("move", direction="up")["observation"]["task_id"] == 1
+        assert live_envs(url) == 0
+
+
+def test_a_call_after_the_end_is_an_error_openenvs_client_raises():
+    with serving(create_app(["maze"], protocol="openenv")) as url, MCPToolClient(base_url=url).sync() as env:
+        env.reset(task_id=0)
+        for step in expert_episode(MAZE, 0)[2]:
+            name, arguments = toolset(MAZE).call_for(step.action)
+            result = env.call_tool(name, **arguments)
+        assert result["done"] is True and result["observation"]["success"] is True
+        with pytest.raises(RuntimeError, match="this episode has ended"):
+            env.call_tool("move", direction="up")
+
+
+# ------------------------------------------------------------------------------ tool-call replies
+@pytest.mark.parametrize("env_id", [MAZE, "AgentGym/TextCraft-v0"])
+def test_a_session_reset_with_action_format_tools_reads_tool_call_replies(server, env_id):
+    installed_or_skip(env_id)
+    task_id = family(env_id).splits.test[1]
+    first, instruction, steps = expert_episode(env_id, task_id)
+    tools_format = ToolCallFormat()
+    with client(server.base(env_id)) as env:
+        result = env.reset(task_id=task_id, action_format="tools")
+        assert seen_over_openenv(result) == first
+        assert result.observation["instruction"] == tools_format.instruction(env_id, instruction)
+        assert "<tool_call>" in result.observation["instruction"]
+        for number, step in enumerate(steps):
+            reply = tools_format.expert_reply(env_id, f"Step {number}.", step.action)
+            assert seen_over_openenv(env.step({"action": reply})) == step.seen, reply
+        assert env.state()["action_format"] == "tools"
+
+
+def test_a_reply_without_one_good_tool_call_is_explained_and_the_next_reset_reads_commands_again(server):
+    local = gym.make(MAZE)
+    with client(server.base(MAZE)) as env:
+        env.reset(task_id=4, action_format="tools")
+        for reply, fault in (
+            ("move up", "calls no tool"),  # a command is not a call in this format
+            ("Thought:\nUp.\n\nAction:\nmove up", "calls no tool"),
+            ('<tool_call>{"name": "move", "arguments": {"direction": "up"}}</tool_call>' * 2, "2 tool calls"),
+            ('<tool_call>{"name": "move", "arguments": {"direction": "north"}}</tool_call>', "is one of"),
+        ):
+            result = env.step({"action": reply})
+            text = result.observation["text"]
+            assert text.startswith("Invalid response format") and fault in text, text
+            assert (result.reward, result.done) == (0.0, False)
+        instruction = local.reset(options={"task_id": 4})[1]["instruction"]
+        assert env.reset(task_id=4).observation["instruction"] == instruction
+        assert seen_over_openenv(env.step({"action": "move up"})) == seen_in_process(*local.step("move up"))
+        assert env.state()["action_format"] == "react"
+        with pytest.raises(RuntimeError, match="action_format"):
+            env.reset(task_id=4, action_format="json")
 
 
 # ------------------------------------------------------------------------------ bad input
@@ -265,9 +492,9 @@ def test_openenvs_own_validator_passes_a_family_served_alone():
         report = validate_running_environment(url)
         with client(url) as env:  # alone, the family sits at /
             assert env.reset(task_id=1).observation["task_id"] == 1
-    failed = [c["id"] for c in report["criteria"] if not c["passed"]]
-    assert failed == ["mcp_endpoint"], report  # no MCP tools yet: the only criterion left
-    assert report["mode"] == "simulation"
+    assert [c["id"] for c in report["criteria"] if not c["passed"]] == [], report
+    assert report["passed"] is True and report["mode"] == "simulation"
+    assert {c["id"] for c in report["criteria"]} >= {"health_endpoint", "schema_endpoint", "mcp_endpoint"}
 
 
 # ------------------------------------------------------------------------------ limits and faults
@@ -280,6 +507,10 @@ def test_capacity_is_the_servers_limit_on_sessions():
         with pytest.raises(RuntimeError, match="CAPACITY_REACHED"):
             third.reset(task_id=2)
         assert httpx.post(f"{url}/reset", json={}).status_code == 503
+        full = post_rpc(url, "openenv/session/create")["error"]
+        assert (
+            full["code"] == -32000 and full["data"] == {"status": 503} and "maximum of 2" in full["message"]
+        )
         first.close()
         assert client(url).reset(task_id=2).observation["task_id"] == 2  # the freed slot serves again
         second.close()
@@ -287,12 +518,15 @@ def test_capacity_is_the_servers_limit_on_sessions():
 
 def test_an_idle_session_is_reaped_and_the_client_is_told():
     with serving(create_app(["maze"], protocol="openenv", idle_timeout=0.2, reap_every=0.05)) as url:
+        name = post_rpc(url, "openenv/session/create")["result"]["session_id"]
         with client(url) as env:
             env.reset(task_id=0)
             time.sleep(1.0)
             with pytest.raises(RuntimeError, match="idle too long"):
                 env.step({"action": "move up"})
-            assert "agentgym_envs_reaped_total 1" in httpx.get(f"{url}/metrics").text
+            assert "agentgym_envs_reaped_total 2" in httpx.get(f"{url}/metrics").text
+            gone = post_rpc(url, "tools/call", name="move", arguments={"direction": "up"}, session_id=name)
+            assert gone["error"]["message"] == f"Unknown session_id: {name}"
             assert env.reset(task_id=0).observation["task_id"] == 0  # the client reconnects: a new env
 
 
@@ -336,6 +570,10 @@ def test_the_token_guards_the_websocket_too():
             client(url).reset(task_id=0)
         with client(url, headers={"Authorization": "Bearer s3cret"}) as env:
             assert env.reset(task_id=0).observation["task_id"] == 0
+        assert httpx.post(f"{url}/mcp", json=rpc("tools/list")).status_code == 401
+        with MCPToolClient(base_url=url, headers={"Authorization": "Bearer s3cret"}).sync() as env:
+            env.reset(task_id=0)
+            assert env.call_tool("move", direction="up")["observation"]["task_id"] == 0
         assert httpx.get(f"{url}/health").status_code == 200
 
 

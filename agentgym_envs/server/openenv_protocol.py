@@ -21,8 +21,9 @@ Maze on a server of several families.
   schema MCP's ``inputSchema``), ``tools/call`` (the call's env action, played in the session
   ``params.session_id`` names) and OpenEnv's ``openenv/session/create`` / ``close``. OpenEnv's
   ``MCPToolClient`` creates a session, attaches ``/ws?session_id=`` to it for ``reset`` and calls
-  tools over ``POST /mcp``. A bad call (unknown tool, wrong arguments) is played as a malformed
-  action: the result has ``is_error`` and the env's explanation, and the round counts, as in TRL.
+  tools over ``POST /mcp`` (or steps OpenEnv's ``CallToolAction`` over ``/ws``, which reports the
+  reward). A bad call (unknown tool, wrong arguments) is played as a malformed action: the result
+  has ``is_error`` and the env's explanation, and the round counts, as in TRL.
 - ``/reset`` answers a task's first observation. ``/step`` answers 409: OpenEnv's HTTP step makes
   a fresh env for each call, and an env here needs its episode (play over ``/ws``).
 - ``/state``, ``/schema``, ``/metadata`` (and ``/health``, the server's own at ``/``).
@@ -387,12 +388,31 @@ class Connection:
         )
 
     async def step(self, data: Any) -> bytes:
+        if isinstance(data, dict) and data.get("type") in ("call_tool", "list_tools"):
+            return await self.mcp_step(data)
         try:
             reply = AgentGymAction.model_validate(data).action
             action = command_of(reply, self.record.fam.env_id, self.record.action_format)
         except ValidationError:
             reason = f'a step\'s body is {{"action": "<one action as text>"}}, got {str(data)[:200]!r}'
             action = MalformedAction(str(data), reason)
+        result = await self.sessions.step(self.record, action)
+        return orjson.dumps({"type": "observation", "data": step_payload(*result)})
+
+    async def mcp_step(self, data: dict) -> bytes:
+        """OpenEnv's MCP actions as a step (``MCPToolClient.step(CallToolAction(...))``, which reports
+        the reward and the end): a call plays its env action, a bad one played as over ``/mcp``;
+        ``list_tools`` answers OpenEnv's tool list and plays nothing."""
+        env_id = self.record.fam.env_id
+        if data["type"] == "list_tools":  # OpenEnv's Tool model, as its ListToolsObservation has it
+            tools = [
+                {"name": t["name"], "description": t["description"], "input_schema": t["inputSchema"]}
+                for t in mcp_tools(env_id)
+            ]
+            done = self.sessions.env(self.record).done
+            listing = {"observation": {"tools": tools}, "reward": None, "done": done}
+            return orjson.dumps({"type": "observation", "data": listing})
+        action, _ = tool_action(env_id, data.get("tool_name"), data.get("arguments"))
         result = await self.sessions.step(self.record, action)
         return orjson.dumps({"type": "observation", "data": step_payload(*result)})
 
@@ -575,10 +595,7 @@ async def call_tool(sessions: OpenEnvSessions, record: OpenEnvSession | None, pa
             "MCPToolClient does), reset it over /ws?session_id=<it>, and give params.session_id "
             "(or send mcp messages on a /ws session)",
         )
-    try:
-        action, failed = toolset(record.fam.env_id).action(name, params.get("arguments")), False
-    except ToolCallError as error:
-        action, failed = MalformedAction("", str(error)), True
+    action, failed = tool_action(record.fam.env_id, name, params.get("arguments"))
     text, reward, terminated, truncated, info = await sessions.step(record, action)
     payload = step_payload(text, reward, terminated, truncated, info)
     # The shape OpenEnv's server gives a FastMCP tool's result; ``data`` is what MCPToolClient returns.
@@ -589,6 +606,15 @@ async def call_tool(sessions: OpenEnvSessions, record: OpenEnvSession | None, pa
         "data": payload,
         "is_error": failed or bool(info.get("engine_lost")),
     }
+
+
+def tool_action(env_id: str, name: Any, arguments: Any) -> tuple[str, bool]:
+    """(the env action a tool call stands for, whether the call was bad): a bad call is a
+    :class:`MalformedAction` whose reason the env explains."""
+    try:
+        return toolset(env_id).action(name, arguments), False
+    except ToolCallError as error:
+        return MalformedAction("", str(error)), True
 
 
 class RpcConnection:
