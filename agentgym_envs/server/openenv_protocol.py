@@ -246,8 +246,9 @@ class OpenEnvSession:
     closing: bool = False  # openenv/session/close came while a /ws was attached: closed when it goes
 
 
-class UnknownSessionName(LookupError):
-    """No live session has this session_id (never made, closed, reaped, or another family's)."""
+class SessionUnavailable(LookupError):
+    """A session_id that names no live session (never made, closed, reaped, or another family's),
+    or, for a /ws, one that another /ws already plays in."""
 
 
 class OpenEnvSessions:
@@ -269,7 +270,7 @@ class OpenEnvSessions:
     def get(self, name: Any, fam: Family) -> OpenEnvSession:
         record = self.by_name.get(name) if isinstance(name, str) else None
         if record is None or record.fam is not fam or not self._alive(record):
-            raise UnknownSessionName(f"Unknown session_id: {name}")
+            raise SessionUnavailable(f"Unknown session_id: {name}")
         return record
 
     def env(self, record: OpenEnvSession) -> Session:
@@ -440,7 +441,7 @@ def websocket_route(sessions: OpenEnvSessions, fam: Family):
             code = WSErrorCode.CAPACITY_REACHED if error.status_code == 503 else WSErrorCode.FACTORY_ERROR
             await refuse(websocket, error_frame(error.status_code, str(error.detail), code))
             return
-        except UnknownSessionName as error:
+        except SessionUnavailable as error:
             await refuse(websocket, error_frame(404, str(error), WSErrorCode.SESSION_ERROR))
             return
         record.attached = True
@@ -458,7 +459,7 @@ def websocket_route(sessions: OpenEnvSessions, fam: Family):
 def attach(sessions: OpenEnvSessions, name: str, fam: Family) -> OpenEnvSession:
     record = sessions.get(name, fam)
     if record.attached:
-        raise UnknownSessionName(f"Session {name} already has an attached WebSocket")
+        raise SessionUnavailable(f"Session {name} already has an attached WebSocket")
     return record
 
 
@@ -551,7 +552,7 @@ async def answer_rpc(
                 raise RpcError(JsonRpcErrorCode.METHOD_NOT_FOUND, f"Method not found: {method}")
     except RpcError as error:
         return rpc_error(error.code, error.message, request.id, error.data)
-    except UnknownSessionName as error:
+    except SessionUnavailable as error:
         return rpc_error(JsonRpcErrorCode.INVALID_PARAMS, str(error), request.id)
     except HTTPException as error:
         sessions.service.metrics.error(error.status_code)
