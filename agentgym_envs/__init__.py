@@ -138,6 +138,11 @@ register_family(
     sizes=(20, 0, 0, 812), reset_field="idx", id_key="env_idx", create_reply="object",
     summary="generated shop, forum (Postmill) and GitLab sites; WebArena's accessibility tree and actions",
 )  # fmt: skip
+register_family(
+    "SearchQA", "agentgym_envs.envs.searchqa:SearchQAEnv", item_prefix="searchqa", max_rounds=5,
+    sizes=(51713, 0, 0, 169615), engine="tantivy", extra="searchqa", reset_field="id", id_key="env_idx",
+    summary="generated encyclopedia (10,000 passages; up to millions) or Search-R1's files; BM25 (tantivy) or e5",
+)  # fmt: skip
 
 # Not a family: an env held by an env server (agentgym serve), played over HTTP.
 gym.register(id="AgentGym/Remote-v0", entry_point="agentgym_envs.server.client:RemoteEnv")

@@ -95,6 +95,8 @@ SUBTASKS = {
     "AgentGym/ALFWorld-v0": {i: lambda s, env: s in ALFWORLD_TYPES for i in (0, 1, 2)},
     "AgentGym/WebArena-v0": {i: lambda s, env: s in {"shopping", "reddit", "gitlab"} for i in (0, 1, 2)},
     "AgentGym/TextWorld-v0": {0: "cooking", 1: "coin_collector", 2: "treasure_hunter"},
+    # AgentGym's data source of the item id
+    "AgentGym/SearchQA-v0": {0: "nq", 29190: "hotpotqa", 51588: "bamboogle", 51713: "nq", 130881: "hotpotqa"},
 }
 
 
