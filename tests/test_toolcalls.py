@@ -31,6 +31,7 @@ FAMILY_TOOLS = {
     "WebShop": ["search", "click"],
     "TextCraft": ["get", "craft", "inventory"],
     "BIRD": ["query"],
+    "SearchQA": ["search", "answer"],
     "WebArena": [
         "click", "type", "hover", "press", "scroll", "new_tab", "tab_focus", "close_tab", "goto", "go_back",
         "go_forward", "stop",

@@ -38,7 +38,7 @@ import numpy as np
 
 WORLD_FORMAT = 1
 TEST_SHARE = 0.25  # of the entities, the test half's share (AgentGym: 51,713 test of 221,328 ids)
-PASSAGES_PER_PERSON = 2.9  # measured: passages in the world per person generated
+PASSAGES_PER_PERSON = 2.84  # measured: passages in the world per person generated
 
 # A reference to an entity: (kind, index into that kind's list).
 Ref = tuple[str, int]
@@ -243,6 +243,9 @@ FILLER = {
         "Several of these works were revised for later editions.",
         "The early pieces drew on memories of childhood and home.",
         "Scholars still debate which of them matters most.",
+        "A few of them were first circulated among friends.",
+        "Later pieces turned towards quieter and more personal themes.",
+        "Collected editions have appeared in several languages.",
     ),
     "work": (
         "It received mixed reviews on release but gained admirers over time.",
@@ -251,6 +254,9 @@ FILLER = {
         "The work was a modest commercial success.",
         "Its ending divided audiences and critics alike.",
         "A restored edition appeared many years later.",
+        "Its opening is often quoted by admirers.",
+        "Some early reviewers found it too long.",
+        "It influenced a number of later works in the same style.",
     ),
     "org": (
         "It grew steadily through the following decades.",
@@ -258,6 +264,11 @@ FILLER = {
         "It has gone through several changes of ownership and direction.",
         "Its early years were marked by financial difficulties.",
         "It employs staff in several offices.",
+        "A small archive records its history.",
+        "Its logo has changed several times over the years.",
+        "It has received awards for its work.",
+        "Former staff have described a close and informal culture.",
+        "It moved into larger premises as it expanded.",
     ),
     "city": (
         "The old town is known for its narrow streets and markets.",
@@ -265,12 +276,20 @@ FILLER = {
         "A large annual fair draws visitors from the surrounding region.",
         "Several bridges connect the districts on either bank.",
         "The climate is mild, with wet winters and warm summers.",
+        "Its cathedral and town hall date from the late middle ages.",
+        "The city is a centre of regional government and education.",
+        "Rail lines link it with the rest of the country.",
+        "A botanical garden lies on the edge of the old walls.",
     ),
     "country": (
         "The country is known for its mountains, lakes and long coastline.",
         "Its economy is based on agriculture, trade and light industry.",
         "The nation has a long tradition of music and festivals.",
         "It is governed as a parliamentary republic.",
+        "Most of the population lives in towns along the rivers.",
+        "Its cuisine is known for bread, cheese and smoked fish.",
+        "The national flag has three horizontal stripes.",
+        "Winters in the north are long and cold.",
     ),
 }
 
@@ -369,9 +388,10 @@ class World:
             except KeyError:  # the entity lacks this fact (no father, no employer): no sentence
                 continue
         fillers = FILLER[section]
-        for number in range(3 + _pick(index, 7 + part, 3)):
-            sentences.append(fillers[_pick(index, 11 + number + 5 * part, len(fillers))].format(**slots))
-        return f'"{self.name((kind, index))}"\n' + " ".join(dict.fromkeys(sentences))
+        start = _pick(index, 11 + part, len(fillers))  # 3-6 different filler sentences, in turn
+        for number in range(3 + _pick(index, 7 + part, 4)):
+            sentences.append(fillers[(start + number) % len(fillers)].format(**slots))
+        return f'"{self.name((kind, index))}"\n' + " ".join(sentences)
 
     def passages(self) -> Iterator[str]:
         return (self.passage(position) for position in range(len(self)))
