@@ -20,14 +20,14 @@ from pathlib import Path
 
 import numpy as np
 
+from agentgym_envs.envs import bm25
 from agentgym_envs.envs.searchqa.scoring import fold_to_ascii
 from agentgym_envs.envs.searchqa.world import WORLD_FORMAT, World
 
 
 def cache_root() -> Path:
     """``$AGENTGYM_CACHE/searchqa`` (default ``~/.cache/agentgym/searchqa``)."""
-    root = os.environ.get("AGENTGYM_CACHE") or Path.home() / ".cache" / "agentgym"
-    return Path(root) / "searchqa"
+    return bm25.cache_root("searchqa")
 
 
 def digest(text: str) -> str:
