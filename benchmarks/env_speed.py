@@ -25,6 +25,7 @@ import io
 import json
 import os
 import random
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -259,6 +260,8 @@ def searchqa_scale(num_passages: int, tasks: int) -> dict:
             by_kind[question.kind].append(info["success"])
             by_source[question.data_source].append(info["success"])
     expert_steps_per_s = steps / (time.perf_counter() - start)
+    env.close()
+    shutil.rmtree(cache, ignore_errors=True)
     return {
         "passages": len(world),
         "entities": sum(len(world.entities(kind)) for kind in ("country", "city", "org", "person", "work")),

@@ -39,7 +39,11 @@ class GeneratedCorpus:
 
     def __init__(self, world: World):
         self.world = world
-        self.fingerprint = f"generated-w{WORLD_FORMAT}-{world.num_passages_asked}-{world.seed}"
+        # A few passages' text is in the fingerprint too, so a cache built from an earlier
+        # generator (one that forgot to bump WORLD_FORMAT) is never mistaken for this corpus's.
+        sample = "\n".join(world.passage(p) for p in range(0, len(world), max(1, len(world) // 16)))
+        made = f"{WORLD_FORMAT}-{world.num_passages_asked}-{world.seed}"
+        self.fingerprint = f"generated-w{made}-{digest(sample)}"
 
     def __len__(self) -> int:
         return len(self.world)
