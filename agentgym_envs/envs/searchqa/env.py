@@ -70,7 +70,8 @@ def open_library(
     if not isinstance(top_k, int) or top_k < 1:
         raise ValueError(f"top_k is a positive int, got {top_k!r}")
     # The cache folder is part of the key: an env made after $AGENTGYM_CACHE changed gets its own.
-    key = (num_passages, seed, str(corpus), str(questions), retriever, str(retriever_model), str(faiss_index))
+    files = None if questions is None else tuple(sorted((split, str(f)) for split, f in questions.items()))
+    key = (num_passages, seed, str(corpus), files, retriever, str(retriever_model), str(faiss_index))
     key += (str(index_dir), top_k, str(cache_root()))
     library = _LIBRARIES.get(key)
     if library is None:
@@ -129,11 +130,9 @@ class SearchQAEnv(TextEnv):
         super().__init__(split=split, render_mode=render_mode)
         if questions is not None and not isinstance(questions, dict):
             raise ValueError('questions= is a dict: {"test": "test.parquet", "train": "train.parquet"}')
-        frozen = None if questions is None else tuple(sorted((k, str(v)) for k, v in questions.items()))
         self.library = open_library(
-            num_passages, seed, corpus, frozen and dict(frozen), retriever, retriever_model, faiss_index,
-            index_dir, top_k,
-        )  # fmt: skip
+            num_passages, seed, corpus, questions, retriever, retriever_model, faiss_index, index_dir, top_k
+        )
         self.question: Question | None = None
         self.searches: list[tuple[str, list[str]]] = []  # (query, passages shown), for the expert
 

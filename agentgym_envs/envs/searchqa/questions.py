@@ -249,7 +249,6 @@ COMPARE: dict[str, tuple[str, dict[str, tuple[str, ...]]]] = {
         {"nq": ("are {a} and {b} in the same country",), "formal": ("Are {a} and {b} in the same country?",)},
     ),
 }
-KINDS_OF_QUESTION = ("single-hop", "bridge", "comparison", "3-hop")
 
 
 @dataclass(frozen=True)

@@ -644,32 +644,22 @@ def _choose_father(world: World, rng: random.Random, person_base: int, born: int
 def _person_born_between(
     world: World, rng: random.Random, base: int, earliest: int, latest: int, male: bool = False
 ) -> int:
-    """A person of this half born in [earliest, latest] (-1 if none), drawn at random."""
+    """A person of this half (the people from ``base`` on, generated oldest first) born in
+    [earliest, latest], drawn at random; -1 if none."""
     persons = world.persons
-    births = _Births(persons, base)
-    low, high = bisect.bisect_left(births, earliest), bisect.bisect_right(births, latest)
+    low = bisect.bisect_left(persons, earliest, lo=base, key=_born)
+    high = bisect.bisect_right(persons, latest, lo=base, key=_born)
     if low >= high:
         return -1
     for _ in range(8):
-        index = base + rng.randrange(low, high)
+        index = rng.randrange(low, high)
         if not male or not persons[index].female:
             return index
     return -1
 
 
-class _Births:
-    """The birth years of one half's people (generated oldest first), as a sequence for bisect."""
-
-    __slots__ = ("persons", "base")
-
-    def __init__(self, persons: list[Person], base: int):
-        self.persons, self.base = persons, base
-
-    def __len__(self) -> int:
-        return len(self.persons) - self.base
-
-    def __getitem__(self, i: int) -> int:
-        return self.persons[self.base + i].born
+def _born(person: Person) -> int:
+    return person.born
 
 
 def _org_founded_before(world: World, rng: random.Random, candidates: list[int], year: int) -> int:
