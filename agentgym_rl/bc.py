@@ -13,7 +13,9 @@ so with every ``w_i = 1`` it is the mean NLL per action token, scaling all weigh
 changes nothing, and a record's pull is proportional to its weight and its number of action
 tokens. Records with weight 0 are removed before batching: they have no influence at all.
 :func:`train_weighted` also takes negative weights (AgentEvol's advantage weighting: lower the
-likelihood of a failed trajectory); the denominator is then sum |w_i| * |actions(i)|.
+likelihood of a failed trajectory); then every record counts by its weight alone::
+
+    loss = sum_{i in B} w_i * mean_{t in actions(i)} -log p(token_t | tokens_<t) / sum_{i in B} |w_i|
 
 Batches are length-grouped: each epoch the records are shuffled, cut into buckets of about
 ``BUCKET_BATCHES`` micro-batches, sorted by length inside a bucket and packed into micro-batches
@@ -191,8 +193,13 @@ def train_weighted(
     stop_after: Callable[[int], bool] | None = None,
 ) -> dict[str, Any]:
     """The weighted NLL of the module doc through :class:`~agentgym_rl.train_loop.TrainLoop`;
-    weights may be negative (a trajectory to move away from: AgentEvol's advantage weighting),
-    and the step's denominator is then sum(|w| x tokens) (see ``step_normaliser``)."""
+    weights may be negative (a trajectory to move away from: AgentEvol's advantage weighting).
+
+    With any negative weight, each record's pull is its weight alone, not its weight times its
+    tokens: a record's NLL is its mean over its action tokens, and the step's denominator is
+    sum |w|. Summed per token, the failures (the long episodes: they run to the round limit)
+    outvote the successes on the tokens every reply shares, and the reply format itself is
+    unlearned (on Maze, ``benchmarks/rl_study.py``'s advantage arm fell to 0% that way)."""
     from tqdm.auto import tqdm
 
     started = time.perf_counter()
@@ -227,16 +234,22 @@ def train_weighted(
     if latest is not None:
         say(f"{name}: resumed from {latest} (step {loop.steps_done} of {len(steps)})")
 
+    per_record = any(w < 0 for w in weights)
+
+    def token_weight(example: TokenizedRecord) -> float:
+        return weights[example.index] / (example.trainable_tokens if per_record else 1)
+
     def loss_fn(batch: list[int]) -> MicroLoss:
         batch_examples = [examples[i] for i in batch]
         input_ids, attention_mask, labels = collate(batch_examples, policy.pad_token_id, policy.device)
-        row_weights = torch.tensor([weights[e.index] for e in batch_examples], device=policy.device)
+        row_weights = torch.tensor([token_weight(e) for e in batch_examples], device=policy.device)
         total = weighted_token_nll(policy.model, input_ids, attention_mask, labels, row_weights, config.bf16)
         return MicroLoss(total, int(attention_mask.sum()))
 
     def normaliser(micro_batches: list[list[int]]) -> float:
         chosen = [examples[i] for batch in micro_batches for i in batch]
-        return step_normaliser([weights[e.index] for e in chosen], [e.trainable_tokens for e in chosen])
+        tokens = [1 if per_record else e.trainable_tokens for e in chosen]
+        return step_normaliser([weights[e.index] for e in chosen], tokens)
 
     # 3. Train, then the metrics (and the trained policy).
     metrics = loop.run(steps, loss_fn, normaliser, stop_after)

@@ -133,3 +133,31 @@ def test_early_stopping_ends_bc_where_the_caller_says_with_the_model_in_eval_mod
     assert metrics["steps"] == 3 and seen_modes == [(1, False), (2, False), (3, False)]
     assert [point["step"] for point in metrics["loss_curve"]] == [2, 3]  # the partial window is logged
     assert not policy.model.training
+
+
+def test_with_signed_weights_a_long_failure_does_not_outvote_a_short_success(tiny_policy_dir, maze_records):
+    # Two records of one length-shared reply text: a success with weight +1 and a failure three
+    # times as long with weight -1. Per record, the two pulls on the shared reply cancel to first
+    # order; per token (BC's sum), the failure's tokens would push the reply down.
+    def record(turns: int) -> dict:
+        conversations = [{"from": "human", "loss": None, "value": "Reach the goal."}]
+        for _ in range(turns):
+            conversations += [
+                {"from": "gpt", "loss": True, "value": "Action:\nmove up"},
+                {"from": "human", "loss": None, "value": "You moved up."},
+            ]
+        return {"item_id": "lmrlgym_maze_3", "conversations": conversations}
+
+    policy = LLMPolicy.load(tiny_policy_dir)
+    short, long_ = record(2), record(6)
+    example = tokenize_records([short], policy.tokenizer, 512)[0][0]
+    before = action_nll(policy, example)
+    config = BCConfig(
+        learning_rate=1e-3, epochs=3, batch_tokens=4096, warmup_ratio=0.0, lr_schedule="constant",
+        report_to=["none"],
+    )  # fmt: skip
+    train_weighted(policy, [short, long_], config, [1.0, -1.0], progress=False)
+    # Per record the success's pull wins slightly (the replies are not identical in context) and
+    # the NLL falls; summed per token the failure's 3x tokens push the shared reply down by a
+    # few tenths of a nat, well past this bound (checked by switching the per-record means off).
+    assert action_nll(policy, example) <= before + 0.1
