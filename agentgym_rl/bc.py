@@ -198,8 +198,9 @@ def train_weighted(
     With any negative weight, each record's pull is its weight alone, not its weight times its
     tokens: a record's NLL is its mean over its action tokens, and the step's denominator is
     sum |w|. Summed per token, the failures (the long episodes: they run to the round limit)
-    outvote the successes on the tokens every reply shares, and the reply format itself is
-    unlearned (on Maze, ``benchmarks/rl_study.py``'s advantage arm fell to 0% that way)."""
+    outvote the successes on the tokens every reply shares. Pushing a likelihood down has no
+    floor, though: many steps on the same negative records still unlearn the reply format
+    (README, "What learns after BC")."""
     from tqdm.auto import tqdm
 
     started = time.perf_counter()
