@@ -104,7 +104,8 @@ class AgentEvolConfig:
         metadata={
             "help": "filter: keep reward above the env's keep threshold, one per item; "
             "rwr: weight by exp((r-1)/beta); advantage: weight by reward minus the mean reward of the "
-            "task's samples (of the env's, with one sample a task), so failures get negative weight"
+            "task's samples (of the env's, with one sample a task), so failures get negative weight "
+            "(unbounded: on Maze it unlearned the reply format; see README)"
         },
     )
     env_thresholds: list[str] = field(
