@@ -56,7 +56,7 @@ from agentgym_rl.bc import BCConfig, plan_epoch, train_bc, train_weighted
 from agentgym_rl.evaluate import EnvResult, evaluate, load_results, play_saved, save_eval
 from agentgym_rl.grpo import GRPOConfig, GRPORolloutConfig, grpo
 from agentgym_rl.models import ModelConfig
-from agentgym_rl.rollout import RolloutStats, make_jobs
+from agentgym_rl.rollout import RolloutStats, make_jobs, rollout
 from agentgym_rl.rollout_config import RolloutConfig
 from agentgym_rl.train_loop import newest_checkpoint
 from agentgym_rl.trajectory import tokenize_records
@@ -436,27 +436,45 @@ def arm_table(rows: list[tuple[str, str, EnvResult, dict[str, Any]]]) -> str:
     return "\n".join(lines)
 
 
-def speed_table(rows: list[tuple[str, str, EnvResult, dict[str, Any]]]) -> str:
-    """GRPO's rollouts beside AgentEvol's exploration: generated tokens/s of the first rollout
-    from BC-base (the same model for both) and the mean over the arm."""
-    lines = [
-        "| env | rollouts | first, from BC-base (tok/s) | mean over the arm (tok/s) "
-        "| first / exploration's first |",
-        "|---|---|---:|---:|---:|",
-    ]
-    for env in dict.fromkeys(env for env, *_ in rows):
-        facts = {arm: f for e, arm, _, f in rows if e == env}
-        explore = facts.get("evol-filter", {}).get("explore_tokens_per_second")
-        speeds = {
-            "AgentEvol exploration (evol-filter)": explore,
-            "GRPO steps (grpo)": facts.get("grpo", {}).get("rollout_tokens_per_second"),
+def rollout_speeds(study: EnvStudy, base: Path) -> dict[str, float]:
+    """Generated tokens/s of AgentEvol's exploration (K samples of every instruction, 256 at once,
+    T = 0.85) and of GRPO's step rollouts (B x G episodes at once, T = 1; three steps' worth),
+    back to back in one process on the BC-base: the same engine, the same model, the same load."""
+
+    def measure() -> dict[str, float]:
+        policy = load_model(base)
+        ids = list(family(study.env).splits.train[: study.pool])
+        explore = RolloutStats()
+        sampling = dataclasses.replace(study.rollout, temperature=0.85, seed=1)
+        rollout(policy, make_jobs([study.env], {study.env: ids}, samples=study.args.samples), sampling,
+                progress=False, stats=explore)  # fmt: skip
+        grpo_stats = RolloutStats()
+        batch = dataclasses.replace(study.rollout, temperature=1.0, concurrency=64)
+        for step in range(3):
+            tasks = ids[step * study.args.tasks_per_step : (step + 1) * study.args.tasks_per_step]
+            jobs = make_jobs([study.env], {study.env: tasks}, samples=study.args.group_size)
+            rollout(policy, jobs, dataclasses.replace(batch, seed=step), progress=False, stats=grpo_stats)
+        return {
+            "explore_tokens_per_second": explore.tokens_per_second,
+            "explore_episodes": explore.episodes,
+            "grpo_tokens_per_second": grpo_stats.tokens_per_second,
+            "grpo_episodes": grpo_stats.episodes,
         }
-        for label, values in speeds.items():
-            if not values:
-                continue
-            ratio = f"{values[0] / explore[0]:.2f}" if explore else "-"
-            mean = sum(values) / len(values)
-            lines.append(f"| {short_name(env)} | {label} | {values[0]:,.0f} | {mean:,.0f} | {ratio} |")
+
+    return saved_json(study.path("speed.json"), measure)
+
+
+def speed_table(speeds: dict[str, dict[str, float]]) -> str:
+    lines = [
+        "| env | exploration tok/s (episodes) | GRPO steps tok/s (episodes) | GRPO / exploration |",
+        "|---|---:|---:|---:|",
+    ]
+    for env, speed in speeds.items():
+        explore, grpo_speed = speed["explore_tokens_per_second"], speed["grpo_tokens_per_second"]
+        lines.append(
+            f"| {short_name(env)} | {explore:,.0f} ({speed['explore_episodes']}) "
+            f"| {grpo_speed:,.0f} ({speed['grpo_episodes']}) | {grpo_speed / explore:.2f} |"
+        )
     return "\n".join(lines)
 
 
@@ -464,7 +482,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     out = Path(args.out)
     started = time.perf_counter()
-    rows, kinds = [], []
+    rows, kinds, speeds = [], [], {}
     for env in args.envs:
         study = open_env(env, args, out)
         kinds.append(f"{short_name(env)} {study.heldout_kind}")
@@ -472,6 +490,7 @@ def main(argv: list[str] | None = None) -> None:
         base_facts = facts_of(base)
         say(f"{short_name(env)}: BC-base from step {base_facts['step']} of {base_facts['steps_trained']}")
         rows.append((env, "bc-base", scored(study, "bc-base", load_model(base)), base_facts))
+        speeds[env] = rollout_speeds(study, base)
         for arm in args.arms:
             result, facts = run_arm(study, arm, base)
             rows.append((env, arm, result, facts))
@@ -486,7 +505,8 @@ def main(argv: list[str] | None = None) -> None:
     )
     print(arm_table(rows))
     print()
-    print(speed_table(rows))
+    print("Rollout speed on the BC-base, back to back in this process:\n")
+    print(speed_table(speeds))
     for env, arm, _, facts in rows:
         if arm == "bc-base":
             curve = ", ".join(
