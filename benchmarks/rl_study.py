@@ -126,6 +126,7 @@ class EnvStudy:
     heldout: list[int]
     heldout_kind: str
     rollout: RolloutConfig  # the reply budget resolved; greedy and sampled copies derive from it
+    expert_steps_per_epoch: int  # optimizer steps of one epoch of the expert data (BC's batching)
 
     def path(self, *parts: str) -> Path:
         return self.folder.joinpath(*parts)
@@ -188,10 +189,11 @@ def open_env(env: str, args: argparse.Namespace, out: Path) -> EnvStudy:
     policy = ModelConfig().load(seed=args.seed, lora=False)
     budget = reply_budget(policy, expert, 0)
     rollout = RolloutConfig(concurrency=256, max_new_tokens=budget, seed=args.seed)
+    epoch_steps = steps_per_epoch(policy, expert, EvolveBCConfig(seed=args.seed, report_to=["none"]))
     if args.instructions:
         pool = min(pool, args.instructions)
     validation = train[-args.validation :]
-    return EnvStudy(env, folder, args, expert, pool, validation, heldout, kind, rollout)
+    return EnvStudy(env, folder, args, expert, pool, validation, heldout, kind, rollout, epoch_steps)
 
 
 # ------------------------------------------------------------------------------ scoring
@@ -227,7 +229,7 @@ def bc_base(study: EnvStudy) -> Path:
     args = study.args
     policy = ModelConfig().load(seed=args.seed, lora=False)
     config = EvolveBCConfig(epochs=args.bc_max_epochs, seed=args.seed, report_to=["none"])
-    check_every = max(1, round(args.bc_check_epochs * steps_per_epoch(policy, study.expert, config)))
+    check_every = max(1, round(args.bc_check_epochs * study.expert_steps_per_epoch))
     partial = study.path("bc-base.partial")
     config = dataclasses.replace(config, save_dir=str(partial), save_every=check_every)
     best = study.path("bc-base.best")
@@ -255,7 +257,7 @@ def bc_base(study: EnvStudy) -> Path:
     facts = facts_of(best)
     facts.update(
         steps_trained=curve[-1]["step"],
-        steps_per_epoch=check_every / args.bc_check_epochs,
+        steps_per_epoch=study.expert_steps_per_epoch,
         validation_curve=curve,
         minutes=round((time.perf_counter() - started) / 60, 2),
     )
@@ -299,17 +301,14 @@ def iteration_config(study: EnvStudy, policy, records, steps: int) -> BCConfig:
     return dataclasses.replace(config, epochs=steps / steps_per_epoch(policy, records, config))
 
 
-def iteration_steps(study: EnvStudy, policy) -> int:
-    if study.args.iteration_steps:
-        return study.args.iteration_steps
-    config = EvolveBCConfig(seed=study.args.seed, report_to=["none"])
-    return 5 * steps_per_epoch(policy, study.expert, config)
+def iteration_steps(study: EnvStudy) -> int:
+    return study.args.iteration_steps or 5 * study.expert_steps_per_epoch
 
 
 def bc_more(study: EnvStudy, base: Path, folder: Path) -> dict[str, Any]:
     """(a): the expert data alone, for the optimizer steps of all of (b)-(d)'s iterations."""
     policy = load_model(base)
-    steps = study.args.iterations * iteration_steps(study, policy)
+    steps = study.args.iterations * iteration_steps(study)
     metrics = train_bc(
         policy, study.expert, iteration_config(study, policy, study.expert, steps), progress=False
     )
@@ -324,7 +323,7 @@ def agentevol_arm(study: EnvStudy, arm: str, base: Path, folder: Path) -> dict[s
     policy = load_model(base)
     weighting = WEIGHTING[arm]
     evolve = AgentEvolConfig(envs=[study.env], run_dir="-", weighting=weighting, samples=study.args.samples)
-    steps, trajectories, done_steps, speeds = iteration_steps(study, policy), [], 0, []
+    steps, trajectories, done_steps, speeds = iteration_steps(study), [], 0, []
     for iteration in range(1, study.args.iterations + 1):
         name = "bc-base" if iteration == 1 else f"{arm}-iter{iteration - 1}"
         new, stats = explored(study, policy, name, seed=study.args.seed * 1000 + iteration)

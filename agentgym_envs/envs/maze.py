@@ -105,8 +105,8 @@ def generate_maze(rng: np.random.Generator) -> Maze:
 
 
 @cache
-def _layouts(split: str) -> frozenset:
-    return frozenset(maze_for_task(i).layout() for i in MazeEnv.splits.ids(split))
+def _layouts(*splits: str) -> frozenset:
+    return frozenset(maze_for_task(i).layout() for split in splits for i in MazeEnv.splits.ids(split))
 
 
 def _taken_layouts(task_id: int) -> frozenset:
@@ -115,7 +115,7 @@ def _taken_layouts(task_id: int) -> frozenset:
     if task_id in MazeEnv.splits.test:
         return frozenset()
     if task_id in MazeEnv.splits.heldout:
-        return _layouts("test") | _layouts("train")
+        return _layouts("test", "train")
     return _layouts("test")
 
 
