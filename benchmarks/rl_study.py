@@ -268,14 +268,24 @@ def bc_base(study: EnvStudy) -> Path:
 
 
 def checks_made(study: EnvStudy, check_every: int, partial: Path) -> list[dict[str, float]]:
-    """The validation checks an earlier, killed invocation saved, in step order, up to its newest
-    checkpoint (where training resumes)."""
+    """The validation checks an earlier, killed invocation made, in step order, up to its newest
+    checkpoint (where training resumes). A check that was killed before it saved is made now
+    from its checkpoint, and ``bc-base.best`` is brought in line with the curve."""
     newest = newest_checkpoint(partial)
     last = int(newest.name.removeprefix("checkpoint-")) if newest is not None else 0
-    curve, step = [], check_every
-    while step <= last and (path := study.path("eval", f"validation-step-{step}.json")).is_file():
-        curve.append({"step": step, "validation_success": load_results(path)[study.env].success_rate})
-        step += check_every
+    curve = []
+    for step in range(check_every, last + 1, check_every):
+        checkpoint = partial / f"checkpoint-{step}"
+        if not study.path("eval", f"validation-step-{step}.json").is_file() and not checkpoint.is_dir():
+            break
+        policy = load_model(checkpoint) if checkpoint.is_dir() else None
+        result = scored(study, f"validation-step-{step}", policy, study.validation)
+        curve.append({"step": step, "validation_success": result.success_rate})
+    if curve:
+        top = max(curve, key=lambda point: point["validation_success"])  # the first of equals, as check()
+        best = study.path("bc-base.best")
+        if not is_done(best) or facts_of(best).get("step") != top["step"]:
+            save_model(load_model(partial / f"checkpoint-{top['step']}"), best, {"step": top["step"]})
     return curve
 
 
