@@ -8,10 +8,8 @@ runs the task's evaluators: reward 1 on success, else 0.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from agentgym_envs.core import Outcome, TextEnv
@@ -24,8 +22,9 @@ from agentgym_envs.envs.webarena.browser import (
 )
 from agentgym_envs.envs.webarena.evaluators import evaluate
 from agentgym_envs.envs.webarena.pages import CART_URL, CHECKOUT_URL
-from agentgym_envs.envs.webarena.sites import FORUM, GITLAB, SHOP, generate_world
+from agentgym_envs.envs.webarena.sites import FORUM, GITLAB, generate_world
 from agentgym_envs.envs.webarena.tasks import make_task
+from agentgym_envs.envs.webarena.webarena_configs import load_webarena_configs
 from agentgym_envs.toolcalls import ToolParam, ToolSpec
 
 INTRODUCTION = (
@@ -165,11 +164,7 @@ class WebArenaEnv(TextEnv):
         if self._given is None:
             return super()._choose_task(options)
         if options and options.get("task_id") is not None:
-            if options["task_id"] not in self._given:
-                raise ValueError(
-                    f"the given WebArena configs have task ids {sorted(self._given)}, "
-                    f"not {options['task_id']}"
-                )
+            self._given.config(int(options["task_id"]))  # a refused or unknown id: ValueError, why
             return int(options["task_id"])
         ids = sorted(self._given)
         return ids[int(self.np_random.integers(len(ids)))]
@@ -299,38 +294,3 @@ class WebArenaEnv(TextEnv):
                 if node_role == role and (node_name == name if exact else node_name.startswith(name)):
                     return node_id
         return None
-
-
-# ------------------------------------------------------------------------------ WebArena's own configs
-# WebArena's config files name their sites by placeholders; three of its six sites exist here.
-PLACEHOLDERS = {"__SHOPPING__": SHOP, "__REDDIT__": FORUM, "__GITLAB__": GITLAB}
-MISSING_SITES = ("__SHOPPING_ADMIN__", "__MAP__", "__WIKIPEDIA__")
-RUNNABLE_EVALS = {"string_match", "url_match"}
-
-
-def load_webarena_configs(tasks: Sequence[dict] | str | Path) -> dict[int, dict[str, Any]]:
-    """WebArena task configs (``config_files/*.json``: a list, or a path to a JSON file holding
-    one config or a list) keyed by ``task_id``, their placeholders swapped for our sites' URLs.
-    Only configs that can run here are accepted: start on the shop, forum or GitLab, judged by
-    string_match or url_match. Their reference answers name WebArena's own data, which the
-    generated sites do not hold, so such a task is playable but rarely answerable."""
-    if isinstance(tasks, (str, Path)):
-        loaded = json.loads(Path(tasks).read_text())
-        tasks = loaded if isinstance(loaded, list) else [loaded]
-    configs = {}
-    for config in tasks:
-        text = json.dumps(config)
-        missing = [p for p in MISSING_SITES if p in text]
-        unsupported = set(config["eval"]["eval_types"]) - RUNNABLE_EVALS
-        if missing or unsupported:
-            why = (
-                f"sites {missing} are not modelled"
-                if missing
-                else f"eval {sorted(unsupported)} cannot run here"
-            )
-            raise ValueError(f"WebArena task {config.get('task_id')}: {why}")
-        for placeholder, url in PLACEHOLDERS.items():
-            text = text.replace(placeholder, url)
-        config = json.loads(text)
-        configs[int(config["task_id"])] = config
-    return configs

@@ -34,12 +34,30 @@ def normalise(text: str) -> str:
 
 
 # ------------------------------------------------------------------------------ string_match
+# A number or word, with inner '.', ',', "'" or '-' ("3.5", "1,200", "don't"), or one other
+# character: near enough NLTK's word_tokenize for WebArena's one-character references.
+_TOKEN = re.compile(r"\w+(?:[.,'-]\w+)*|\S")
+
+
+def clean_answer(text: str) -> str:
+    """WebArena's answer cleaning: trimmed, one pair of surrounding quotes removed, lower case."""
+    text = str(text).strip()
+    if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
+        text = text[1:-1]
+    return text.lower()
+
+
 def exact_match(answer: str, reference: str) -> bool:
-    return answer.strip().lower() == str(reference).strip().lower()
+    return clean_answer(answer) == clean_answer(reference)
 
 
 def must_include(answer: str, references: list[str]) -> bool:
-    return all(str(r).lower() in answer.lower() for r in references)
+    """Each reference inside the answer; a lone one-character reference ("0", "5") must be a
+    whole token of it, as WebArena tokenises it, so "10" does not include "0"."""
+    said = clean_answer(answer)
+    if len(references) == 1 and len(clean_answer(references[0])) == 1:
+        return clean_answer(references[0]) in _TOKEN.findall(said)
+    return all(clean_answer(r) in said for r in references)
 
 
 def fuzzy_match(answer: str, references: list[str] | str) -> bool:
@@ -64,15 +82,36 @@ def _url_parts(url: str) -> tuple[str, dict[str, list[str]]]:
     return base, query
 
 
-def url_match(url: str, reference_url: str) -> bool:
-    """WebArena's rule: the base path and the query values must match one of the references
-    (alternatives joined by ' |OR| ')."""
+def url_match(url: str, reference_url: str, rule: str | None = None) -> bool:
+    """The base path and the query values must match one of the references (alternatives joined
+    by ' |OR| '). WebArena's own configs name their rule, ``url_note`` "GOLD in PRED" (its default):
+    see :func:`gold_in_pred`."""
+    if rule == "GOLD in PRED":
+        return gold_in_pred(url, reference_url)
+    if rule is not None:
+        raise ValueError(f"unknown url_match rule {rule!r}; WebArena's is 'GOLD in PRED'")
     base, query = _url_parts(url)
     for reference in reference_url.split(" |OR| "):
         ref_base, ref_query = _url_parts(reference)
         if base == ref_base and all(query.get(k) == v for k, v in ref_query.items()):
             return True
     return False
+
+
+def gold_in_pred(url: str, reference_url: str) -> bool:
+    """WebArena's URLEvaluator: some reference's host and path inside the page's (as text, no
+    decoding), and for every query key of any reference, one of its values among the page's."""
+    page = urlsplit(url.strip().rstrip("/"))
+    page_base, page_query = page.netloc + page.path, parse_qs(page.query)
+    bases, wanted = [], {}
+    for reference in reference_url.split(" |OR| "):
+        parts = urlsplit(reference.strip().rstrip("/"))
+        bases.append(parts.netloc + parts.path)
+        for key, values in parse_qs(parts.query).items():
+            wanted.setdefault(key, set()).update(values)
+    return any(base in page_base for base in bases) and all(
+        any(value in page_query.get(key, []) for value in values) for key, values in wanted.items()
+    )
 
 
 # ------------------------------------------------------------------------------ state_match
@@ -142,7 +181,7 @@ def evaluate(evaluation: dict[str, Any], *, answer: str, url: str, world: World)
         if kind == "string_match":
             verdicts.append(string_match(answer, evaluation["reference_answers"]))
         elif kind == "url_match":
-            verdicts.append(url_match(url, evaluation["reference_url"]))
+            verdicts.append(url_match(url, evaluation["reference_url"], evaluation.get("url_note")))
         elif kind == "state_match":
             verdicts.append(state_match(world, evaluation["state_checks"]))
         else:
