@@ -30,7 +30,14 @@ from agentgym_envs.envs.webarena.sites import (
 class Node:
     """One accessibility-tree node. ``href``: where a link goes. ``op``: what a button does
     (``"add_to_cart:<sku>"``). ``field``: the form field a textbox or searchbox fills; with ``op``
-    set on a searchbox, pressing Enter in it does that op."""
+    set on a searchbox, pressing Enter in it does that op.
+
+    ``markup`` and ``boxes`` only shape the HTML of the browser backend (``html.py``), never the
+    text tree: ``markup`` is the node's element as a small selector (``"textarea"``,
+    ``".action.view"``, ``"[data-qa-selector=title_content]"``), ``boxes`` the elements wrapped
+    around it, outermost first (``("div.submission__vote", "form.vote")``): consecutive nodes with
+    the same boxes share them. They carry the real sites' class names, which WebArena's
+    ``program_html`` locators read."""
 
     role: str
     name: str
@@ -39,6 +46,8 @@ class Node:
     op: str | None = None
     field: str | None = None
     required: bool = False
+    markup: str = ""
+    boxes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -51,16 +60,21 @@ class NotFound(Exception):
     """No page at this URL (the browser shows a 404 page)."""
 
 
+def not_found_page() -> Page:
+    """What the browser shows for a URL with no page (:class:`NotFound`)."""
+    return Page("404 Not Found", (Node("heading", "404: this page does not exist"),))
+
+
 def slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
 
 
-def link(name: str, href: str, depth: int = 1) -> Node:
-    return Node("link", name, depth, href=href)
+def link(name: str, href: str, depth: int = 1, **markup) -> Node:
+    return Node("link", name, depth, href=href, **markup)
 
 
-def text(name: str, depth: int = 2) -> Node:
-    return Node("StaticText", name, depth)
+def text(name: str, depth: int = 2, **markup) -> Node:
+    return Node("StaticText", name, depth, **markup)
 
 
 # ------------------------------------------------------------------------------ shopping
@@ -141,10 +155,16 @@ def shop_page(world: World, path: str, query: dict[str, str]) -> Page:
         return Page("Success Page", tuple(body))
     if path == "/sales/order/history/":
         body = [Node("heading", "My Orders")]
+        table = ("div#my-orders-table",)  # Magento's, newest order first
         for order in reversed(shop.orders):
-            body.append(link(f"Order # {order.number}", order_url(order.number)))
             body.append(
-                text(f"Date: {order.date} | Order Total: {money(order.total)} | Status: {order.status}")
+                link(f"Order # {order.number}", order_url(order.number), markup=".action.view", boxes=table)
+            )
+            body.append(
+                text(
+                    f"Date: {order.date} | Order Total: {money(order.total)} | Status: {order.status}",
+                    boxes=table,
+                )
             )
         return Page("My Orders", tuple(body))
     match = re.fullmatch(r"/sales/order/view/order_id/(\d+)/?", path)
@@ -154,13 +174,14 @@ def shop_page(world: World, path: str, query: dict[str, str]) -> Page:
             raise NotFound(path)
         body = [
             Node("heading", f"Order # {order.number}"),
-            text(f"Status: {order.status}", 1),
+            text(f"Status: {order.status}", 1, markup=".order-status"),
             text(f"Order Date: {order.date}", 1),
-            text(f"Ship to: {order.address}", 1),
+            text(f"Ship to: {order.address}", 1, markup=".order-shipping-address"),
         ]
+        items = ("div.order-details-items.ordered",)  # Magento's items table: name, SKU, price
         for sku in order.items:
-            body.append(link(shop.products[sku].name, product_url(shop.products[sku].name)))
-            body.append(text(money(shop.products[sku].price)))
+            body.append(link(shop.products[sku].name, product_url(shop.products[sku].name), boxes=items))
+            body.append(text(f"SKU: {sku} | Price: {money(shop.products[sku].price)}", boxes=items))
         body.append(text(f"Grand Total: {money(order.total)}", 1))
         return Page(f"Order # {order.number}", tuple(body))
     for category in shop.categories():
@@ -180,7 +201,7 @@ def _product_nodes(product) -> list[Node]:
         text(f"Price: {money(product.price)}", 1),
         text(f"Rating: {product.rating} out of 5 ({len(product.reviews)} reviews)", 1),
         text(f"SKU: {product.sku}", 1),
-        Node("button", "Add to Cart", op=f"add_to_cart:{product.sku}"),
+        Node("button", "Add to Cart", op=f"add_to_cart:{product.sku}", markup="#product-addtocart-button"),
         Node("heading", "Customer Reviews"),
     ]
     for review in product.reviews:
@@ -193,11 +214,12 @@ def _cart_nodes(world: World) -> list[Node]:
     nodes = [Node("heading", "Shopping Cart")]
     if not shop.cart:
         return [*nodes, text("You have no items in your shopping cart.", 1)]
+    table = ("div#shopping-cart-table",)  # Magento's cart items
     for sku in dict.fromkeys(shop.cart):
         product = shop.products[sku]
-        nodes.append(link(product.name, product_url(product.name)))
-        nodes.append(text(f"{money(product.price)} x {shop.cart.count(sku)}"))
-        nodes.append(Node("button", f"Remove {product.name}", 2, op=f"remove_from_cart:{sku}"))
+        nodes.append(link(product.name, product_url(product.name), boxes=table))
+        nodes.append(text(f"{money(product.price)} x {shop.cart.count(sku)}", boxes=table))
+        nodes.append(Node("button", f"Remove {product.name}", 2, op=f"remove_from_cart:{sku}", boxes=table))
     total = sum(shop.products[s].price for s in shop.cart)
     nodes += [text(f"Subtotal: {money(total)}", 1), Node("button", "Proceed to Checkout", op="go_checkout")]
     return nodes
@@ -224,6 +246,14 @@ def forum_url(forum: str) -> str:
 
 def post_url(post) -> str:
     return f"{FORUM}/f/{post.forum}/{post.id}/{slug(post.title)}"
+
+
+# Postmill's vote form, classed by the signed-in user's vote (WebArena's vote checks read the class).
+VOTE_FORMS = {1: "form.vote.vote--user-upvoted", -1: "form.vote.vote--user-downvoted", 0: "form.vote"}
+
+
+def forum_search_url(query: str) -> str:
+    return f"{FORUM}/search?q={quote_plus(query)}"
 
 
 def submit_url(forum: str) -> str:
@@ -281,7 +311,7 @@ def forum_page(world: World, path: str, query: dict[str, str]) -> Page:
         body = [
             Node("heading", f"Create submission in f/{name}"),
             Node("textbox", "Title", field="title", required=True),
-            Node("textbox", "Body", field="body"),
+            Node("textbox", "Body", field="body", markup="textarea"),
             Node("button", "Create submission", op=f"submit_post:{name}"),
         ]
         return Page("Create submission", tuple(body))
@@ -290,19 +320,23 @@ def forum_page(world: World, path: str, query: dict[str, str]) -> Page:
         if post is None or post.forum != parts[1]:
             raise NotFound(path)
         vote = {1: "upvoted", -1: "downvoted", 0: "not voted"}[post.my_vote]
+        # Postmill's markup: the submission, its vote form (classed by the user's vote), comments.
+        inner = ("div.submission__inner",)
+        voting = ("div.submission__vote", VOTE_FORMS[post.my_vote])
+        comments = ("div.post-comments",)
         body = [
-            Node("heading", post.title),
-            text(f"Submitted by {post.author} in f/{post.forum}", 1),
-            text(post.body, 1),
-            text(f"{post.score} points (you have {vote})", 1),
-            Node("button", "Upvote", op=f"vote:{post.id}:1"),
-            Node("button", "Downvote", op=f"vote:{post.id}:-1"),
-            Node("heading", f"{len(post.comments)} comments"),
+            Node("heading", post.title, markup=".submission__title", boxes=inner),
+            text(f"Submitted by {post.author} in f/{post.forum}", 1, boxes=inner),
+            text(post.body, 1, markup=".submission__body", boxes=inner),
+            text(f"{post.score} points (you have {vote})", 1, boxes=inner),
+            Node("button", "Upvote", op=f"vote:{post.id}:1", boxes=voting),
+            Node("button", "Downvote", op=f"vote:{post.id}:-1", boxes=voting),
+            Node("heading", f"{len(post.comments)} comments", boxes=comments),
         ]
         for comment in post.comments:
-            body.append(text(f"{comment.author}: {comment.text}", 1))
+            body.append(text(f"{comment.author}: {comment.text}", 1, markup=".comment", boxes=comments))
         body += [
-            Node("textbox", "Comment", field="comment", required=True),
+            Node("textbox", "Comment", field="comment", required=True, markup="textarea"),
             Node("button", "Post comment", op=f"comment:{post.id}"),
         ]
         return Page(post.title, tuple(body))
@@ -369,7 +403,7 @@ def gitlab_page(world: World, path: str, query: dict[str, str]) -> Page:
         body = [
             Node("heading", "New Issue"),
             Node("textbox", "Title", field="title", required=True),
-            Node("textbox", "Description", field="description"),
+            Node("textbox", "Description", field="description", markup="textarea"),
             Node("button", "Create issue", op=f"create_issue:{project.path}"),
         ]
         return Page(f"New Issue · {project.path} · GitLab", tuple(body))
@@ -377,11 +411,12 @@ def gitlab_page(world: World, path: str, query: dict[str, str]) -> Page:
     issue = next((i for i in project.issues if i.number == number), None)
     if issue is None:
         raise NotFound(path)
+    header, description = ("div.detail-page-header",), ("div.detail-page-description",)  # GitLab's
     body = [
-        Node("heading", issue.title),
-        text("Open" if issue.state == "opened" else "Closed", 1),
-        text(f"Issue #{issue.number} opened by {issue.author}", 1),
-        text(issue.description or "No description.", 1),
+        Node("heading", issue.title, markup="[data-qa-selector=title_content]", boxes=header),
+        text("Open" if issue.state == "opened" else "Closed", 1, markup=".issuable-status", boxes=header),
+        text(f"Issue #{issue.number} opened by {issue.author}", 1, markup=".issuable-meta", boxes=header),
+        text(issue.description or "No description.", 1, markup=".description", boxes=description),
     ]
     return Page(f"{issue.title} (#{issue.number}) · Issues · GitLab", tuple(body))
 
@@ -437,7 +472,7 @@ def perform(world: World, op: str, form: dict[str, str]) -> tuple[str | None, st
     if kind == "shop_search":
         return search_url(form.get("q", "").strip()), ""
     if kind == "forum_search":
-        return f"{FORUM}/search?q={quote_plus(form.get('q', '').strip())}", ""
+        return forum_search_url(form.get("q", "").strip()), ""
     if kind == "add_to_cart":
         world.shop.cart.append(argument)
         return None, f"You added {world.shop.products[argument].name} to your shopping cart."
