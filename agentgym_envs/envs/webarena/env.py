@@ -4,10 +4,18 @@ The agent reads a page as WebArena's accessibility tree and acts with WebArena's
 actions, on three generated web applications (a shop, a Postmill-like forum, a GitLab-like code
 host; see ``sites.py``). Each task is answered with ``stop [answer]``, which ends the episode and
 runs the task's evaluators: reward 1 on success, else 0.
+
+Two backends show the same sites. ``backend="text"`` (the default, fast, for training) builds
+the tree from a page model in Python (``browser.py``). ``backend="browser"`` serves the sites as
+HTML pages on loopback ports (``webserver.py``) and reads them in headless Chromium as WebArena
+does (``chromium.py``): the tree Chromium computes, actions done with the mouse and keyboard,
+``program_html`` checks run in the pages, and a screenshot in ``info["screenshot"]`` with
+``observation_type="image"``.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import re
 from collections.abc import Sequence
 from typing import Any
@@ -20,11 +28,13 @@ from agentgym_envs.envs.webarena.browser import (
     extract_action,
     parse_action,
 )
+from agentgym_envs.envs.webarena.chromium import BrowserLost, ChromiumBrowser, find_chromium, parse_tree
 from agentgym_envs.envs.webarena.evaluators import evaluate
 from agentgym_envs.envs.webarena.pages import CART_URL, CHECKOUT_URL
-from agentgym_envs.envs.webarena.sites import FORUM, GITLAB, generate_world
+from agentgym_envs.envs.webarena.sites import FORUM, FORUM_USER, GITLAB, SHOP, World, generate_world
 from agentgym_envs.envs.webarena.tasks import make_task
 from agentgym_envs.envs.webarena.webarena_configs import load_webarena_configs
+from agentgym_envs.envs.webarena.webserver import SiteServer
 from agentgym_envs.toolcalls import ToolParam, ToolSpec
 
 INTRODUCTION = (
@@ -94,6 +104,13 @@ WEBARENA_TOOLS = (
     ),
 )
 _NODE = re.compile(r"^\s*\[(\d+)\] (\w+) '(.*?)'(?: value: '(.*?)')?(?: required: True)?$", re.MULTILINE)
+BACKENDS = ("text", "browser")
+OBSERVATION_TYPES = ("accessibility_tree", "image")
+SUCCESS_URL = f"{SHOP}/checkout/onepage/success/"
+_LOST = (
+    "The browser (Chromium) stopped, so this episode was lost. "
+    "Call reset() to start a new episode in a fresh browser."
+)
 # A site's front page has two addresses (Postmill's / and /forums, GitLab's / and its dashboard).
 _SAME_PAGE = {f"{FORUM}/forums": f"{FORUM}/", f"{GITLAB}/dashboard/projects": f"{GITLAB}/"}
 
@@ -112,6 +129,13 @@ class WebArenaEnv(TextEnv):
     Args:
         split: ``train`` (instruction set), ``test`` (AgentEval), ``agenttraj``, ``agenttraj_l``.
         render_mode: ``None`` or ``"ansi"``.
+        tasks: WebArena's own task configs instead of the generated tasks (``webarena_configs.py``).
+        backend: ``"text"`` (a page model in Python) or ``"browser"`` (the sites as real pages in
+            headless Chromium; needs ``playwright`` and a Chromium: ``apt-get install chromium``).
+        chromium_path: the Chromium to run (else ``$AGENTGYM_CHROMIUM``, else one on PATH).
+        observation_type: ``"accessibility_tree"``, or ``"image"`` for WebArena's image
+            observation as well: the viewport's PNG bytes in ``info["screenshot"]`` after every
+            reset and step (the text observation stays the prompt body).
     """
 
     action_help = ACTION_HELP
@@ -119,12 +143,26 @@ class WebArenaEnv(TextEnv):
     max_action_length = 2048
 
     def __init__(
-        self, split: str = "train", render_mode: str | None = None, tasks: Sequence[dict] | str | None = None
+        self,
+        split: str = "train",
+        render_mode: str | None = None,
+        tasks: Sequence[dict] | str | None = None,
+        backend: str = "text",
+        chromium_path: str | None = None,
+        observation_type: str = "accessibility_tree",
     ):
         super().__init__(split=split, render_mode=render_mode)
+        check_backend(backend, chromium_path, observation_type)
+        self.backend, self.observation_type = backend, observation_type
+        # Found now, so that a missing Chromium is reported by gym.make, with the install command.
+        self._chromium_path = find_chromium(chromium_path) if backend == "browser" else None
         self._given = load_webarena_configs(tasks) if tasks is not None else None
         self.config: dict[str, Any] = {}
-        self.browser: Browser | None = None
+        self.world: World | None = None
+        self.browser: Browser | ChromiumBrowser | None = None
+        self._sites: SiteServer | None = None  # the browser backend's web server, from the first reset
+        self._chromium: ChromiumBrowser | None = None
+        self.screenshot: bytes | None = None  # with observation_type="image": the last observation's PNG
         self.previous_action = "None"
 
     @classmethod
@@ -138,9 +176,48 @@ class WebArenaEnv(TextEnv):
     def _start_task(self, task_id: int) -> str:
         world = generate_world(task_id)
         self.config = make_task(task_id, world) if self._given is None else self._given[task_id]
-        self.browser = Browser(world, self.config["start_url"])
+        self.world = world
+        if self.backend == "text":
+            self.browser = Browser(world, self.config["start_url"])
+        else:
+            self.browser = self._browser_on(world)
+            try:
+                self.browser.open(self.config["start_url"])
+            except BrowserLost:  # it died as the episode began: once more, in a new browser
+                self.browser.open(self.config["start_url"])
         self.previous_action = "None"
+        self._take_screenshot()
         return self.observation_text()
+
+    def _browser_on(self, world: World) -> ChromiumBrowser:
+        """The browser backend's browser over the sites of ``world`` (served from the first reset)."""
+        if self._sites is None:
+            self._sites = SiteServer(world).start()
+            self._chromium = ChromiumBrowser(self._sites.origins, self._chromium_path)
+        else:
+            self._sites.set_world(world)
+        return self._chromium
+
+    def _take_screenshot(self) -> None:
+        if self.observation_type == "image":
+            self.screenshot = self.browser.screenshot()
+
+    @property
+    def info(self) -> dict[str, Any]:
+        info = super().info
+        if self.observation_type == "image":
+            info["screenshot"] = self.screenshot
+        return info
+
+    def close(self) -> None:
+        """Closes the browser backend's context and web server (Chromium itself closes when no
+        env of the process uses it)."""
+        if self._chromium is not None:
+            self._chromium.close()
+        if self._sites is not None:
+            self._sites.close()
+        self._chromium = self._sites = None
+        super().close()
 
     def subtask(self) -> str | None:
         """The site (or sites) the task runs on, as WebArena's configs name them: ``shopping``,
@@ -180,6 +257,12 @@ class WebArenaEnv(TextEnv):
             return Outcome(
                 self.observation_text(f"Invalid action: {error} The page is unchanged."), self.score
             )
+        except BrowserLost:
+            return Outcome(_LOST, self.score, done=True, success=False, engine_lost=True)
+        try:
+            self._take_screenshot()
+        except BrowserLost:
+            return Outcome(_LOST, self.score, done=True, success=False, engine_lost=True)
         # The command, not the whole reply: a client that sends the model's reply (AgentGym's
         # WebArena client does) must see the same line as one that sends the command.
         command = extract_action(action)
@@ -187,7 +270,10 @@ class WebArenaEnv(TextEnv):
         return Outcome(self.observation_text(), self.score)
 
     def _stop(self, answer: str) -> Outcome:
-        success = evaluate(self.config["eval"], answer=answer, url=self.browser.url, world=self.browser.world)
+        read = self.browser.read if self.backend == "browser" else None
+        success = evaluate(
+            self.config["eval"], answer=answer, url=self.browser.url, world=self.world, read=read
+        )
         verdict = "The task is done." if success else "The task was not done."
         return Outcome(f"You stopped with the answer [{answer}]. {verdict}", float(success), done=True)
 
@@ -195,7 +281,9 @@ class WebArenaEnv(TextEnv):
     def expert(self) -> tuple[str, str]:
         """Plays through the page as shown: it finds each element's id in the current
         observation by role and name, walks the task's plan of pages, and stops once the
-        target page is open (questions, navigation) or the site shows the change (edits)."""
+        target page is open (questions, navigation) or the site shows the change (edits).
+        With the browser backend it reads only the page (the tree Chromium shows), never the
+        sites' data."""
         if "plan" not in self.config:
             raise NotImplementedError("WebArena's own task configs have no scripted expert here")
         plan, url = self.config["plan"], self.browser.url
@@ -211,7 +299,7 @@ class WebArenaEnv(TextEnv):
         for hop_url, kind, role, name, text in plan["hops"]:
             if same_page(url, hop_url):
                 node_id = self._find(role, name)
-                if node_id is None and "(scroll down" in self.browser.tree():
+                if node_id is None and self._more_below():
                     return f"'{name}' is further down the page.", "scroll [down]"
                 if node_id is None:
                     break
@@ -223,9 +311,30 @@ class WebArenaEnv(TextEnv):
 
     def _expert_finished(self) -> bool:
         plan, browser = self.config["plan"], self.browser
-        if plan["finish"]:
-            return evaluate(self.config["eval"], answer="", url=browser.url, world=browser.world)
-        return same_page(browser.url, plan["target"])
+        if not plan["finish"]:
+            return same_page(browser.url, plan["target"])
+        if self.backend == "text":
+            return evaluate(self.config["eval"], answer="", url=browser.url, world=self.world)
+        return self._page_shows_done()
+
+    def _page_shows_done(self) -> bool:
+        """Whether the page says the edit is made: what each site shows right after it."""
+        plan, url = self.config["plan"], self.browser.url
+        finish = plan["finish"]
+        if finish == "add_to_cart":
+            return same_page(url, plan["target"]) and self._shows("StaticText", "You added ")
+        if finish == "buy":
+            return url == SUCCESS_URL
+        if finish == "upvote":
+            return self._shows("StaticText", "", inside="(you have upvoted)")
+        if finish == "comment":
+            return self._shows("StaticText", f"{FORUM_USER}: {plan['text']}")
+        if finish in ("create_post", "create_issue"):  # the new post's or issue's own page
+            return (
+                not same_page(url, plan["target"])
+                and self._find("heading", plan["title"], exact=True) is not None
+            )
+        raise AssertionError(f"unknown finish {finish!r}")
 
     def _past_target(self) -> bool:
         """On a page the edit leads through after the target (the cart and checkout of a purchase)."""
@@ -233,8 +342,8 @@ class WebArenaEnv(TextEnv):
 
     def _finish_step(self) -> tuple[str, str]:
         plan, browser = self.config["plan"], self.browser
-        finish, world, form = plan["finish"], browser.world, browser.tab.form
-        if finish in ("add_to_cart", "buy") and plan["sku"] not in world.shop.cart:
+        finish = plan["finish"]
+        if finish in ("add_to_cart", "buy") and not self._holds_item():
             if browser.url in (CART_URL, CHECKOUT_URL):
                 return (
                     "The item is not in my cart yet; I start again from the shop.",
@@ -243,8 +352,9 @@ class WebArenaEnv(TextEnv):
             return "This is the product; I add it to the cart.", self._click("button", "Add to Cart")
         if finish == "buy":
             if browser.url == CHECKOUT_URL:
-                if form.get("address") != plan["address"]:
-                    if form.get("address"):  # a wrong address: reload the form to clear it
+                typed = self._typed("Shipping Address", "address")
+                if typed != plan["address"]:
+                    if typed:  # a wrong address: reload the form to clear it
                         return (
                             "The address field holds the wrong text; I reload the page.",
                             f"goto [{CHECKOUT_URL}]",
@@ -260,21 +370,21 @@ class WebArenaEnv(TextEnv):
         if finish == "upvote":
             return "This is the post; I upvote it.", self._click("button", "Upvote")
         if finish == "comment":
-            if form.get("comment") != plan["text"]:
+            if self._typed("Comment", "comment") != plan["text"]:
                 return self._fill("Comment", "comment", plan["text"])
             return "The comment is written; I post it.", self._click("button", "Post comment")
         if finish in ("create_post", "create_issue"):
             fields = [("Title", "title", plan["title"])]
             fields += [("Body", "body", plan["body"])] if finish == "create_post" else []
             for name, field, wanted in fields:
-                if form.get(field) != wanted:
+                if self._typed(name, field) != wanted:
                     return self._fill(name, field, wanted)
             button = "Create submission" if finish == "create_post" else "Create issue"
             return "The form is filled in; I submit it.", self._click("button", button)
         raise AssertionError(f"unknown finish {finish!r}")  # every template's finish is handled above
 
     def _fill(self, name: str, field: str, text: str) -> tuple[str, str]:
-        if self.browser.tab.form.get(field):  # typing adds to a field, so a wrong text needs a reload
+        if self._typed(name, field):  # typing adds to a field, so a wrong text needs a reload
             return f"The {name} field holds the wrong text; I reload the page.", f"goto [{self.browser.url}]"
         node = self._find("textbox", name)
         return f"I type the {name.lower()}.", f"type [{node}] [{text}] [0]"
@@ -285,12 +395,70 @@ class WebArenaEnv(TextEnv):
             return "scroll [down]"
         return f"click [{node}]"
 
-    def _find(self, role: str, name: str) -> int | None:
-        """The id of the first node shown with this role and name (or a name starting with it:
-        "My Cart" finds "My Cart (1)"), read from the current observation text."""
-        shown = [(int(i), r, n) for i, r, n, _ in _NODE.findall(self.browser.tree())]
-        for exact in (True, False):
+    # ------------------------------------------------------------------ what the expert reads
+    def _shown(self) -> list[tuple[int, str, str]]:
+        """(id, role, name) of each node in the current observation's tree."""
+        if self.backend == "text":
+            return [(int(i), r, n) for i, r, n, _ in _NODE.findall(self.browser.tree())]
+        return [(line.node_id, line.role, line.name) for line in parse_tree(self.browser.tree())]
+
+    def _find(self, role: str, name: str, exact: bool = False) -> int | None:
+        """The id of the first node shown with this role and name (or, unless ``exact``, a name
+        starting with it: "My Cart" finds "My Cart (1)"), read from the current observation."""
+        shown = self._shown()
+        for whole in (True,) if exact else (True, False):
             for node_id, node_role, node_name in shown:
-                if node_role == role and (node_name == name if exact else node_name.startswith(name)):
+                if node_role == role and (node_name == name if whole else node_name.startswith(name)):
                     return node_id
         return None
+
+    def _shows(self, role: str, start: str, inside: str = "") -> bool:
+        return any(r == role and n.startswith(start) and inside in n for _, r, n in self._shown())
+
+    def _more_below(self) -> bool:
+        if self.backend == "text":
+            return "(scroll down" in self.browser.tree()
+        return self.browser.view.more_below
+
+    def _typed(self, name: str, field: str) -> str:
+        """What the text field named ``name`` holds: the text backend's form, or in Chromium's
+        tree the text shown inside the field (its static text line right under it)."""
+        if self.backend == "text":
+            return self.browser.tab.form.get(field, "")
+        lines = parse_tree(self.browser.tree())
+        for line, below in zip(lines, [*lines[1:], None]):
+            if line.role == "textbox" and line.name == name:
+                inside = below is not None and below.depth > line.depth and below.role == "StaticText"
+                return below.name if inside else ""
+        return ""
+
+    def _holds_item(self) -> bool:
+        """Whether the cart holds the task's product. The text backend's expert reads the cart;
+        in the browser the page says so: the product page's "You added ..." after Add to Cart,
+        the product listed on the cart or checkout page."""
+        plan, url = self.config["plan"], self.browser.url
+        if self.backend == "text":
+            return plan["sku"] in self.world.shop.cart
+        product = plan["hops"][-1][3]  # the last hop opens the product by its name
+        if url == CART_URL:
+            return self._find("link", product, exact=True) is not None
+        if url == CHECKOUT_URL:
+            return self._shows("StaticText", f"{product}: ")
+        return self._shows("StaticText", "You added ")
+
+
+def check_backend(backend: str, chromium_path: str | None, observation_type: str) -> None:
+    """Refuse settings that do not fit together, saying why (and what to install)."""
+    if backend not in BACKENDS:
+        raise ValueError(f"backend is one of {', '.join(BACKENDS)}; got {backend!r}")
+    if observation_type not in OBSERVATION_TYPES:
+        raise ValueError(
+            f"observation_type is one of {', '.join(OBSERVATION_TYPES)}; got {observation_type!r}"
+        )
+    if backend == "text" and (chromium_path is not None or observation_type != "accessibility_tree"):
+        raise ValueError("chromium_path and observation_type='image' need backend='browser'")
+    if backend == "browser" and importlib.util.find_spec("playwright") is None:
+        raise ImportError(
+            "WebArena's browser backend needs the module 'playwright', which is not installed: "
+            "pip install playwright (and Chromium: apt-get install chromium)"
+        )
