@@ -264,14 +264,13 @@ def reddit_post_url(url: str) -> str:
 
 def gitlab_member_role_script(account: str) -> str:
     """A page expression giving ``account``'s role on a GitLab project's members page, read from
-    the same cells as WebArena's gitlab_get_project_memeber_role ("" when not listed)."""
+    the same cells as WebArena's gitlab_get_project_memeber_role ("" when not listed). One
+    ``[...document.`` expression, the form of WebArena's own locators."""
     handle = json.dumps(f"@{account}")  # a JS string literal: the account name is data, not code
+    accounts = "\"td[data-label='Account'] span.gl-avatar-labeled-sublabel\""
     return (
-        "(() => { const names = [...document.querySelectorAll("
-        "\"td[data-label='Account'] span.gl-avatar-labeled-sublabel\")].map(e => e.outerText);"
-        f" const row = names.indexOf({handle});"
-        " const roles = document.querySelectorAll('td.col-max-role span');"
-        " return row < 0 || !roles[row] ? '' : roles[row].outerText; })()"
+        "[...document.querySelectorAll('td.col-max-role span')].map(e => e.outerText)"
+        f"[[...document.querySelectorAll({accounts})].map(e => e.outerText).indexOf({handle})] || ''"
     )
 
 
