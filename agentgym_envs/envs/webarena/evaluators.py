@@ -1,6 +1,8 @@
 """WebArena's evaluators: ``string_match`` on the answer given with ``stop``, ``url_match`` on the
-page the agent ends on, and program checks on the sites' state (``state_match`` here; WebArena's
-``program_html`` reads the same facts from the live pages).
+page the agent ends on, and program checks on the sites' state: ``state_match`` reads the world in
+Python (the text backend), ``program_html`` reads the same facts from the live pages as WebArena
+does (the browser backend; every generated task with ``state_match`` also carries its
+``program_html`` list).
 
 A task's ``eval`` block has WebArena's config shape::
 
@@ -16,8 +18,10 @@ cannot be done) is matched the same way.
 
 from __future__ import annotations
 
+import html
 import re
 import string
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs, unquote_plus, urlsplit
 
@@ -170,20 +174,91 @@ def state_match(world: World, checks: list[dict[str, Any]]) -> bool:
     return True
 
 
+# ------------------------------------------------------------------------------ program_html
+Read = Callable[[str, str], str]
+"""``read(url, locator)``, given by the browser backend: open ``url`` in a new tab of the
+episode's browser (``"last"``: the page the agent ended on, as it is); return the page's HTML for
+an empty locator, else the text of what ``page.evaluate(f"() => {locator}")`` returns ('' when it
+throws), as WebArena's ``HTMLContentEvaluator`` reads it. URLs are the sites' canonical ones."""
+
+
+class UnsupportedCheck(ValueError):
+    """A ``program_html`` check this function cannot run as written."""
+
+
+def check_is_supported(check: dict[str, Any]) -> None:
+    """Raises :class:`UnsupportedCheck`, saying why, for a check that cannot run here."""
+    for field in ("url", "locator"):
+        if str(check.get(field, "")).startswith("func:"):
+            raise UnsupportedCheck(
+                f"program_html {field} {check[field]!r} calls one of WebArena's helpers: resolve it "
+                "first (webarena_configs.resolve_program_html)"
+            )
+    locator = check.get("locator", "")
+    if locator.strip() and not locator.startswith(("document.", "[...document.")):
+        raise UnsupportedCheck(f"unknown program_html locator {locator!r}")  # WebArena refuses it too
+    if not {"exact_match", "must_include"} & set(check["required_contents"]):
+        raise UnsupportedCheck(f"unknown required_contents {sorted(check['required_contents'])}")
+
+
+def locator_expression(check: dict[str, Any]) -> str:
+    """The JS ``read`` evaluates: the check's ``prep_actions`` (WebArena runs them in turn, stops at
+    the first that throws, and reads the locator anyway), then its locator."""
+    locator, preps = check["locator"], check.get("prep_actions") or []
+    if not preps or not locator.strip():
+        return locator
+    steps = " ".join(f"({prep});" for prep in preps)
+    return f"(() => {{ try {{ {steps} }} catch (e) {{}} return ({locator}); }})()"
+
+
+def contents_match(selected: str, required: dict[str, Any]) -> bool:
+    """WebArena's ``required_contents``: ``exact_match`` (one string) else ``must_include`` (each
+    item present, an item met by any of its ``" |OR| "`` alternatives), cleaned as it cleans."""
+    page = clean_answer(html.unescape(selected))
+    if "exact_match" in required:
+        return page == clean_answer(required["exact_match"])
+    return all(
+        any(clean_answer(alternative) in page for alternative in str(item).split(" |OR| "))
+        for item in required["must_include"]
+    )
+
+
+def program_html(checks: list[dict[str, Any]], read: Read) -> bool:
+    """WebArena's ``program_html``: each check's page (``url``: an address, or ``"last"``), read by
+    its ``locator`` ('' for the whole HTML, else a JS expression), holds its ``required_contents``.
+    A check with a ``value`` (a helper's answer from the shop's REST API, resolved beforehand) is
+    checked on that text, with no page read. Every check is vetted before any page is read."""
+    for check in checks:
+        check_is_supported(check)
+    for check in checks:
+        selected = check["value"] if "value" in check else read(check["url"], locator_expression(check))
+        if not contents_match(str(selected), check["required_contents"]):
+            return False
+    return True
+
+
 # ------------------------------------------------------------------------------ the task's verdict
-EVAL_TYPES = ("string_match", "url_match", "state_match")
+EVAL_TYPES = ("string_match", "url_match", "state_match", "program_html")
 
 
-def evaluate(evaluation: dict[str, Any], *, answer: str, url: str, world: World) -> bool:
-    """Whether the episode that ended with ``stop [answer]`` on ``url`` did the task."""
+def evaluate(
+    evaluation: dict[str, Any], *, answer: str, url: str, world: World | None, read: Read | None = None
+) -> bool:
+    """Whether the episode that ended with ``stop [answer]`` on ``url`` did the task. Given
+    ``read`` (the browser backend), a generated task's ``program_html`` list replaces its
+    ``state_match``: the same facts, read from the pages as WebArena reads them."""
     verdicts = []
     for kind in evaluation["eval_types"]:
         if kind == "string_match":
             verdicts.append(string_match(answer, evaluation["reference_answers"]))
         elif kind == "url_match":
             verdicts.append(url_match(url, evaluation["reference_url"], evaluation.get("url_note")))
-        elif kind == "state_match":
+        elif kind == "state_match" and (read is None or "program_html" not in evaluation):
             verdicts.append(state_match(world, evaluation["state_checks"]))
+        elif kind in ("state_match", "program_html"):
+            if read is None:
+                raise ValueError("program_html reads the live pages: it needs the browser backend")
+            verdicts.append(program_html(evaluation["program_html"], read))
         else:
             raise ValueError(f"eval type {kind!r} cannot run here; known: {', '.join(EVAL_TYPES)}")
     return bool(verdicts) and all(verdicts)

@@ -3,7 +3,9 @@
 WebArena's 812 tasks are instances of 241 intent templates in three kinds, all kept here:
 information seeking (answered with ``stop [answer]``, judged by ``string_match``), navigation
 (judged by the URL the agent ends on, ``url_match``) and content and configuration changes
-(judged by the sites' state afterwards). Task ``i`` plays on the world generated from seed ``i``
+(judged by the sites' state afterwards: ``state_match`` reads the world in Python, and each such
+task also carries WebArena's ``program_html`` checks of the same facts, which the browser backend
+reads from the pages). Task ``i`` plays on the world generated from seed ``i``
 with template ``i % len(TEMPLATES)``; its config has WebArena's JSON shape (``intent``,
 ``intent_template``, ``start_url``, ``sites``, ``eval``), plus a ``plan`` that only the scripted
 expert reads: the pages to walk through and the target, never element ids.
@@ -18,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from agentgym_envs.envs.webarena import pages
-from agentgym_envs.envs.webarena.sites import FORUM, GITLAB, SHOP, World, money
+from agentgym_envs.envs.webarena.sites import FORUM, FORUM_USER, GITLAB, GITLAB_USER, SHOP, World, money
 
 Template = Callable[[World, np.random.Generator], dict[str, Any]]
 
@@ -80,8 +82,20 @@ def url_eval(url: str) -> dict:
     return {"eval_types": ["url_match"], "reference_url": url}
 
 
-def state_eval(**check) -> dict:
-    return {"eval_types": ["state_match"], "state_checks": [check]}
+def state_eval(check: dict, program: list[dict]) -> dict:
+    """A change judged on the sites' state: ``check`` in Python on the world (text backend), and
+    ``program`` (WebArena's ``program_html``: the same fact read from the pages by the browser)."""
+    return {"eval_types": ["state_match"], "state_checks": [check], "program_html": program}
+
+
+def html_check(url: str, locator: str, **required_contents) -> dict:
+    """One program_html check in WebArena's shape: on the page at ``url`` ("last": where the agent
+    stopped), the text the JS ``locator`` gives must hold ``exact_match`` or ``must_include``."""
+    return {"url": url, "locator": locator, "required_contents": required_contents}
+
+
+def outer_text(selector: str) -> str:
+    return f"document.querySelector('{selector}').outerText"
 
 
 # A plan step: on a page (URL), do an action on a node found by role and name.
@@ -219,7 +233,10 @@ def add_to_cart(world: World, rng) -> dict:
     return task(
         "Add {{product}} to my shopping cart.",
         SHOP_HOME,
-        state_eval(check="cart_contains", sku=p.sku),
+        state_eval(
+            {"check": "cart_contains", "sku": p.sku},
+            [html_check(pages.CART_URL, outer_text("#shopping-cart-table"), must_include=[p.name])],
+        ),
         plan(_product_hops(p), pages.product_url(p.name), finish="add_to_cart", sku=p.sku),
         product=p.name,
     )
@@ -228,10 +245,16 @@ def add_to_cart(world: World, rng) -> dict:
 def buy_product(world: World, rng) -> dict:
     p = _pick(rng, world.shop.products.values())
     address = _pick(rng, ADDRESSES)
+    order = pages.order_url(str(int(world.shop.orders[-1].number) + 1))  # the order the task places
+    program = [
+        html_check(order, outer_text(".order-details-items.ordered"), must_include=[p.sku]),
+        html_check(order, outer_text(".order-shipping-address"), must_include=[address]),
+        html_check(order, outer_text(".order-status"), must_include=["Pending"]),
+    ]
     return task(
         "Buy {{product}} and ship it to {{address}}.",
         SHOP_HOME,
-        state_eval(check="order_placed", sku=p.sku, address=address),
+        state_eval({"check": "order_placed", "sku": p.sku, "address": address}, program),
         plan(_product_hops(p), pages.product_url(p.name), finish="buy", sku=p.sku, address=address),
         product=p.name,
         address=address,
@@ -239,6 +262,10 @@ def buy_product(world: World, rng) -> dict:
 
 
 # ------------------------------------------------------------------------------ forum
+# Postmill's vote form is classed by the user's vote (WebArena's vote tasks read it so).
+VOTE_FORM_CLASS = "document.querySelector('div.submission__vote').querySelector('form').getAttribute('class')"
+
+
 def _pick_post(world: World, rng):
     return _pick(rng, world.forum.posts.values())
 
@@ -304,7 +331,10 @@ def upvote_post(world: World, rng) -> dict:
     return task(
         "Upvote the post '{{title}}' in f/{{forum}}.",
         FORUM_HOME,
-        state_eval(check="post_vote", post_id=post.id, vote=1),
+        state_eval(
+            {"check": "post_vote", "post_id": post.id, "vote": 1},
+            [html_check(pages.post_url(post), VOTE_FORM_CLASS, must_include=["vote vote--user-upvoted"])],
+        ),
         plan(_post_hops(post), pages.post_url(post), finish="upvote"),
         title=post.title,
         forum=post.forum,
@@ -317,7 +347,16 @@ def comment_on_post(world: World, rng) -> dict:
     return task(
         "Reply to the post '{{title}}' in f/{{forum}} with the comment \"{{comment}}\".",
         FORUM_HOME,
-        state_eval(check="comment_posted", post_id=post.id, text=comment),
+        state_eval(
+            {"check": "comment_posted", "post_id": post.id, "text": comment},
+            [
+                html_check(
+                    pages.post_url(post),
+                    outer_text(".post-comments"),
+                    must_include=[f"{FORUM_USER}: {comment}"],
+                )
+            ],
+        ),
         plan(_post_hops(post), pages.post_url(post), finish="comment", text=comment),
         title=post.title,
         forum=post.forum,
@@ -332,7 +371,17 @@ def create_post(world: World, rng) -> dict:
     return task(
         'Create a post in f/{{forum}} titled "{{title}}" with the body "{{body}}".',
         FORUM_HOME,
-        state_eval(check="post_created", forum=name, title=title, body=body),
+        state_eval(
+            {"check": "post_created", "forum": name, "title": title, "body": body},
+            [
+                html_check("last", outer_text(".submission__title"), exact_match=title),
+                html_check(
+                    "last",
+                    outer_text(".submission__inner"),
+                    must_include=[f"Submitted by {FORUM_USER} in f/{name}", body],
+                ),
+            ],
+        ),
         plan(hops, pages.submit_url(name), finish="create_post", title=title, body=body),
         forum=name,
         title=title,
@@ -404,7 +453,14 @@ def create_issue(world: World, rng) -> dict:
     return task(
         'Create an issue titled "{{title}}" in the project {{project}}.',
         GITLAB_HOME,
-        state_eval(check="issue_created", project=project.path, title=title),
+        state_eval(
+            {"check": "issue_created", "project": project.path, "title": title},
+            [
+                html_check("last", outer_text('[data-qa-selector="title_content"]'), exact_match=title),
+                html_check("last", outer_text(".issuable-meta"), must_include=[f"opened by {GITLAB_USER}"]),
+                html_check("last", "document.location.pathname", must_include=[f"/{project.path}/-/issues/"]),
+            ],
+        ),
         plan(hops, pages.new_issue_url(project.path), finish="create_issue", title=title),
         title=title,
         project=project.path,
