@@ -171,6 +171,7 @@ def test_html_mirrors_the_nodes_one_row_each():
     for control in ('name="address"', 'name="note"', 'value="place_order"'):
         assert re.search(rf'{control}[^>]*form="{order_form.group(1)}"', body), control
     assert 'aria-required="true"' in body and 'class="row d1 total"' in body
+    assert re.search(r'<textarea [^>]*aria-label="Note"[^>]*></textarea>', body)  # a field starts empty
     vote = re.search(
         r'<div class="submission__vote">\s*<form id="(form-\d)" [^>]*class="vote vote--user-upvoted"', body
     )

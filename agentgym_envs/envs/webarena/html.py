@@ -216,7 +216,7 @@ class _Document:
             self.out.append(
                 f'<input type="hidden" name="op" value="{escape(node.op or "")}" form="{form.id}">'
             )
-        content = "" if tag == "input" else escape(node.name)
+        content = "" if tag in ("input", "textarea") else escape(node.name)  # a field starts empty
         closing = "" if tag == "input" else f"</{tag}>"
         self.out.append(f"<{tag}{attributes_html({**own, **attributes})}>{content}{closing}")
 
