@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from agentgym_envs.envs.webarena.pages import (
     Node,
     NotFound,
-    Page,
     is_number,
+    not_found_page,
     perform,
     render_page,
     site_of,
@@ -159,7 +159,7 @@ class Browser:
         try:
             page = render_page(self.world, tab.url, tab.message)
         except NotFound:
-            page = Page("404 Not Found", (Node("heading", "404: this page does not exist"),))
+            page = not_found_page()
         # Ids fixed by the URL: the same page keeps its ids, other pages get other ones.
         base = 100 * (zlib.crc32(tab.url.encode()) % 90 + 10)
         return RenderedPage(tab.url, page.title, [(base + 1 + i, n) for i, n in enumerate(page.nodes)], base)
