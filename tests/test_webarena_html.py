@@ -21,8 +21,9 @@ from agentgym_envs.envs.webarena import evaluators, pages, tasks
 from agentgym_envs.envs.webarena.browser import VIEWPORT_NODES
 from agentgym_envs.envs.webarena.html import page_html, parse_markup
 from agentgym_envs.envs.webarena.pages import Node, Page, perform, render_page
-from agentgym_envs.envs.webarena.sites import FORUM, FORUM_USER, GITLAB, SHOP, generate_world
-from agentgym_envs.envs.webarena.webserver import ACCOUNTS, LOGIN_FORMS, LOGIN_PATHS, STALE_FORM, SiteServer
+from agentgym_envs.envs.webarena.sites import FORUM, FORUM_USER, GITLAB, SHOP, SITE_NAMES, generate_world
+from agentgym_envs.envs.webarena.webarena_configs import ACCOUNTS
+from agentgym_envs.envs.webarena.webserver import LOGIN_FORMS, LOGIN_PATHS, STALE_FORM, SiteServer
 
 ENV_ID = "AgentGym/WebArena-v0"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -330,7 +331,7 @@ def test_login_with_webarenas_account_sets_a_session_cookie(server, site):
     login = site + LOGIN_PATHS[site]
     status, _, body = request(server, "GET", login)
     assert status == 200 and f'aria-label="{user.name}"' in body and f">{button.name}</button>" in body
-    account, secret = ACCOUNTS[site]
+    account, secret = ACCOUNTS[SITE_NAMES[site]]["username"], ACCOUNTS[SITE_NAMES[site]]["password"]
     status, headers, _ = request(
         server, "POST", login, {"op": "login", user.field: account, password.field: "no"}
     )
@@ -343,10 +344,7 @@ def test_login_with_webarenas_account_sets_a_session_cookie(server, site):
     )
     assert status == 303 and headers["location"] == "/"
     name, token = headers["set-cookie"].split(";")[0].split("=", 1)
-    assert (
-        name == f"session_{ {SHOP: 'shopping', FORUM: 'reddit', GITLAB: 'gitlab'}[site] }"
-        and server.has_session(token)
-    )
+    assert name == f"session_{SITE_NAMES[site]}" and server.has_session(token)
     assert "HttpOnly" in headers["set-cookie"]
 
 
@@ -508,18 +506,18 @@ def test_webarenas_auto_login_steps_sign_in(tab, server):
     """The locators of WebArena's auto_login.py, on each login page."""
     shop, forum, gitlab = (server.origins[site] + LOGIN_PATHS[site] for site in (SHOP, FORUM, GITLAB))
     tab.goto(shop)
-    tab.get_by_label("Email", exact=True).fill(ACCOUNTS[SHOP][0])
-    tab.get_by_label("Password", exact=True).fill(ACCOUNTS[SHOP][1])
+    tab.get_by_label("Email", exact=True).fill(ACCOUNTS[SITE_NAMES[SHOP]]["username"])
+    tab.get_by_label("Password", exact=True).fill(ACCOUNTS[SITE_NAMES[SHOP]]["password"])
     tab.get_by_role("button", name="Sign In").click()
     tab.wait_for_url(server.origins[SHOP] + "/")
     tab.goto(forum)
-    tab.get_by_label("Username").fill(ACCOUNTS[FORUM][0])
-    tab.get_by_label("Password").fill(ACCOUNTS[FORUM][1])
+    tab.get_by_label("Username").fill(ACCOUNTS[SITE_NAMES[FORUM]]["username"])
+    tab.get_by_label("Password").fill(ACCOUNTS[SITE_NAMES[FORUM]]["password"])
     tab.get_by_role("button", name="Log in").click()
     tab.wait_for_url(server.origins[FORUM] + "/")
     tab.goto(gitlab)
-    tab.get_by_test_id("username-field").fill(ACCOUNTS[GITLAB][0])
-    tab.get_by_test_id("password-field").fill(ACCOUNTS[GITLAB][1])
+    tab.get_by_test_id("username-field").fill(ACCOUNTS[SITE_NAMES[GITLAB]]["username"])
+    tab.get_by_test_id("password-field").fill(ACCOUNTS[SITE_NAMES[GITLAB]]["password"])
     tab.get_by_test_id("sign-in-button").click()
     tab.wait_for_url(server.origins[GITLAB] + "/")
     cookies = {c["name"]: c["value"] for c in tab.context.cookies()}

@@ -70,6 +70,7 @@ from agentgym_envs.envs.webarena.pages import (
     url_problem,
 )
 from agentgym_envs.envs.webarena.sites import FORUM, GITLAB, SHOP, SITE_NAMES, World
+from agentgym_envs.envs.webarena.webarena_configs import ACCOUNTS
 
 HOST = "127.0.0.1"
 MAX_FORM_BYTES = 1 << 20  # a form is a few fields of model text; more is refused (413)
@@ -82,12 +83,7 @@ SECURITY_HEADERS = (
 
 
 # ------------------------------------------------------------------------------ login pages
-# WebArena's accounts (its browser_env/env_config.py) and its auto-login forms per site.
-ACCOUNTS = {
-    SHOP: ("emma.lopez@gmail.com", "Password.123"),
-    FORUM: ("MarvelsGrantMan136", "test1234"),
-    GITLAB: ("byteblaze", "hello1234"),
-}
+# The login form of each site, as WebArena's auto-login fills it (its accounts: ACCOUNTS).
 LOGIN_PATHS = {SHOP: "/customer/account/login/", FORUM: "/login", GITLAB: "/users/sign_in"}
 LOGIN_FORMS = {
     SHOP: (
@@ -128,7 +124,8 @@ def login_page(world: World, site: str, message: str = "") -> Page:
 
 def credentials_match(site: str, form: dict[str, str]) -> bool:
     _, user, password, _, _ = LOGIN_FORMS[site]
-    account, secret = ACCOUNTS[site]
+    account = ACCOUNTS[SITE_NAMES[site]]
+    account, secret = account["username"], account["password"]
     given_user, given_secret = form.get(user.field or "", ""), form.get(password.field or "", "")
     # compare_digest wants ASCII str or bytes; form input is any text.
     return hmac.compare_digest(given_user.encode(), account.encode()) & hmac.compare_digest(
