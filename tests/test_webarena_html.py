@@ -17,7 +17,7 @@ import gymnasium as gym
 import pytest
 
 import agentgym_envs  # noqa: F401 - registers the ids
-from agentgym_envs.envs.webarena import evaluators, pages, tasks
+from agentgym_envs.envs.webarena import evaluators, pages, tasks, webserver
 from agentgym_envs.envs.webarena.browser import VIEWPORT_NODES
 from agentgym_envs.envs.webarena.html import page_html, parse_markup
 from agentgym_envs.envs.webarena.pages import Node, Page, perform, render_page
@@ -274,6 +274,17 @@ def test_unknown_pages_and_bad_requests(server):
     connection.request("POST", "/checkout/", body=b"", headers={"Content-Length": str(1 << 30)})
     assert connection.getresponse().status == 413
     connection.close()
+
+
+def test_a_bug_in_a_page_is_a_500_and_the_server_goes_on(server, monkeypatch, caplog):
+    def broken(*args):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(webserver, "render_page", broken)
+    status, _, body = request(server, "GET", f"{SHOP}/")
+    assert status == 500 and "a bug" not in body and "the shopping site failed" in caplog.text
+    monkeypatch.undo()
+    assert request(server, "GET", f"{SHOP}/")[0] == 200
 
 
 def test_no_world_is_a_503_and_set_world_swaps_it():

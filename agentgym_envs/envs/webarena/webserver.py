@@ -44,11 +44,22 @@ Where WebArena's ``program_html`` locators point (the class names are the real s
   ``.comment`` row per comment ("<author>: <text>");
 - GitLab issue ``/<ns>/<project>/-/issues/<n>``: ``[data-qa-selector="title_content"]``,
   ``.issuable-status``, ``.issuable-meta`` ("Issue #n opened by <user>"), ``.detail-page-description``.
+
+The generated tasks' checks (``tasks.py``) use these on fixed pages (the cart, the post, the order
+the task will place: the next order number) or on ``"last"`` (a created post or issue, where the
+site leaves the agent). ``evaluators.evaluate(..., read=...)`` runs them in place of state_match.
+
+Where the browser differs from the text backend: a form that stays on its page (a vote, a stale
+form) reloads it through a 303, which adds a history entry (as on the real sites; the text backend
+adds none); Chromium gives textboxes a ``required`` property and typed text as a child StaticText;
+WebArena's scroll moves one screen (45 rows), the text backend's 30 (rows are 16 px, so either
+lands on whole rows).
 """
 
 from __future__ import annotations
 
 import hmac
+import logging
 import secrets
 import threading
 from http import HTTPStatus
@@ -72,6 +83,7 @@ from agentgym_envs.envs.webarena.pages import (
 from agentgym_envs.envs.webarena.sites import FORUM, GITLAB, SHOP, SITE_NAMES, World
 from agentgym_envs.envs.webarena.webarena_configs import ACCOUNTS
 
+logger = logging.getLogger(__name__)
 HOST = "127.0.0.1"
 MAX_FORM_BYTES = 1 << 20  # a form is a few fields of model text; more is refused (413)
 STALE_FORM = "The page changed before the form was sent; here it is as it is now."
@@ -159,16 +171,26 @@ class _Handler(BaseHTTPRequestHandler):
     server_version = "AgentGymSites/1"
 
     def do_GET(self) -> None:  # noqa: N802 (http.server's name)
-        self._send(self.server.owner.get(self.server.site, self.path, self._cookies()))
+        self._send(self._answer(lambda owner: owner.get(self.server.site, self.path, self._cookies())))
 
     def do_POST(self) -> None:  # noqa: N802
         length = self.headers.get("Content-Length", "0")
         if not length.isascii() or not length.isdigit():
-            return self._send(self.server.owner.error(HTTPStatus.BAD_REQUEST))
+            return self._send(SiteServer.error(HTTPStatus.BAD_REQUEST))
         if int(length) > MAX_FORM_BYTES:
-            return self._send(self.server.owner.error(HTTPStatus.REQUEST_ENTITY_TOO_LARGE))
+            return self._send(SiteServer.error(HTTPStatus.REQUEST_ENTITY_TOO_LARGE))
         body = self.rfile.read(int(length)).decode("utf-8", "replace")
-        self._send(self.server.owner.post(self.server.site, self.path, body))
+        self._send(self._answer(lambda owner: owner.post(self.server.site, self.path, body)))
+
+    def _answer(self, work) -> Response:
+        """The response ``work`` makes; a bug in a page is a 500 (and logged), never a dropped connection."""
+        try:
+            return work(self.server.owner)
+        except Exception:  # noqa: BLE001
+            logger.exception(
+                "the %s site failed on %s %s", SITE_NAMES[self.server.site], self.command, self.path
+            )
+            return SiteServer.error(HTTPStatus.INTERNAL_SERVER_ERROR)
 
     def _cookies(self) -> dict[str, str]:
         jar = SimpleCookie()
