@@ -28,9 +28,13 @@ import urllib.parse
 import urllib.request
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from agentgym_envs.envs.webarena.evaluators import evaluate
 from agentgym_envs.envs.webarena.sites import FORUM, GITLAB, SHOP
+
+if TYPE_CHECKING:  # auto_login reads ACCOUNTS from here
+    from agentgym_envs.envs.webarena.auto_login import LoginStates
 
 # WebArena's six sites and its homepage, by the names its configs' ``sites`` lists use.
 SITES = ("shopping", "shopping_admin", "reddit", "gitlab", "map", "wikipedia", "homepage")
@@ -346,3 +350,28 @@ def resolve_program_html(
                 target["locator"] = ""
         resolved.append(target)
     return resolved
+
+
+# ------------------------------------------------------------------------------ an episode on a user's sites
+def open_config(browser: Any, config: Mapping[str, Any], logins: LoginStates) -> None:
+    """Start a config's episode in ``browser`` (a :class:`~chromium.ChromiumBrowser`) as WebArena's
+    env does: a new context from the login state of the config's sites (signed in now unless a
+    fresh state is cached), its geolocation, a tab per start URL."""
+    combination = login_sites(config)
+    state = logins.state(combination, browser.run_with_browser) if combination else None
+    browser.open(
+        config["start_url"],
+        storage_state=None if state is None else str(state),
+        geolocation=config.get("geolocation"),
+    )
+
+
+def evaluate_config(
+    config: Mapping[str, Any], *, answer: str, browser: Any, sites: Mapping[str, str]
+) -> bool:
+    """WebArena's verdict on an episode that stopped with ``answer``: its evaluators, with
+    program_html's helpers resolved against the page the episode ended on and the user's sites."""
+    evaluation = dict(config["eval"])
+    if "program_html" in evaluation["eval_types"]:
+        evaluation["program_html"] = resolve_program_html(evaluation["program_html"], browser.url, sites)
+    return evaluate(evaluation, answer=answer, url=browser.url, world=None, read=browser.read)
