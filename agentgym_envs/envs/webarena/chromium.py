@@ -43,6 +43,7 @@ import signal
 import threading
 import time
 import weakref
+import zlib
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -88,7 +89,10 @@ def find_chromium(path: str | None = None) -> str:
     if given:
         found = shutil.which(given)
         if found is None:
-            raise ChromiumNotFound(f"the Chromium {given!r} is not an executable program")
+            raise ChromiumNotFound(
+                f"the Chromium {given!r} is not an executable program: give the path of one, or "
+                f"install it with `{INSTALL_HINT}`"
+            )
         return found
     for name in CHROMIUM_NAMES:
         found = shutil.which(name)
@@ -367,6 +371,7 @@ class TreeView:
     hidden: set[str] = field(default_factory=set)
     url: str = BLANK
     more_below: bool = False  # the page goes on below the viewport
+    ids: dict[str, int] = field(default_factory=dict)  # Chromium's node id -> the id shown
 
 
 @dataclass(frozen=True)
@@ -393,9 +398,10 @@ def parse_tree(text: str) -> list[TreeLine]:
     return lines
 
 
-def node_line(node: dict[str, Any]) -> str | None:
-    """WebArena's line for an accessibility node (``[id] role 'name' props``), or None for a
-    node it leaves out (no role or name; an empty name with nothing to show)."""
+def node_line(node: dict[str, Any], shown_id: int | str | None = None) -> str | None:
+    """WebArena's line for an accessibility node (``[id] role 'name' props``; the id is the
+    node's own unless ``shown_id`` is given), or None for a node it leaves out (no role or name;
+    an empty name with nothing to show)."""
     try:
         role, name = node["role"]["value"], node["name"]["value"]
     except (KeyError, TypeError):
@@ -412,7 +418,7 @@ def node_line(node: dict[str, Any]) -> str | None:
             pass
     if not name.strip() and (role == "listitem" or (not properties and role in EMPTY_ROLES)):
         return None
-    line = f"[{node['nodeId']}] {role} {name!r}"
+    line = f"[{node['nodeId'] if shown_id is None else shown_id}] {role} {name!r}"
     return f"{line} {' '.join(properties)}" if properties else line
 
 
@@ -443,16 +449,19 @@ def unique_nodes(nodes: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def render_tree(
-    nodes: list[dict[str, Any]], bounds: Mapping[int, tuple[float, ...] | None], screen: tuple[float, float]
+    nodes: list[dict[str, Any]],
+    bounds: Mapping[int, tuple[float, ...] | None],
+    screen: tuple[float, float],
+    ids: Mapping[str, int] | None = None,
 ) -> TreeView:
     """The viewport's tree text from the unique accessibility nodes (root first) and each
     node's bounds by backend id. A node outside the viewport is lifted out of the tree, its
     children taking its place (WebArena's ``remove_node_in_graph``); a node without a line adds
-    no depth to its children."""
+    no depth to its children. ``ids``: the id to show for each node id (else its own)."""
     if not nodes:
         return TreeView("")
     by_id = {node["nodeId"]: node for node in nodes}
-    view = TreeView("")
+    view = TreeView("", ids=dict(ids or {}))
     lines: list[str] = []
 
     def box_of(node: dict[str, Any]) -> tuple[float, ...] | None:
@@ -463,21 +472,22 @@ def render_tree(
         return bounds.get(node["backendDOMNodeId"])
 
     def visit(node: dict[str, Any], depth: int) -> None:
-        line = node_line(node)
+        shown_id = view.ids.get(node["nodeId"], node["nodeId"])
+        line = node_line(node, shown_id)
         shown = False
         if line is not None:
             box = box_of(node)
             if in_view(box, screen):
                 shown = True
                 lines.append("\t" * depth + line)
-                view.shown[node["nodeId"]] = ShownNode(
+                view.shown[str(shown_id)] = ShownNode(
                     node["backendDOMNodeId"],
                     tuple(float(v) for v in box),
                     node["role"]["value"],
                     _is_editable(node),
                 )
             elif "backendDOMNodeId" in node:
-                view.hidden.add(node["nodeId"])
+                view.hidden.add(str(shown_id))
         for child in node.get("childIds", []):
             if child in by_id:
                 visit(by_id[child], depth + 1 if shown else depth)
@@ -493,6 +503,9 @@ def _is_editable(node: dict[str, Any]) -> bool:
     return any(p.get("name") == "editable" for p in node.get("properties", []))
 
 
+_STATIC_TEXT = re.compile(r"\[\d+\] StaticText (.+)", re.DOTALL)
+
+
 def clean_tree(text: str) -> str:
     """WebArena's ``clean_accesibility_tree``: a StaticText line whose text already appears in
     one of the three lines kept before it is dropped (so is an empty one)."""
@@ -501,19 +514,19 @@ def clean_tree(text: str) -> str:
         if "statictext" not in line.lower():
             kept.append(line)
             continue
-        marker = line.find("] StaticText ")
-        opening = line.find("[")
-        if marker < 0 or opening < 0 or not line[opening + 1 : marker].isdigit():
-            continue
-        words = line[marker + len("] StaticText ") :]
-        said = words[1:-1]
-        if len(words) > 0 and said and all(said not in previous for previous in kept[-3:]):
+        match = _STATIC_TEXT.search(line)
+        said = match.group(1)[1:-1] if match else ""  # the text without its quotes
+        if said and all(said not in previous for previous in kept[-3:]):
             kept.append(line)
     return "\n".join(kept)
 
 
-async def read_accessibility_tree(page: Any, client: Any) -> TreeView:
-    """The current viewport's tree of ``page`` (a Playwright async page and its CDP session)."""
+async def read_accessibility_tree(
+    page: Any, client: Any, canonical: Callable[[str], str] | None = None
+) -> TreeView:
+    """The current viewport's tree of ``page`` (a Playwright async page and its CDP session),
+    its nodes numbered by :func:`page_ids` (given ``canonical``, which writes the page's URL as
+    the agent sees it), else by Chromium's own ids as in WebArena."""
     snapshot = await client.send("DOMSnapshot.captureSnapshot", _SNAPSHOT)  # WebArena's id order
     nodes = unique_nodes((await client.send("Accessibility.getFullAXTree", {}))["nodes"])
     wanted = [
@@ -522,9 +535,33 @@ async def read_accessibility_tree(page: Any, client: Any) -> TreeView:
         if "backendDOMNodeId" in node and node["role"]["value"] != "RootWebArea" and node_line(node)
     ]
     bounds, screen, page_facts = await _measure(page, client, snapshot, wanted)
-    view = render_tree(nodes, bounds, screen)
-    view.url, view.more_below = page_facts["url"], bool(page_facts["more"])
+    url = canonical(page_facts["url"]) if canonical else page_facts["url"]
+    view = render_tree(nodes, bounds, screen, page_ids(snapshot, nodes, url) if canonical else None)
+    view.url, view.more_below = url, bool(page_facts["more"])
     return view
+
+
+def page_ids(snapshot: dict[str, Any], nodes: list[dict[str, Any]], url: str) -> dict[str, int]:
+    """The ids the agent sees, by Chromium's node id: the node's place in the page's DOM (the
+    snapshot's document order; nodes the snapshot leaves out, such as a text field's inner text,
+    after them in tree order), from a base fixed by the URL.
+
+    Chromium numbers nodes as it meets them, and some it meets during page load (autofill, the
+    accessibility cache), at moments that vary from run to run; so the ids WebArena shows differ
+    between runs of the same episode. Numbered by place, the same page shows the same ids every
+    time (and pages at other URLs show others, as in the text backend). The text is otherwise
+    WebArena's, line for line."""
+    base = 1000 * (zlib.crc32(url.encode()) % 90 + 10)
+    place: dict[int, int] = {}
+    for document in snapshot["documents"]:
+        for backend_id in document["nodes"]["backendNodeId"]:
+            place.setdefault(backend_id, len(place))
+    ids = {}
+    for node in nodes:
+        backend_id = node.get("backendDOMNodeId")
+        if backend_id is not None:
+            ids[node["nodeId"]] = base + place.setdefault(backend_id, len(place))
+    return ids
 
 
 async def _measure(
@@ -688,6 +725,7 @@ class ChromiumBrowser:
         for url in start_url.split(" |AND| "):
             tab = await self._new_tab()
             await self._goto(tab.page, self.live(url.strip()))
+            await tab.start_history_here()
         self.active = 0
         await self._tabs[0].page.bring_to_front()
         await self._observe()
@@ -778,13 +816,13 @@ class ChromiumBrowser:
         self.tab_titles = [await t.page.title() for t in self._tabs]
         for attempt in range(3):
             try:
-                view = await read_accessibility_tree(tab.page, tab.client)
+                view = await read_accessibility_tree(tab.page, tab.client, self.canonical)
                 break
             except Exception:  # a document replaced while it was read: read the new one
                 if attempt == 2 or not self.engine.running:
                     raise
                 await tab.page.wait_for_load_state("load")
-        view.url, view.text = self.canonical(view.url), self.canonical(view.text)
+        view.text = self.canonical(view.text)
         self.view = view
 
     # ------------------------------------------------------------------ addresses
@@ -960,17 +998,25 @@ class ChromiumBrowser:
                 await self._goto(page, self.live(url))
             except ActionError:
                 return ""
-        if not locator.strip():
-            return await page.content()
         try:
-            value = await page.evaluate(f"() => {locator}")
-        except Exception:  # noqa: BLE001  (WebArena: the page is wrong, the value is empty)
-            return ""
-        return str(value)  # as WebArena: str() of what the page gave, "None" for null
+            return await _read_page(page, locator)
+        finally:
+            if url != "last":
+                await page.close()
 
     def screenshot(self) -> bytes:
         """The current tab's viewport as PNG (WebArena's image observation)."""
         return self._run(lambda: self._tabs[self.active].page.screenshot(type="png"))
+
+
+async def _read_page(page: Any, locator: str) -> str:
+    if not locator.strip():
+        return await page.content()
+    try:
+        value = await page.evaluate(f"() => {locator}")
+    except Exception:  # noqa: BLE001  (WebArena: the page is wrong, the value is empty)
+        return ""
+    return str(value)  # as WebArena: str() of what the page gave ("None" for null)
 
 
 _SCROLL_SCRIPT = """(sign) => {
@@ -985,6 +1031,7 @@ class _Tab:
     def __init__(self, page: Any, client: Any, main_frame: str):
         self.page, self.client, self.main_frame = page, client, main_frame
         self.navigation: asyncio.Future | None = None
+        self.first_entry = 0  # the history before it (a new tab's blank page) is not the episode's
 
     def navigation_requested(self, event: dict[str, Any]) -> None:
         if event.get("frameId") == self.main_frame and self.navigation is None:
@@ -1017,7 +1064,10 @@ class _Tab:
 
     async def can_go(self, step: int) -> bool:
         history = await self.client.send("Page.getNavigationHistory")
-        return 0 <= history["currentIndex"] + step < len(history["entries"])
+        return self.first_entry <= history["currentIndex"] + step < len(history["entries"])
+
+    async def start_history_here(self) -> None:
+        self.first_entry = (await self.client.send("Page.getNavigationHistory"))["currentIndex"]
 
 
 def _drop_context(engine: ChromiumEngine, holder: list[Any]) -> None:
