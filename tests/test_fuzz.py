@@ -37,6 +37,8 @@ import pytest
 from agentgym_envs import INFO_KEYS, env_ids
 
 ALL_IDS = env_ids()
+# Other engines behind one id, fuzzed as cases of their own: "<id>:<keyword>=<value>".
+VARIANTS = ["AgentGym/WebArena-v0:backend=browser"]
 STALL_SECONDS = 60  # one input (or starting the env, a JVM) taking longer than this is a hang
 RUN_SECONDS = 300  # one id's whole run, on a busy machine (about 1-8 s when all is well)
 OUTPUT_CAP = 1_000_000  # bytes of stdout + stderr a child may write (warnings, JVM logs)
@@ -46,11 +48,18 @@ RESET_TASKS = 2  # test tasks the fuzz cycles through (a new task costs SciWorld
 EXPERT_ROUNDS = 200  # the expert's steps to solve the final episode (as tests/test_envs.py)
 
 
-@pytest.mark.parametrize("env_id", ALL_IDS)
+@pytest.mark.parametrize("env_id", ALL_IDS + VARIANTS)
 def test_no_input_crashes_hangs_or_breaks_the_env(env_id, tmp_path):
     from helpers import installed_or_skip
 
-    installed_or_skip(env_id)
+    installed_or_skip(env_id.partition(":")[0])
+    if env_id.endswith("backend=browser"):
+        from agentgym_envs.envs.webarena.chromium import ChromiumNotFound, find_chromium
+
+        try:
+            find_chromium()
+        except ChromiumNotFound as missing:
+            pytest.skip(str(missing))
     run = run_child(env_id, tmp_path)
     where = f"{env_id}: last input {run.last_input}"
     assert run.ended == "exit", f"{where}: the child {run.ended}\n--- child output ---\n{run.output}"
@@ -251,7 +260,8 @@ class Fuzzer:
         self.problems: list[str] = []
         self.steps = 0
         self.note("making the env")
-        self.env = gym.make(env_id)
+        name, _, variant = env_id.partition(":")
+        self.env = gym.make(name, **dict([variant.split("=", 1)] if variant else []))
         self.tasks = list(self.env.unwrapped.task_ids("test"))[:RESET_TASKS]
         self.next_task = 0
         self.reset(self.env)
