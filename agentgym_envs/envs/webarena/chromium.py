@@ -653,10 +653,12 @@ class ChromiumBrowser:
         origins: Mapping[str, str],
         chromium_path: str | None = None,
         engine: ChromiumEngine = ENGINE,
+        resources_anywhere: bool = False,
     ):
         self.executable = find_chromium(chromium_path)
         self.engine = engine
         self.origins = dict(origins)
+        self.resources_anywhere = resources_anywhere
         self._canonical_of = {
             live: canonical for canonical, live in self.origins.items() if live != canonical
         }
@@ -850,10 +852,14 @@ class ChromiumBrowser:
         return on_site and not parts.username and not parts.password
 
     async def _route(self, route: Any) -> None:
-        """Every request of the context: to one of the sites' live origins it goes on, anything
-        else is refused (the pages need nothing else; a page cannot lead the browser away)."""
+        """Every request of the context: to one of the sites' live origins it goes on; a page's
+        own resources (images, map tiles, scripts) from elsewhere only with
+        ``resources_anywhere`` (a user's real sites may need them; the generated ones need
+        nothing else); anything else, and every navigation away from the sites, is refused."""
+        request = route.request
         try:
-            if self.reachable(route.request.url) and route.request.url == self.live(route.request.url):
+            on_site = self.reachable(request.url) and request.url == self.live(request.url)
+            if on_site or (self.resources_anywhere and not request.is_navigation_request()):
                 await route.continue_()
             else:
                 await route.abort("blockedbyclient")
