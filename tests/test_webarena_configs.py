@@ -13,9 +13,13 @@ from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
+import gymnasium as gym
 import pytest
 
+import agentgym_envs  # noqa: F401 - registers the ids
 from agentgym_envs.envs.webarena import evaluators
+from agentgym_envs.envs.webarena.pages import product_url
+from agentgym_envs.envs.webarena.sites import SITE_NAMES, generate_world
 from agentgym_envs.envs.webarena.webarena_configs import (
     BROWSER_EVALS,
     PAGE,
@@ -432,3 +436,264 @@ def test_url_match_gold_in_pred_is_webarenas_rule():
     assert not evaluators.url_match(f"{forum}/f/machinelearning", alternatives, rule)  # case counts
     with pytest.raises(ValueError, match="unknown url_match rule"):
         evaluators.url_match(forum, forum, "PRED in GOLD")
+
+
+# ------------------------------------------------------------------------------ on a user's sites (browser)
+def browser_or_skip() -> None:
+    pytest.importorskip("playwright", reason="WebArena's browser backend needs the module 'playwright'")
+    from agentgym_envs.envs.webarena.chromium import ChromiumNotFound, find_chromium
+
+    try:
+        find_chromium()
+    except ChromiumNotFound as missing:
+        pytest.skip(str(missing))  # "needs the program 'chromium' on PATH ... apt-get install chromium"
+
+
+class RecordingSites:
+    """The generated sites standing in for a user's WebArena sites, noting every login form sent
+    and the session cookie each page request carried."""
+
+    def __init__(self, world):
+        from agentgym_envs.envs.webarena.webserver import SiteServer
+
+        recorder = self
+
+        class Recording(SiteServer):
+            def get(self, site, target, cookies):
+                recorder.requests.append((SITE_NAMES[site], target, cookies))
+                return super().get(site, target, cookies)
+
+            def post(self, site, target, body):
+                if "op=login" in body:
+                    recorder.logins.append(SITE_NAMES[site])
+                return super().post(site, target, body)
+
+        self.requests: list[tuple[str, str, dict]] = []
+        self.logins: list[str] = []
+        self.server = Recording(world).start()
+        # What a user passes as sites=: the generated sites' live addresses, by WebArena's names.
+        self.sites = {SITE_NAMES[canonical]: live for canonical, live in self.server.origins.items()}
+
+    def session_on_last_request(self, site: str) -> bool:
+        """Whether the last page fetched from ``site`` came with a session WebArena's account opened."""
+        cookies = [c for s, _, c in self.requests if s == site][-1]
+        return self.server.has_session(cookies.get(f"session_{site}", ""))
+
+
+@pytest.fixture(scope="module")
+def users_sites():
+    browser_or_skip()
+    sites = RecordingSites(generate_world(SEED))
+    yield sites
+    sites.server.close()
+
+
+SEED = 5
+ENV_ID = "AgentGym/WebArena-v0"
+
+
+def users_configs(world) -> list[dict]:
+    """Configs in WebArena's format whose answers fit the generated world standing in for the
+    user's sites; shapes of real tasks (string_match, url_match GOLD in PRED, program_html with
+    reddit_get_post_url and a page's locator), with WebArena's login state names."""
+    product = list(world.shop.products.values())[3]
+    posts = list(world.forum.posts.values())
+    forum = world.forum.forums[1]
+    project = next(iter(world.gitlab.projects.values()))
+    vote_class = "document.querySelector('div.submission__vote').querySelector('form').getAttribute('class')"
+    cart_items = "document.querySelector('#shopping-cart-table').outerText"
+    return [
+        webarena_config(
+            1001,
+            intent=f"What is the price of {product.name}",
+            eval={
+                "eval_types": ["string_match"],
+                "reference_answers": {"must_include": [f"{product.price:.2f}"]},
+            },
+        ),
+        webarena_config(
+            1002,
+            sites=["reddit"],
+            storage_state="./.auth/reddit_state.json",
+            start_url="__REDDIT__",
+            intent=f"Go to the {forum} forum",
+            eval={"eval_types": ["url_match"], "reference_url": f"__REDDIT__/f/{forum}", "program_html": []},
+        ),
+        *(
+            webarena_config(
+                task_id,
+                sites=["gitlab", "reddit"],
+                storage_state="./.auth/gitlab.reddit_state.json",
+                start_url=f"__REDDIT__/f/{post.forum}/{post.id}",
+                intent=f"Upvote the post '{post.title}'",
+                eval={
+                    "eval_types": ["program_html"],
+                    "reference_url": "",
+                    "program_html": [
+                        {
+                            "url": "func:reddit_get_post_url('__last_url__')",
+                            "locator": vote_class,
+                            "required_contents": {"must_include": ["vote--user-upvoted"]},
+                        }
+                    ],
+                },
+            )
+            for task_id, post in ((1003, posts[0]), (1004, posts[1]))
+        ),
+        webarena_config(
+            1005,
+            start_url=f"__SHOPPING__/{product_url(product.name).split('/', 3)[3]}",
+            intent=f"Add {product.name} to my cart",
+            eval={
+                "eval_types": ["program_html"],
+                "reference_url": "",
+                "program_html": [
+                    {
+                        "url": "__SHOPPING__/checkout/cart/",
+                        "locator": cart_items,
+                        "required_contents": {"must_include": [product.name]},
+                    }
+                ],
+            },
+        ),
+        webarena_config(
+            1006,
+            sites=["gitlab"],
+            storage_state="./.auth/gitlab_state.json",
+            start_url="__GITLAB__",
+            intent=f"How many stars does {project.path} have",
+            eval={"eval_types": ["string_match"], "reference_answers": {"exact_match": str(project.stars)}},
+        ),
+    ]
+
+
+def click(env, obs: str, role: str, name: str) -> str:
+    """Click the element shown with this role and name (its id read from the observation)."""
+    from agentgym_envs.envs.webarena.chromium import parse_tree
+
+    tree = obs.split("OBSERVATION:\n", 1)[1].split("\n\n", 1)[1].split("\nURL: ")[0]
+    node = next(line for line in parse_tree(tree) if line.role == role and line.name.startswith(name))
+    obs, reward, terminated, *_ = env.step(f"click [{node.node_id}]")
+    assert reward == 0.0 and not terminated, obs
+    return obs
+
+
+def test_webarenas_configs_play_on_a_users_sites_with_its_evaluators_and_logins(users_sites, tmp_path):
+    world = users_sites.server.world
+    configs = users_configs(world)
+    env = gym.make(ENV_ID, backend="browser", sites=users_sites.sites, tasks=configs, auth_dir=tmp_path)
+    try:
+        shop = users_sites.sites["shopping"]
+        obs, info = env.reset(options={"task_id": 1001})
+        assert info["item_id"] == "webarena_1001" and info["task_id"] == 1001
+        assert f"URL: {shop}/" in obs and "OBJECTIVE: What is the price of" in obs
+        assert users_sites.logins == ["shopping"] and users_sites.session_on_last_request("shopping")
+        product = list(world.shop.products.values())[3]
+        assert env.step(f"stop [${product.price:.2f}]")[1] == 1.0
+        env.reset(options={"task_id": 1001})
+        assert env.step("stop [$0.01]")[1] == 0.0
+        assert users_sites.logins == ["shopping"]  # the state was reused, not made again
+
+        obs, _ = env.reset(options={"task_id": 1002})
+        forum = world.forum.forums[1]
+        obs = click(env, obs, "link", f"f/{forum}")
+        assert f"URL: {users_sites.sites['reddit']}/f/{forum}" in obs
+        assert env.step("stop []")[1] == 1.0  # GOLD in PRED
+
+        obs, _ = env.reset(options={"task_id": 1003})
+        assert users_sites.logins == [
+            "shopping",
+            "reddit",
+            "gitlab",
+            "reddit",
+        ]  # gitlab.reddit: both, in order
+        assert users_sites.session_on_last_request("reddit")
+        click(env, obs, "button", "Upvote")
+        assert env.step("stop []")[1] == 1.0  # program_html on reddit_get_post_url(the last URL)
+        env.reset(options={"task_id": 1004})
+        assert env.step("stop []")[1] == 0.0  # not upvoted
+
+        obs, _ = env.reset(options={"task_id": 1005})
+        click(env, obs, "button", "Add to Cart")
+        assert env.step("stop []")[1] == 1.0  # the cart page, read in a new tab
+        env.reset(options={"task_id": 1006})
+        stars = next(iter(world.gitlab.projects.values())).stars
+        assert env.step(f"stop [{stars}]")[1] == 1.0
+        with pytest.raises(NotImplementedError, match="no scripted expert"):
+            env.unwrapped.expert()
+    finally:
+        env.close()
+    states = sorted(p.name for p in tmp_path.rglob("*_state.json"))
+    assert states == [
+        "gitlab.reddit_state.json",
+        "gitlab_state.json",
+        "reddit_state.json",
+        "shopping_state.json",
+    ]
+
+
+def test_login_states_are_reused_across_envs_and_renewed_when_old(users_sites, tmp_path):
+    config = users_configs(users_sites.server.world)[0]
+    before = len(users_sites.logins)
+    envs = []  # kept open together: they share the process's Chromium
+    try:
+        for max_age, logins in ((600, 1), (600, 1), (0, 2), (0, 3)):
+            envs.append(
+                gym.make(
+                    ENV_ID,
+                    backend="browser",
+                    sites=users_sites.sites,
+                    tasks=[config],
+                    auth_dir=tmp_path,
+                    login_max_age=max_age,
+                )
+            )
+            envs[-1].reset(options={"task_id": 1001})
+            assert users_sites.session_on_last_request("shopping")
+            assert len(users_sites.logins) - before == logins
+    finally:
+        for env in envs:
+            env.close()
+    (state,) = tmp_path.rglob("shopping_state.json")
+    cookie = json.loads(state.read_text())["cookies"][0]
+    assert cookie["name"] == "session_shopping" and users_sites.server.has_session(cookie["value"])
+
+
+def test_a_wrong_account_is_reported_naming_the_site(users_sites, tmp_path, monkeypatch):
+    from agentgym_envs.envs.webarena import auto_login
+
+    wrong = {**auto_login.ACCOUNTS, "reddit": {"username": "MarvelsGrantMan136", "password": "x"}}
+    monkeypatch.setattr(auto_login, "ACCOUNTS", wrong)  # what signs in, not what the site accepts
+    forum_task = users_configs(users_sites.server.world)[1:2]
+    env = gym.make(ENV_ID, backend="browser", sites=users_sites.sites, tasks=forum_task, auth_dir=tmp_path)
+    try:
+        with pytest.raises(
+            auto_login.LoginFailed, match="could not sign in to reddit at .* as MarvelsGrantMan136"
+        ):
+            env.reset()
+    finally:
+        env.close()
+    assert not list(tmp_path.rglob("*_state.json"))
+
+
+def test_a_task_needing_a_site_not_given_is_refused_naming_it(users_sites):
+    configs = users_configs(users_sites.server.world)
+    env = gym.make(
+        ENV_ID, backend="browser", sites={"shopping": users_sites.sites["shopping"]}, tasks=configs
+    )
+    try:
+        assert sorted(env.unwrapped._given) == [1001, 1005]
+        with pytest.raises(
+            ValueError, match=r"task 1002 needs the sites \['reddit'\], which sites= does not give"
+        ):
+            env.reset(options={"task_id": 1002})
+        _, info = env.reset(seed=3)  # a draw only among the tasks it can play
+        assert info["task_id"] in (1001, 1005)
+    finally:
+        env.close()
+    with pytest.raises(ValueError, match=r"needs the sites \['gitlab'\]"):
+        gym.make(
+            ENV_ID, backend="browser", sites={"shopping": users_sites.sites["shopping"]}, tasks=configs[-1:]
+        )
+    with pytest.raises(ValueError, match="give tasks= and backend='browser'"):
+        gym.make(ENV_ID, sites=users_sites.sites, tasks=configs)

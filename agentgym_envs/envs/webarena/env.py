@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import importlib.util
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from agentgym_envs.core import Outcome, TextEnv
+from agentgym_envs.envs.webarena.auto_login import DEFAULT_MAX_AGE, LoginStates
 from agentgym_envs.envs.webarena.browser import (
     ACTION_HELP,
     ActionError,
@@ -33,7 +34,13 @@ from agentgym_envs.envs.webarena.evaluators import evaluate
 from agentgym_envs.envs.webarena.pages import CART_URL, CHECKOUT_URL
 from agentgym_envs.envs.webarena.sites import FORUM, FORUM_USER, GITLAB, SHOP, World, generate_world
 from agentgym_envs.envs.webarena.tasks import make_task
-from agentgym_envs.envs.webarena.webarena_configs import load_webarena_configs
+from agentgym_envs.envs.webarena.webarena_configs import (
+    BROWSER_EVALS,
+    TEXT_EVALS,
+    evaluate_config,
+    load_webarena_configs,
+    open_config,
+)
 from agentgym_envs.envs.webarena.webserver import SiteServer
 from agentgym_envs.toolcalls import ToolParam, ToolSpec
 
@@ -136,6 +143,13 @@ class WebArenaEnv(TextEnv):
         observation_type: ``"accessibility_tree"``, or ``"image"`` for WebArena's image
             observation as well: the viewport's PNG bytes in ``info["screenshot"]`` after every
             reset and step (the text observation stays the prompt body).
+        sites: with ``backend="browser"`` and ``tasks``, the addresses of the user's own WebArena
+            sites (``{"shopping": "http://host:7770", "reddit": ..., "gitlab": ...,
+            "shopping_admin": ..., "map": ..., "wikipedia": ..., "homepage": ...}``): WebArena's
+            configs play there, signed in as WebArena's auto-login does; a task needing a site
+            not given is refused with the reason.
+        auth_dir: where the login states are kept (default ``$AGENTGYM_CACHE/webarena-auth``).
+        login_max_age: seconds a login state is reused before signing in again (0: every episode).
     """
 
     action_help = ACTION_HELP
@@ -150,13 +164,23 @@ class WebArenaEnv(TextEnv):
         backend: str = "text",
         chromium_path: str | None = None,
         observation_type: str = "accessibility_tree",
+        sites: Mapping[str, str] | None = None,
+        auth_dir: str | None = None,
+        login_max_age: float = DEFAULT_MAX_AGE,
     ):
         super().__init__(split=split, render_mode=render_mode)
         check_backend(backend, chromium_path, observation_type)
+        if sites is not None and (backend != "browser" or tasks is None):
+            raise ValueError(
+                "sites= plays WebArena's own configs on your sites: give tasks= and backend='browser'"
+            )
         self.backend, self.observation_type = backend, observation_type
         # Found now, so that a missing Chromium is reported by gym.make, with the install command.
         self._chromium_path = find_chromium(chromium_path) if backend == "browser" else None
-        self._given = load_webarena_configs(tasks) if tasks is not None else None
+        evals = BROWSER_EVALS if backend == "browser" else TEXT_EVALS
+        self._given = load_webarena_configs(tasks, sites, evals) if tasks is not None else None
+        # The user's sites and their login states (None: the generated sites, which need no login).
+        self._logins = None if sites is None else LoginStates(self._given.sites, auth_dir, login_max_age)
         self.config: dict[str, Any] = {}
         self.world: World | None = None
         self.browser: Browser | ChromiumBrowser | None = None
@@ -174,6 +198,8 @@ class WebArenaEnv(TextEnv):
         return f"{INTRODUCTION}{ACTION_HELP}\n\n{RULES}\n\nOBJECTIVE: {self.config.get('intent', '')}"
 
     def _start_task(self, task_id: int) -> str:
+        if self._logins is not None:
+            return self._start_on_users_sites(self._given[task_id])
         world = generate_world(task_id)
         self.config = make_task(task_id, world) if self._given is None else self._given[task_id]
         self.world = world
@@ -185,6 +211,22 @@ class WebArenaEnv(TextEnv):
                 self.browser.open(self.config["start_url"])
             except BrowserLost:  # it died as the episode began: once more, in a new browser
                 self.browser.open(self.config["start_url"])
+        self.previous_action = "None"
+        self._take_screenshot()
+        return self.observation_text()
+
+    def _start_on_users_sites(self, config: dict[str, Any]) -> str:
+        """A WebArena config on the user's sites: no generated world; the browser reaches the
+        sites' own addresses."""
+        self.config, self.world = config, None
+        if self._chromium is None:
+            origins = {url: url for url in self._given.sites.values()}
+            self._chromium = ChromiumBrowser(origins, self._chromium_path, resources_anywhere=True)
+        self.browser = self._chromium
+        try:
+            open_config(self.browser, config, self._logins)
+        except BrowserLost:  # it died as the episode began: once more, in a new browser
+            open_config(self.browser, config, self._logins)
         self.previous_action = "None"
         self._take_screenshot()
         return self.observation_text()
@@ -270,10 +312,15 @@ class WebArenaEnv(TextEnv):
         return Outcome(self.observation_text(), self.score)
 
     def _stop(self, answer: str) -> Outcome:
-        read = self.browser.read if self.backend == "browser" else None
-        success = evaluate(
-            self.config["eval"], answer=answer, url=self.browser.url, world=self.world, read=read
-        )
+        if self._given is not None and self.backend == "browser":  # WebArena's configs: its helpers too
+            success = evaluate_config(
+                self.config, answer=answer, browser=self.browser, sites=self._given.sites
+            )
+        else:
+            read = self.browser.read if self.backend == "browser" else None
+            success = evaluate(
+                self.config["eval"], answer=answer, url=self.browser.url, world=self.world, read=read
+            )
         verdict = "The task is done." if success else "The task was not done."
         return Outcome(f"You stopped with the answer [{answer}]. {verdict}", float(success), done=True)
 
