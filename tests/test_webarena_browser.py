@@ -399,10 +399,24 @@ def test_a_killed_browser_loses_the_episode_and_the_next_reset_recovers(env):
     assert terminated and not truncated and reward == 0.0
     assert info["engine_lost"] and not info["success"] and "Call reset()" in obs
     assert chromium.wait_for_exit(killed) == []  # no orphaned renderer or zygote
-    env.reset(options={"task_id": 3})
-    assert ENGINE.pid not in killed
-    info, _ = finish_with_expert(env)
-    assert info["success"]
+    other = gym.make(ENV_ID, backend="browser")
+    try:  # two envs start at once on no browser: they must launch one and share it
+        starts = [threading.Thread(target=e.reset, kwargs={"options": {"task_id": 3}}) for e in (env, other)]
+        for thread in starts:
+            thread.start()
+        for thread in starts:
+            thread.join()
+        assert ENGINE.pid not in killed and browsers_of_this_process() == [ENGINE.pid]
+        for each in (env, other):
+            info, _ = finish_with_expert(each)
+            assert info["success"]
+    finally:
+        other.close()
+
+
+def browsers_of_this_process() -> list[int]:
+    marker = f"--agentgym-webarena={os.getpid()}.".encode()
+    return [pid for pid in chromium._all_pids() if marker in chromium._cmdline(pid)]
 
 
 def test_the_samples_reach_every_template():

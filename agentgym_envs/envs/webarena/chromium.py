@@ -122,6 +122,7 @@ class ChromiumEngine:
         self._executable: str | None = None
         self._users: set[int] = set()
         self._launches = itertools.count(1)
+        self._launching: asyncio.Lock | None = None  # made on the engine's thread, in its loop
         self.generation = 0
         self.pid: int | None = None  # the browser's main process
         _ENGINES.add(self)
@@ -166,11 +167,21 @@ class ChromiumEngine:
         browser = self._browser
         return browser is not None and browser.is_connected()
 
+    def _launch_lock(self) -> asyncio.Lock:
+        """One launch or close at a time: envs that reset together must share one browser."""
+        if self._launching is None:
+            self._launching = asyncio.Lock()
+        return self._launching
+
     async def browser(self, executable: str) -> Any:
         """The running browser (on the engine's thread), launched now if there is none."""
-        if self._browser is not None and self._browser.is_connected() and executable == self._executable:
-            return self._browser
-        await self._close()
+        async with self._launch_lock():
+            if self._browser is not None and self._browser.is_connected() and executable == self._executable:
+                return self._browser
+            await self._close_now()
+            return await self._launch(executable)
+
+    async def _launch(self, executable: str) -> Any:
         from playwright.async_api import async_playwright
 
         if self._playwright is None:
@@ -186,9 +197,13 @@ class ChromiumEngine:
         return self._browser
 
     async def _close(self) -> None:
+        async with self._launch_lock():
+            await self._close_now()
+
+    async def _close_now(self) -> None:
         browser, playwright, pid = self._browser, self._playwright, self.pid
         self._browser = self._playwright = self.pid = None
-        family = process_tree(pid) if pid is not None else []
+        family = process_tree(pid)
         for closing in (browser.close() if browser else None, playwright.stop() if playwright else None):
             if closing is not None:
                 try:
@@ -257,6 +272,7 @@ def _forget_parents_browser() -> None:
     for engine in list(_ENGINES):
         engine._lock = threading.RLock()
         engine._loop = engine._thread = engine._playwright = engine._browser = engine.pid = None
+        engine._launching = None
         engine._users = set()
         engine.generation += 1
 
@@ -278,20 +294,11 @@ def _cmdline(pid: int) -> bytes:
         return b""
 
 
-def _parent_of(pid: int) -> int | None:
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as handle:
-            stat = handle.read()
-    except OSError:
-        return None
-    return int(stat[stat.rfind(b")") + 2 :].split()[1])  # the field after the state
-
-
 def process_tree(pid: int | None) -> list[int]:
     """``pid`` and its living descendants (a browser's zygotes, renderers, GPU process)."""
     if pid is None:
         return []
-    parents = {p: _parent_of(p) for p in _all_pids()}
+    parents = {p: _stat(p)[1] for p in _all_pids()}
     family, frontier = [], [pid] if pid in parents else []
     while frontier:
         current = frontier.pop()
@@ -300,32 +307,52 @@ def process_tree(pid: int | None) -> list[int]:
     return family
 
 
+def _stat(pid: int) -> tuple[bytes, int | None, int | None]:
+    """A process's state letter, parent and start time (b"", None, None when it is gone)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            stat = handle.read()
+    except OSError:
+        return b"", None, None
+    fields = stat[stat.rfind(b")") + 2 :].split()  # after the command name, which may hold spaces
+    return fields[0], int(fields[1]), int(fields[19])
+
+
 def _kill(pids: Iterable[int]) -> None:
-    for pid in pids:
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except OSError:
-            pass
+    """SIGKILL each of ``pids`` that is still the process it was (its start time unchanged: a
+    number the system has given to a new process is left alone)."""
+    started = {pid: _stat(pid)[2] for pid in pids}
+    for pid, start in started.items():
+        if start is not None and _stat(pid)[0] not in (b"", b"Z") and _stat(pid)[2] == start:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
 
 
 # ------------------------------------------------------------------------------ the tree
-# Measures nodes as WebArena's get_bounding_client_rect does (a text node through a Range), and
-# checks that the page's nodes are the ones the snapshot listed: `names` holds the expected
-# nodeName at each position of a pre-order walk of the document's own (light) tree.
-_MEASURE_SCRIPT = """({positions, names, count}) => {
+# A node's box as WebArena's get_bounding_client_rect measures it (a text node through a Range).
+_RECT = """(node) => {
+  if (node.nodeType == 3) {
+    const range = document.createRange();
+    range.selectNode(node);
+    const box = range.getBoundingClientRect().toJSON();
+    range.detach();
+    return box;
+  }
+  return node.getBoundingClientRect().toJSON();
+}"""
+# Every node asked for, in one call; it first checks that the page's nodes are the ones the
+# snapshot listed: `names` holds the expected nodeName at each position of a pre-order walk of
+# the document's own (light) tree.
+_MEASURE_SCRIPT = (
+    """({positions, names, count}) => {
   const nodes = [];
   const walk = (node) => { nodes.push(node); for (const child of node.childNodes) walk(child); };
   walk(document);
-  const rect = (node) => {
-    if (node.nodeType == 3) {
-      const range = document.createRange();
-      range.selectNode(node);
-      const box = range.getBoundingClientRect().toJSON();
-      range.detach();
-      return box;
-    }
-    return node.getBoundingClientRect().toJSON();
-  };
+  const rect = """
+    + _RECT
+    + """;
   const same = nodes.length == count && positions.every((p, k) => nodes[p].nodeName == names[k]);
   const measure = (p) => { try { return rect(nodes[p]); } catch (e) { return null; } };
   const rects = same ? positions.map(measure) : null;
@@ -333,16 +360,8 @@ _MEASURE_SCRIPT = """({positions, names, count}) => {
   const more = page ? page.scrollTop + window.innerHeight < page.scrollHeight - 1 : false;
   return {rects, screen: [window.screen.width, window.screen.height], url: location.href, more};
 }"""
-_MEASURE_ONE = """function () {
-  if (this.nodeType == 3) {
-    const range = document.createRange();
-    range.selectNode(this);
-    const box = range.getBoundingClientRect().toJSON();
-    range.detach();
-    return box;
-  }
-  return this.getBoundingClientRect().toJSON();
-}"""
+)
+_MEASURE_ONE = f"function () {{ return ({_RECT})(this); }}"  # one node, over CDP
 _SNAPSHOT = {"computedStyles": [], "includeDOMRects": True, "includePaintOrder": True}
 
 
@@ -1099,9 +1118,4 @@ def wait_for_exit(pids: Iterable[int], timeout: float = 10.0) -> list[int]:
 
 
 def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as handle:
-            stat = handle.read()
-    except OSError:
-        return False
-    return stat[stat.rfind(b")") + 2 : stat.rfind(b")") + 3] != b"Z"  # a zombie has exited
+    return _stat(pid)[0] not in (b"", b"Z")  # a zombie has exited
