@@ -346,6 +346,29 @@ def serve(argv: list[str]) -> int:
     return serve_main(argv)
 
 
+# ------------------------------------------------------------------------------ view
+@command("view", "a local web page over a run folder or an episodes file: tables, curves, every episode")
+def view(argv: list[str]) -> int:
+    parser = plain_parser(
+        "view",
+        "Show a run folder (of agentgym evolve, grpo or eval --out) or one episodes file (.jsonl, or "
+        "a .json list of AgentTraj records) as a web page on 127.0.0.1: the AgentEval table and "
+        "curves per stage, every episode step by step (filter by env, stage, task and success), "
+        "two stages side by side on one task, and the env's picture (Maze and BabyAI replayed, "
+        "TextCraft's recipe tree, browser screenshots). Files are read lazily, so a run of 100k "
+        "episodes stays quick. Ctrl-C stops the server.",
+    )
+    parser.add_argument("path", help="run folder (e.g. runs/evolve-maze) or episodes file")
+    parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (0: a free one)")
+    parser.add_argument(
+        "--no_browser", "--no-browser", action="store_true", help="print the address only; open no browser"
+    )
+    args = parser.parse_args(argv)
+    from agentgym_rl.viewer import serve as serve_viewer
+
+    return checked(serve_viewer, args.path, port=args.port, open_browser=not args.no_browser)
+
+
 # ------------------------------------------------------------------------------ parsing
 class OneLineErrorParser(argparse.ArgumentParser):
     """argparse that reports a bad flag in one line (plus where to get help), not a usage dump."""
