@@ -492,6 +492,12 @@ SEED = 5
 ENV_ID = "AgentGym/WebArena-v0"
 
 
+def program_eval(url: str, locator: str, text: str) -> dict:
+    """A program_html eval of one check, in WebArena's shape."""
+    check = {"url": url, "locator": locator, "required_contents": {"must_include": [text]}}
+    return {"eval_types": ["program_html"], "reference_url": "", "program_html": [check]}
+
+
 def users_configs(world) -> list[dict]:
     """Configs in WebArena's format whose answers fit the generated world standing in for the
     user's sites; shapes of real tasks (string_match, url_match GOLD in PRED, program_html with
@@ -526,17 +532,9 @@ def users_configs(world) -> list[dict]:
                 storage_state="./.auth/gitlab.reddit_state.json",
                 start_url=f"__REDDIT__/f/{post.forum}/{post.id}",
                 intent=f"Upvote the post '{post.title}'",
-                eval={
-                    "eval_types": ["program_html"],
-                    "reference_url": "",
-                    "program_html": [
-                        {
-                            "url": "func:reddit_get_post_url('__last_url__')",
-                            "locator": vote_class,
-                            "required_contents": {"must_include": ["vote--user-upvoted"]},
-                        }
-                    ],
-                },
+                eval=program_eval(
+                    "func:reddit_get_post_url('__last_url__')", vote_class, "vote--user-upvoted"
+                ),
             )
             for task_id, post in ((1003, posts[0]), (1004, posts[1]))
         ),
@@ -544,17 +542,7 @@ def users_configs(world) -> list[dict]:
             1005,
             start_url=f"__SHOPPING__/{product_url(product.name).split('/', 3)[3]}",
             intent=f"Add {product.name} to my cart",
-            eval={
-                "eval_types": ["program_html"],
-                "reference_url": "",
-                "program_html": [
-                    {
-                        "url": "__SHOPPING__/checkout/cart/",
-                        "locator": cart_items,
-                        "required_contents": {"must_include": [product.name]},
-                    }
-                ],
-            },
+            eval=program_eval("__SHOPPING__/checkout/cart/", cart_items, product.name),
         ),
         webarena_config(
             1006,
