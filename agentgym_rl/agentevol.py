@@ -65,8 +65,8 @@ class EvolveRolloutConfig(RolloutConfig):
     MIN_NEW_TOKENS: ClassVar[int] = 0
 
     # Every instruction in one batch: rows that start together stay the same length, so the
-    # per-round cache pads little; on Maze's 240 instructions that explores ~1.35x faster than
-    # 32 at a time (tiny model, one thread).
+    # per-round cache pads little and the matrix products stay wide (the gain: docs/benchmarks.md,
+    # "Measurements behind the defaults", as for every measured default below).
     concurrency: int = field(
         default=256,
         metadata={
@@ -77,9 +77,8 @@ class EvolveRolloutConfig(RolloutConfig):
     max_new_tokens: int = field(
         default=0, metadata={"help": "longest reply per round (0: 1.5 x the longest expert reply + 8 tokens)"}
     )
-    # The paper samples at 1.2. The tiny model at 1.2 breaks its reply format in up to 10% of
-    # turns and solves fewer instructions than at 1.0; at 0.85 it solves more than at 1.0 (Maze's
-    # 240 instructions, BC-base of seed 0: 20.8% vs 15.0%; seed 2: 57.1% vs 52.9%), in less time.
+    # The paper samples at 1.2, where the tiny model breaks its reply format and solves fewer
+    # instructions than at 1.0; at 0.85 it solves more than at 1.0, in less time.
     temperature: float = field(
         default=0.85,
         metadata={"help": "exploration sampling temperature (paper: 1.2; 0.85 suits the tiny model)"},
@@ -105,7 +104,7 @@ class AgentEvolConfig:
             "help": "filter: keep reward above the env's keep threshold, one per item; "
             "rwr: weight by exp((r-1)/beta); advantage: weight by reward minus the mean reward of the "
             "task's samples (of the env's, with one sample a task), so failures get negative weight "
-            "(unbounded: on Maze it unlearned the reply format; see README)"
+            "(unbounded: on Maze it unlearned the reply format; see docs/benchmarks.md)"
         },
     )
     env_thresholds: list[str] = field(
@@ -133,10 +132,8 @@ class AgentEvolConfig:
         },
     )
     # Continuing a trained model with a fresh AdamW warmed up to BC's peak again undoes much of
-    # what BC learned: on Maze (tiny model, seed 0) four iterations at BC's 1e-3 left AgentEval
-    # and 200 unseen mazes where BC-base was (12% -> 12%, 16% -> 14.5%), and the same steps on
-    # the expert data alone did not lower the loss; at half the peak the same run reached 34%
-    # on the unseen mazes, at 0.3x 24% (learning too slowly). See README, "AgentEvol and AgentEval".
+    # what BC learned (the iterations then gain nothing over BC-base); half the peak keeps the
+    # model's skills while it learns the new data, and a third of it learns too slowly.
     iteration_lr_scale: float = field(
         default=0.5,
         metadata={
@@ -150,7 +147,7 @@ class AgentEvolConfig:
     )
     # The experts' thoughts name facts the agent cannot see (the route the planner found); a
     # tiny model learns to recite them long before it learns the action. Dropping them makes
-    # replies ~10 tokens instead of ~45 (rollouts ~4x faster) and the action the thing learned.
+    # replies a fraction as long (rollouts as much faster) and the action the thing learned.
     thought_words: int = field(
         default=0, metadata={"help": "keep at most this many words of each expert thought (0: none; -1: all)"}
     )
@@ -222,10 +219,9 @@ class EvolveBCConfig(BCConfig):
 
     Changed defaults, tuned on Maze: the tiny model's action choice stays at chance for a few
     hundred small steps, then jumps; 20 epochs of 1-2 episodes a step at 1e-3 get it there (3e-3,
-    or 4096-token batches, stall). 20 epochs leave BC-base on the edge of that jump (float32, one
-    thread: seeds 0, 1, 2 reach 12, 8, 36% AgentEval; 40 epochs, which the main job's 10 minutes
-    cannot afford next to four iterations, 44 and 36% for seeds 0 and 1); the iterations, which
-    continue the last model (:class:`AgentEvolConfig`), take it the rest of the way:
+    or 4096-token batches, stall). 20 epochs leave BC-base on the edge of that jump (40 go further,
+    but the main job's 10 minutes cannot afford them next to four iterations); the iterations,
+    which continue the last model (:class:`AgentEvolConfig`), take it the rest of the way:
 
     ==============  =======  ======
     setting         BCConfig evolve
@@ -235,10 +231,10 @@ class EvolveBCConfig(BCConfig):
     batch_tokens    4096     1024
     ==============  =======  ======
 
-    ``bf16`` stays off: on the project's current 2-core Intel Xeon (torch 2.13 CPU), bf16
-    autocast trains the tiny model 1.3-1.45x slower than float32 (the attention backward above
-    all: the matrices are too small to gain from bf16 units); it paid off only on the AMD EPYC the
-    defaults were first tuned on. ``--bf16`` turns it on.
+    ``bf16`` stays off: on the project's 2-core Intel Xeon, bf16 autocast trains the tiny model
+    slower than float32 (the attention backward above all: the matrices are too small to gain
+    from bf16 units). ``--bf16`` turns it on. The measurements behind these defaults are in
+    docs/benchmarks.md ("Measurements behind the defaults").
 
     ``save_dir`` must stay unset: every stage saves under the run folder."""
 

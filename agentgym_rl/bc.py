@@ -200,7 +200,7 @@ def train_weighted(
     sum |w|. Summed per token, the failures (the long episodes: they run to the round limit)
     outvote the successes on the tokens every reply shares. Pushing a likelihood down has no
     floor, though: many steps on the same negative records still unlearn the reply format
-    (README, "What learns after BC")."""
+    (docs/benchmarks.md, "What learns after BC")."""
     from tqdm.auto import tqdm
 
     started = time.perf_counter()

@@ -3,7 +3,7 @@ passages): an index of documents by position, built once, cached on disk and sha
 
 tantivy (a Rust Lucene-like library; BM25 with k1 = 1.2, b = 0.75, Lucene's defaults) writes its
 index to disk as it goes, within a bounded memory budget, and reads it memory-mapped:
-``benchmarks/webshop_search.py`` chose it over ``bm25s`` and ``rank-bm25`` (see README). A family
+``benchmarks/webshop_search.py`` chose it over ``bm25s`` and ``rank-bm25`` (see docs/benchmarks.md). A family
 gives the function that turns a text into search terms; documents are indexed as those terms and a
 query is a disjunction of term queries built from the same function, never parsed, so no query
 syntax (``AND``, ``*``, ``"``, ``:``, ``(``) can change what a search means or make it fail.

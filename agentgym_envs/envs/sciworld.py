@@ -14,7 +14,7 @@ Where this differs from AgentGym's server, and why:
   ``available_actions()`` runs the valid-action search only when asked, and ``info`` carries
   None for it (AgentGym's agents are never shown the list either). What is left, about 10 ms
   of JVM time a step here, is ScienceWorld's own parser, goal checks and simulation tick
-  (README.md has the profile).
+  (docs/benchmarks.md has the profile).
 * Determinism. ScienceWorld keeps a room's contents in hash sets keyed by Java's identity hash,
   so the same game lists its objects in a different order from one load to the next. The JVM
   runs with a constant identity hash (``-XX:hashCode=2``), so a task id always gives the same

@@ -164,7 +164,9 @@ def refusal_of(command: str) -> str | None:
 class TextWorldEnv(TextEnv):
     """Play a generated TextWorld game: cook a recipe, find a coin, or fetch a treasure.
 
-    Args (beyond ``split`` and ``render_mode``):
+    Beyond ``split`` and ``render_mode`` (:class:`~agentgym_envs.core.TextEnv`'s):
+
+    Args:
         cache_dir: where compiled games are kept (default ``$AGENTGYM_CACHE/textworld``).
     """
 

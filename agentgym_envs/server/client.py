@@ -8,8 +8,8 @@ frees the server's env. One keep-alive connection per env; a request that fails 
 connection dropped is sent once more, and a server that is gone is a clear :class:`ServerGone`.
 
 The connection is the standard library's ``http.client``: a step is one small request, and
-httpx's client costs about 5x its CPU per request (0.58 ms against 0.11 ms here), which is what
-limits rollouts whose envs live on a server.
+httpx's client costs several times its CPU per request (docs/benchmarks.md), and the client's
+CPU is what limits rollouts whose envs live on a server.
 """
 
 from __future__ import annotations

@@ -147,10 +147,10 @@ class Service:
 class CallTimer:
     """Whether one kind of env call (a family's step, say) runs on the event loop.
 
-    Handing a call to a worker thread and back costs more than a whole step of a cheap env: a
-    Maze step takes ~40 us, the hop with its two thread wake-ups ~80 us of CPU (1.4x the server's
-    CPU per Maze request in all) and a wait for the loop. But a call that blocks (a JVM step, a
-    planner, a long SQL query) must not run on the loop, where it would stall every other env.
+    Handing a call to a worker thread and back (two thread wake-ups and a wait for the loop) costs
+    more CPU than a whole step of a cheap env such as Maze (docs/benchmarks.md has the figures).
+    But a call that blocks (a JVM step, a planner, a long SQL query) must not run on the loop,
+    where it would stall every other env.
     So every kind of call starts in worker threads; once its calls have averaged under
     ``CHEAP_S`` over at least ``PROVE`` calls it runs inline, and goes back to the threads if
     that average drifts over. A single call over ``SLOW_S`` sends that kind of call to

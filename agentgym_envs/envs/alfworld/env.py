@@ -63,7 +63,9 @@ def agentgym_observation(feedback: str) -> str:
 class ALFWorldEnv(TextEnv):
     """Carry out a household task (find, clean, heat, cool, place, look under a lamp) in text.
 
-    Args (beyond ``split`` and ``render_mode``):
+    Beyond ``split`` and ``render_mode`` (:class:`~agentgym_envs.core.TextEnv`'s):
+
+    Args:
         data_dir: the folder holding ALFWorld's ``json_2.1.1`` (default ``$ALFWORLD_DATA``);
             used with ``mapping``.
         mapping: AgentGym's ``mappings_test.json`` or ``mappings_train.json``: play those real

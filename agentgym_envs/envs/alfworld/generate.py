@@ -10,8 +10,8 @@ receptacle, and which objects can be cleaned, heated, cooled or switched on, are
 tables (``alfworld.gen.constants``); task sentences are ALFRED's templates
 (``alfworld.gen.goal_library``). Differences from the real games: no ALFRED navigation poses
 (each receptacle gets a location of its own, a few share one), object positions are drawn
-rather than simulated, and task types are mixed as in AgentGym's test split. README compares the
-two on the real test games.
+rather than simulated, and task types are mixed as in AgentGym's test split. docs/benchmarks.md
+("Experts") compares the two on the real test games.
 """
 
 from __future__ import annotations

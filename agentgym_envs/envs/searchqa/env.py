@@ -92,7 +92,9 @@ class SearchQAEnv(TextEnv):
     """Answer a question by searching an encyclopedia: ``<search> query </search>`` shows the top
     passages, ``<answer> text </answer>`` ends the episode when it matches a gold answer.
 
-    Args (beyond ``split`` and ``render_mode``):
+    Beyond ``split`` and ``render_mode`` (:class:`~agentgym_envs.core.TextEnv`'s):
+
+    Args:
         num_passages: size of the generated encyclopedia (default 10,000; up to millions).
         seed: which generated encyclopedia (and questions).
         corpus: a Search-R1 corpus file (JSON lines ``{"id", "contents"}``, e.g. wiki-18.jsonl),

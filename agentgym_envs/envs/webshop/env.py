@@ -75,7 +75,9 @@ def open_shop(num_products, seed, products, attributes, index_dir) -> Shop:
 class WebShopEnv(TextEnv):
     """Find and buy the product the instruction describes, in a shop you can search.
 
-    Args (beyond ``split`` and ``render_mode``):
+    Beyond ``split`` and ``render_mode`` (:class:`~agentgym_envs.core.TextEnv`'s):
+
+    Args:
         num_products: size of the generated shop (default 1,000, AgentGym's; up to millions).
             With WebShop's files: how many of the file's products to load (default: all).
         seed: which generated shop.

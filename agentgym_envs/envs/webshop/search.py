@@ -14,7 +14,7 @@ Rust Lucene-like library with BM25, k1 = 1.2, b = 0.75, as Lucene's defaults), c
 * rank-bm25 scores every document for every query in Python (no inverted index) and cannot
   save an index: 3.6 s a query at 100k products.
 
-The numbers are in README's WebShop section. Every engine is fed the same tokens
+The numbers are in docs/benchmarks.md ("WebShop search engines"). Every engine is fed the same tokens
 (:func:`tokens`: lower-case letters and digits, English stop words dropped), and a query is built
 as a disjunction of term queries, never parsed, so no query syntax (``AND``, ``*``, ``"``,
 ``:``, ``(``) can change what a search means or make it fail.
