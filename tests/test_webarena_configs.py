@@ -376,6 +376,8 @@ def test_shop_helpers_call_magentos_rest_api_with_the_admin_token(magento):
     assert (
         admin.latest_review("B07DFJ5XKH")["nickname"] == "Emma Lopez" and admin.latest_review("B000") is None
     )
+    with pytest.raises(RuntimeError, match="could not use the shop's REST API at .*/elsewhere/rest/default"):
+        MagentoAdmin(f"{magento}/elsewhere").latest_order_url()
     forum = "http://forum.example:9999"
     targets = [
         {"url": "func:shopping_get_latest_order_url()", "locator": "document.title", "required_contents": {}},
@@ -666,8 +668,10 @@ def test_a_wrong_account_is_reported_naming_the_site(users_sites, tmp_path, monk
 
 def test_a_task_needing_a_site_not_given_is_refused_naming_it(users_sites):
     configs = users_configs(users_sites.server.world)
+    shop = users_sites.sites["shopping"]
+    # WebArena's shop admin lives under a path of its host (http://host:7780/admin).
     env = gym.make(
-        ENV_ID, backend="browser", sites={"shopping": users_sites.sites["shopping"]}, tasks=configs
+        ENV_ID, backend="browser", sites={"shopping": shop, "shopping_admin": f"{shop}/admin"}, tasks=configs
     )
     try:
         assert sorted(env.unwrapped._given) == [1001, 1005]
@@ -677,6 +681,10 @@ def test_a_task_needing_a_site_not_given_is_refused_naming_it(users_sites):
             env.reset(options={"task_id": 1002})
         _, info = env.reset(seed=3)  # a draw only among the tasks it can play
         assert info["task_id"] in (1001, 1005)
+        browser = env.unwrapped.browser
+        assert browser.reachable(f"{shop}/admin/dashboard") and not browser.reachable(
+            users_sites.sites["reddit"]
+        )
     finally:
         env.close()
     with pytest.raises(ValueError, match=r"needs the sites \['gitlab'\]"):

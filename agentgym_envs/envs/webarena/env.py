@@ -40,6 +40,7 @@ from agentgym_envs.envs.webarena.webarena_configs import (
     evaluate_config,
     load_webarena_configs,
     open_config,
+    origin_of,
 )
 from agentgym_envs.envs.webarena.webserver import SiteServer
 from agentgym_envs.toolcalls import ToolParam, ToolSpec
@@ -220,7 +221,8 @@ class WebArenaEnv(TextEnv):
         sites' own addresses."""
         self.config, self.world = config, None
         if self._chromium is None:
-            origins = {url: url for url in self._given.sites.values()}
+            # By origin: a site may live under a path (WebArena's shop admin at http://host:7780/admin).
+            origins = {origin: origin for origin in map(origin_of, self._given.sites.values())}
             self._chromium = ChromiumBrowser(origins, self._chromium_path, resources_anywhere=True)
         self.browser = self._chromium
         try:

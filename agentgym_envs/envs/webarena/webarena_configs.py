@@ -143,6 +143,12 @@ class WebArenaConfigs(dict):
         raise ValueError(f"the given WebArena configs have no task_id {task_id} (they hold {len(self)})")
 
 
+def origin_of(url: str) -> str:
+    """``scheme://host:port`` of an address."""
+    parts = urllib.parse.urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
 def _check_sites(sites: Mapping[str, str]) -> dict[str, str]:
     unknown = sorted(set(sites) - set(SITES))
     if unknown:
@@ -293,8 +299,14 @@ class MagentoAdmin:
             headers["Authorization"] = f"Bearer {self.token()}"
         data = None if body is None else json.dumps(body).encode()
         request = urllib.request.Request(url, data=data, headers=headers)
-        with urllib.request.urlopen(request, timeout=self.timeout) as reply:
-            return json.loads(reply.read())
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as reply:
+                return json.loads(reply.read())
+        except (OSError, ValueError) as error:  # URLError and HTTPError are OSErrors; bad JSON
+            raise RuntimeError(
+                f"program_html's shop helper could not use the shop's REST API at {url.split('?')[0]}: "
+                f"{error} (it needs WebArena's Magento shop)"
+            ) from error
 
     def token(self) -> str:
         if self._token is None:
