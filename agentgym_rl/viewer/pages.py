@@ -85,10 +85,10 @@ def e(text: Any) -> str:
     return html.escape(str(text), quote=True)
 
 
-def url(path: str, **params: Any) -> str:
-    return path + (
-        "?" + urlencode({k: v for k, v in params.items() if v not in (None, "")}) if params else ""
-    )
+def url(route: str, /, **params: Any) -> str:
+    """``route`` with its query (empty values left out)."""
+    query = urlencode({k: v for k, v in params.items() if v not in (None, "")})
+    return f"{route}?{query}" if query else route
 
 
 def page(title: str, body: str, run_name: str) -> str:

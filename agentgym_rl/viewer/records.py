@@ -32,7 +32,7 @@ _SUCCESS = re.compile(rb'"success"\s*:\s*(true|false)')
 # Tokens of the JSON-list scanner: a string (skipped whole) or a bracket.
 _LIST_TOKEN = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{}]')
 
-CHUNK = 1 << 22  # bytes read at a time while indexing
+CHUNK = 1 << 20  # bytes read at a time while indexing
 UNKNOWN, FAILED, SUCCEEDED, NO_FACTS = 0, 1, 2, 3  # success codes kept per record
 
 
