@@ -38,7 +38,7 @@ from agentgym_envs.envs.webarena.webarena_configs import (
 
 ALL_SITES = {site: f"http://{site.replace('_', '-')}.example:{7000 + k}" for k, site in enumerate(SITES)}
 NEEDS_LIBWEBARENA = (
-    "WebArena's 812 configs need the module 'webarena' (libwebarena): pip install --no-deps libwebarena"
+    "WebArena's task file needs the module 'webarena' (libwebarena): pip install --no-deps libwebarena"
 )
 
 
