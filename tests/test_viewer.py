@@ -328,6 +328,10 @@ def test_routes_over_a_real_socket(evolve_run):
             "/episode?src=eval/bc-base.episodes.jsonl&i=999",
             "/nope",
         )
+        rebound = urllib.request.Request(f"{base}/", headers={"Host": f"evil.example:{server.server_port}"})
+        with pytest.raises(urllib.error.HTTPError) as error:  # DNS rebinding: another name for 127.0.0.1
+            urllib.request.urlopen(rebound)
+        assert error.value.code == 403
         for target in refused:
             with pytest.raises(urllib.error.HTTPError) as error:
                 urllib.request.urlopen(f"{base}{target}")

@@ -47,6 +47,7 @@ IMAGE_TYPES = {
     ".webp": "image/webp",
 }
 NONCE_MARK = "<script>"
+LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
 
 
 class ViewerError(ValueError):
@@ -516,7 +517,11 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:  # noqa: N802 - http.server's name
         try:
-            response = self.viewer.handle(self.path)
+            if _host_name(self.headers.get("Host", "127.0.0.1")) not in LOOPBACK_NAMES:
+                # A web page that rebinds its own domain to 127.0.0.1 must not read the run.
+                response = self.viewer.message(403, "Refused", "the viewer answers only to 127.0.0.1")
+            else:
+                response = self.viewer.handle(self.path)
         except Exception as err:  # a page that fails says why in one line, the server goes on
             print(f"agentgym view: {self.path}: {type(err).__name__}: {err}", file=sys.stderr)
             response = self.viewer.message(500, "Could not show this page", f"{type(err).__name__}: {err}")
@@ -544,6 +549,12 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - http.server's signature
         pass  # a page a second is not worth a log line
+
+
+def _host_name(header: str) -> str:
+    """The name in a Host header, without its port (``[::1]:8000`` -> ``[::1]``)."""
+    name, colon, port = header.rpartition(":")
+    return name if colon and port.isdigit() else header
 
 
 def make_server(viewer: Viewer, port: int = 0) -> ThreadingHTTPServer:
