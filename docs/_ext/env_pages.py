@@ -292,9 +292,10 @@ def example_episodes(families: list[Family], cache: Path, workers: int) -> dict[
             stale.append(fam)
         else:
             episodes[fam.name] = cached
+    if not stale:
+        return episodes
     cache.mkdir(parents=True, exist_ok=True)
-    if stale:
-        logger.info(f"playing the expert's example episode of {len(stale)} env families ...")
+    logger.info(f"playing the expert's example episode of {len(stale)} env families ...")
     for fam, played in zip(stale, play_all([fam.name for fam in stale], workers)):
         if isinstance(played, str):
             logger.warning(f"{fam.env_id}: the expert's example episode failed: {played}")
@@ -310,8 +311,6 @@ def play_all(names: list[str], workers: int) -> list[dict | str]:
     """Each family's episode in a fresh worker process, ``workers`` at a time: engines with a JVM
     or a planner stay out of the docs build, and what a worker imports is what the family needs
     (its cache key). An error comes back as its message."""
-    if not names:
-        return []
     context = multiprocessing.get_context("spawn")
     with context.Pool(max(1, min(workers, len(names))), maxtasksperchild=1) as pool:
         pending = [pool.apply_async(play_example, (name,)) for name in names]
