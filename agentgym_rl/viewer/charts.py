@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import html
 from dataclasses import dataclass
+from html import escape
 
 PALETTE = ("#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c", "#0891b2", "#4b5563", "#db2777")
 WIDTH, HEIGHT = 640, 300
@@ -57,8 +57,8 @@ def line_chart(
     )
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" width="{WIDTH}" height="{HEIGHT}" '
-        f'viewBox="0 0 {WIDTH} {HEIGHT}" role="img"><title>{_e(title)}</title>',
-        f'<text x="{left}" y="16" font-size="13" font-weight="bold">{_e(title)}</text>',
+        f'viewBox="0 0 {WIDTH} {HEIGHT}" role="img"><title>{escape(title)}</title>',
+        f'<text x="{left}" y="16" font-size="13" font-weight="bold">{escape(title)}</text>',
         f'<rect x="{left}" y="{TOP}" width="{WIDTH - left - RIGHT}" height="{bottom - TOP}" fill="none" '
         'stroke="#ccc"/>',
     ]
@@ -92,7 +92,7 @@ def _series(
             )
         parts.append(
             f'<circle cx="{frame.x(x):.1f}" cy="{frame.y(y):.1f}" r="3" fill="{colour}">'
-            f"<title>{_e(name)}: {_e(y_format.format(y))}</title></circle>"
+            f"<title>{escape(name)}: {escape(y_format.format(y))}</title></circle>"
         )
     return parts
 
@@ -108,7 +108,7 @@ def _y_ticks(frame: Frame, y_format: str) -> list[str]:
         )
         parts.append(
             f'<text x="{frame.left - 4}" y="{y + 4:.1f}" font-size="10" text-anchor="end">'
-            f"{_e(y_format.format(value))}</text>"
+            f"{escape(y_format.format(value))}</text>"
         )
     return parts
 
@@ -127,7 +127,7 @@ def _x_ticks(frame: Frame, labels: list[str] | None, slanted: bool) -> list[str]
         if slanted:
             at += f' transform="rotate(-25 {frame.x(x):.1f} {frame.bottom + 14})"'
         anchor = "end" if slanted else "middle"
-        parts.append(f'<text {at} font-size="10" text-anchor="{anchor}">{_e(label)}</text>')
+        parts.append(f'<text {at} font-size="10" text-anchor="{anchor}">{escape(label)}</text>')
     return parts
 
 
@@ -139,12 +139,7 @@ def _legend(names: list[str], left: float) -> list[str]:
         if x + width > WIDTH and x > left:
             x, row = left, row + 1
         colour = PALETTE[number % len(PALETTE)]
-        parts.append(
-            f'<text x="{x}" y="{HEIGHT - 24 + 14 * row}" font-size="11" fill="{colour}">— {_e(name)}</text>'
-        )
+        y = HEIGHT - 24 + 14 * row
+        parts.append(f'<text x="{x}" y="{y}" font-size="11" fill="{colour}">— {escape(name)}</text>')
         x += width
     return parts
-
-
-def _e(text) -> str:
-    return html.escape(str(text), quote=True)

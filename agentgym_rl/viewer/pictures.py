@@ -16,11 +16,11 @@ each step), or one picture for the whole episode.
 
 from __future__ import annotations
 
-import html
 import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from html import escape
 from typing import Any
 
 from agentgym_rl.viewer.steps import Episode, command_of
@@ -300,7 +300,7 @@ def recipe_tree(episode: Episode) -> Picture:
     unused = [name for name in recipes if name not in used]
     others = ""
     if unused:
-        listed = "".join(f"<li>{_e(name)}</li>" for name in unused)
+        listed = "".join(f"<li>{escape(name)}</li>" for name in unused)
         summary = f"{len(unused)} other commands (not on the goal's tree)"
         others = f"<details><summary>{summary}</summary><ul>{listed}</ul></details>"
     legend = '<p class="legend">✓ n: got or crafted at step n · <i>get</i>: a raw material</p>'
@@ -326,13 +326,13 @@ def acquisitions(episode: Episode) -> dict[str, int]:
 def _tree_node(item, count, recipes, acquired, used, depth) -> str:
     """One ``<li>``: the item, how it is made, and its ingredients below it."""
     mark = f' <span class="got">✓ {acquired[item]}</span>' if item in acquired else ""
-    label = f'<span class="item">{_e(item)}</span> ×{count}{mark}'
+    label = f'<span class="item">{escape(item)}</span> ×{count}{mark}'
     if depth >= MAX_DEPTH:
         return f"<li>{label} …</li>"
     if item in recipes:
         used.add(item)
         makes, ingredients = recipes[item]
-        how = ", ".join(f"{n} {_e(name)}" for n, name in ingredients)
+        how = ", ".join(f"{n} {escape(name)}" for n, name in ingredients)
         children = "".join(_tree_node(name, n, recipes, acquired, used, depth + 1) for n, name in ingredients)
         return f'<li>{label} <span class="how">craft {makes} using {how}</span><ul>{children}</ul></li>'
     members = _tag_members(item, recipes)
@@ -343,7 +343,7 @@ def _tree_node(item, count, recipes, acquired, used, depth) -> str:
         taken = [m for m in members if m in acquired]
         mark = f' <span class="got">✓ {acquired[taken[0]]}</span>' if taken and not mark else mark
         return (
-            f'<li><span class="item">{_e(item)}</span> ×{count}{mark} <span class="how">any one of</span>'
+            f'<li><span class="item">{escape(item)}</span> ×{count}{mark} <span class="how">any one of</span>'
             f"<ul>{children}</ul></li>"
         )
     return f'<li>{label} <i class="how">get</i></li>'
@@ -386,7 +386,7 @@ def screenshots(shots: list[Any], file_url: Callable[[str], str | None]) -> Pict
             missing += shot is not None
             frames.append('<p class="note">no screenshot for this step</p>')
         else:
-            frames.append(f'<img class="shot" alt="screenshot" src="{_e(source)}">')
+            frames.append(f'<img class="shot" alt="screenshot" src="{escape(source)}">')
     note = "screenshots the record carries" + (f" ({missing} could not be shown)" if missing else "")
     return Picture("screenshots", frames, note)
 
@@ -395,16 +395,12 @@ def screenshots(shots: list[Any], file_url: Callable[[str], str | None]) -> Pict
 def _svg_open(width: float, height: float, title: str) -> str:
     return (
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0f}" height="{height:.0f}" '
-        f'viewBox="0 0 {width:.0f} {height:.0f}" role="img"><title>{_e(title)}</title>'
+        f'viewBox="0 0 {width:.0f} {height:.0f}" role="img"><title>{escape(title)}</title>'
     )
 
 
 def _text(x: float, y: float, text: str, size: int, colour: str, anchor: str = "middle") -> str:
     return (
         f'<text x="{x:.0f}" y="{y:.0f}" font-size="{size}" fill="{colour}" text-anchor="{anchor}" '
-        f'font-family="sans-serif">{_e(text)}</text>'
+        f'font-family="sans-serif">{escape(text)}</text>'
     )
-
-
-def _e(text: Any) -> str:
-    return html.escape(str(text), quote=True)
