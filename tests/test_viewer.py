@@ -500,7 +500,7 @@ def test_a_person_opens_the_run_clicks_into_an_episode_and_compares_stages(
 
     page.locator("a", has_text="iter1").last.click()  # the AgentEval stage link: side by side
     assert page.locator("h1").inner_text() == "lmrlgym_maze_0: side by side"
-    assert page.locator("table.compare .picture").count() == 2
+    assert page.locator(".pair .picture").count() == 2
     page.screenshot(path=str(tmp_path / "compare.png"))
     assert problems == []
 

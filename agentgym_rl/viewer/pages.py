@@ -28,7 +28,9 @@ code{font:12.5px ui-monospace,monospace;background:#eef1f4;padding:1px 4px;borde
 .note{color:#57606a;font-size:12.5px}
 .layout{display:flex;gap:16px;align-items:flex-start}.steps{flex:1;min-width:0}
 .picture{position:sticky;top:8px;background:#fff;border:1px solid #d0d7de;padding:8px;max-width:46%}
-.picture .frame[hidden]{display:none}.picture img.shot{max-width:100%}
+.picture .frame[hidden]{display:none}.picture img.shot{max-width:100%}.picture svg{max-width:100%;height:auto}
+.pair{position:sticky;top:8px;display:flex;flex-wrap:wrap;gap:8px;max-width:42%}
+.pair .picture{position:static;max-width:none;flex:1 1 220px}.picture h3{font-size:13px;margin:0}
 .step{background:#fff;border:1px solid #d0d7de;border-radius:6px;padding:6px 10px;margin:6px 0;cursor:pointer}
 .step.current{border-color:#0969da;box-shadow:0 0 0 2px #0969da33}
 .step h3{font-size:13px;margin:0 0 4px}.label{font-weight:600;color:#57606a;font-size:12px}

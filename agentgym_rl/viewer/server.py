@@ -448,15 +448,17 @@ class Viewer:
         if isinstance(record_b, Damaged):
             return self.html("side by side", f"<h1>{e(a.item_id)}</h1>{pages.damaged_block(record_b)}")
         b = read_episode(record_b)
-        columns = []
+        heads, pictures = [], []
         for source, index, episode in ((source_a, index_a, a), (source_b, index_b, b)):
             link = f'<a href="{e(url("/episode", src=source.key, i=index))}">{e(source.label)}</a>'
-            picture = pages.picture_panel(self.picture(source, index, episode))
-            columns.append(f"<td><h2>{link}</h2>{pages.episode_facts(episode, source.label)}{picture}</td>")
+            heads.append(f"<td><h2>{link}</h2>{pages.episode_facts(episode, source.label)}</td>")
+            pictures.append(pages.picture_panel(self.picture(source, index, episode), source.label))
+        # The pictures sit beside the rows and stay in view while the rows scroll.
         body = (
             f"<h1>{e(a.item_id)}: side by side</h1>"
-            f'<table class="compare" data-episode><tr>{"".join(columns)}</tr>'
-            f"{pages.compare_rows(a, b)}</table>"
+            f'<div class="layout" data-episode><div class="steps"><table class="compare">'
+            f"<tr>{''.join(heads)}</tr>{pages.compare_rows(a, b)}</table></div>"
+            f'<div class="pair">{"".join(pictures)}</div></div>'
         )
         return self.html(f"{a.item_id} side by side", body)
 
