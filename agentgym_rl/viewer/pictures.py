@@ -325,7 +325,8 @@ def acquisitions(episode: Episode) -> dict[str, int]:
 
 def _tree_node(item, count, recipes, acquired, used, depth) -> str:
     """One ``<li>``: the item, how it is made, and its ingredients below it."""
-    mark = f' <span class="got">✓ {acquired[item]}</span>' if item in acquired else ""
+    step = _step_acquired(item, acquired)
+    mark = f' <span class="got">✓ {step}</span>' if step is not None else ""
     label = f'<span class="item">{escape(item)}</span> ×{count}{mark}'
     if depth >= MAX_DEPTH:
         return f"<li>{label} …</li>"
@@ -335,28 +336,28 @@ def _tree_node(item, count, recipes, acquired, used, depth) -> str:
         how = ", ".join(f"{n} {escape(name)}" for n, name in ingredients)
         children = "".join(_tree_node(name, n, recipes, acquired, used, depth + 1) for n, name in ingredients)
         return f'<li>{label} <span class="how">craft {makes} using {how}</span><ul>{children}</ul></li>'
-    members = _tag_members(item, recipes)
+    members = [name for name in recipes if name in _tag_members(item)]
     if members:
-        for member in members:
-            used.add(member)
+        used.update(members)
         children = "".join(_tree_node(name, count, recipes, acquired, used, depth + 1) for name in members)
-        taken = [m for m in members if m in acquired]
-        mark = f' <span class="got">✓ {acquired[taken[0]]}</span>' if taken and not mark else mark
-        return (
-            f'<li><span class="item">{escape(item)}</span> ×{count}{mark} <span class="how">any one of</span>'
-            f"<ul>{children}</ul></li>"
-        )
+        return f'<li>{label} <span class="how">any one of</span><ul>{children}</ul></li>'
     return f'<li>{label} <i class="how">get</i></li>'
 
 
-def _tag_members(tag: str, recipes: dict) -> list[str]:
-    """The listed recipes that make a member of a Minecraft tag (``planks``: oak planks, ...)."""
+def _step_acquired(item: str, acquired: dict[str, int]) -> int | None:
+    """The first step that got the item, or for a tag (``birch logs``) any of its members."""
+    steps = [acquired[item]] if item in acquired else []
+    steps += [s for member in _tag_members(item) if (s := _step_acquired(member, acquired)) is not None]
+    return min(steps, default=None)
+
+
+def _tag_members(tag: str) -> tuple[str, ...]:
+    """The members of a Minecraft tag the recipes name (``planks``: oak planks, ...; may be tags)."""
     try:
         from agentgym_envs.envs.textcraft import TAG_MEMBERS
     except ImportError:  # the tree then shows the tag as something to get
-        return []
-    members = TAG_MEMBERS.get(tag, ())
-    return [name for name in recipes if name in members]
+        return ()
+    return TAG_MEMBERS.get(tag, ())
 
 
 # ------------------------------------------------------------------------------ screenshots
