@@ -195,6 +195,10 @@ def test_a_growing_file_is_indexed_further_and_a_cut_last_line_is_explained(tmp_
     with path.open("a", encoding="utf-8") as file:
         file.write(line[40:] + "\n")
     assert len(records) == 4 and records.record(3)["item_id"] == "lmrlgym_maze_3"
+    # Written anew (as save_trajectories does, atomically), longer: indexed from the start.
+    rewritten = [episode(f"lmrlgym_wordle_{n}", ["crane"], False) for n in range(5)]
+    write_jsonl(path.with_name("new.jsonl"), rewritten).replace(path)
+    assert len(records) == 5 and records.record(0)["item_id"] == "lmrlgym_wordle_0"
 
 
 def test_a_json_list_is_indexed_by_its_records_whatever_their_text_holds(tmp_path):

@@ -48,7 +48,7 @@ class Scan:
     """A filtered scan so far: matches as (source number, record index), and where it stopped."""
 
     wanted: Filter
-    counts: tuple[int, ...]  # the files' record counts it was made for (a grown file restarts it)
+    state: tuple[int, ...]  # the files' record counts and generations it was made for (a change restarts it)
     matches: list[tuple[int, int]] = field(default_factory=list)
     source: int = 0
     index: int = 0
@@ -80,19 +80,19 @@ class Lister:
             return PageOfEpisodes(
                 _slice(chosen, counts, first, size), first, sum(counts), sum(counts), sum(counts)
             )
-        scan = self._scan_for(wanted, chosen, counts)
+        scan = self._scan_for(wanted, chosen, counts + tuple(s.file.generation for s in chosen))
         _extend(scan, chosen, counts, first + size + 1)
         rows = [(chosen[s], i) for s, i in scan.matches[first : first + size]]
         total = len(scan.matches) if scan.done else None
         return PageOfEpisodes(rows, first, total, scan.scanned, sum(counts))
 
-    def _scan_for(self, wanted: Filter, chosen: list[Source], counts: tuple[int, ...]) -> Scan:
+    def _scan_for(self, wanted: Filter, chosen: list[Source], state: tuple[int, ...]) -> Scan:
         key = (wanted, tuple(s.key for s in chosen))
         scan = self._scans.get(key)
-        if scan is None or scan.counts != counts:
+        if scan is None or scan.state != state:
             if len(self._scans) >= self._keep:
                 self._scans.pop(next(iter(self._scans)))
-            scan = self._scans[key] = Scan(wanted, counts)
+            scan = self._scans[key] = Scan(wanted, state)
         return scan
 
 

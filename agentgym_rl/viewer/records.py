@@ -60,6 +60,7 @@ class RecordFile:
         self.ends = array("Q")  # and where it ends (newline excluded)
         self.line_numbers = array("Q")  # JSONL: the 1-based line of record i
         self.is_list: bool | None = None
+        self.generation = 0  # bumped when the file was written anew and is indexed from the start
         self.records_read = 0  # records decoded so far (tests check a page reads only its own)
         self.facts_read = 0  # records whose facts were read
         self._item_ids: list[str | None] = []
@@ -67,7 +68,7 @@ class RecordFile:
         self._indexed_to = 0  # JSONL: bytes indexed (whole lines only)
         self._open_tail = False  # the last record is a line without its newline (maybe still being written)
         self._next_line = 1
-        self._stat: tuple[int, int] | None = None
+        self._stat: tuple[int, int, int] | None = None  # size, mtime, inode when last indexed
         self._lock = threading.RLock()
 
     # ------------------------------------------------------------------ index
@@ -75,10 +76,13 @@ class RecordFile:
         """Index what was added since the last call (or everything, if the file was replaced)."""
         with self._lock:
             stat = self.path.stat()
-            now = (stat.st_size, stat.st_mtime_ns)
+            now = (stat.st_size, stat.st_mtime_ns, stat.st_ino)
             if now == self._stat:
                 return
-            replaced = self._stat is not None and (stat.st_size < self._indexed_to or self.is_list)
+            # Appended to, or written anew (an atomic write is a new inode; a list has no appends).
+            replaced = self._stat is not None and (
+                stat.st_size < self._indexed_to or stat.st_ino != self._stat[2] or self.is_list
+            )
             if self._stat is None or replaced:
                 self._reset()
             self._stat = now
@@ -94,6 +98,7 @@ class RecordFile:
         return len(self.starts)
 
     def _reset(self) -> None:
+        self.generation += 1  # what was read of the file before (facts, scans) no longer holds
         self.starts, self.ends, self.line_numbers = array("Q"), array("Q"), array("Q")
         self._item_ids, self._success = [], bytearray()
         self._indexed_to, self._open_tail, self._next_line, self.is_list = 0, False, 1, None
