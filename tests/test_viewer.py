@@ -77,7 +77,7 @@ def write_evolve_run(folder: Path, png: bool = True) -> Path:
     """A run folder in ``agentgym evolve``'s layout: AgentEval of two stages, one exploration,
     the expert data and metrics.jsonl, each written by the code that writes it in a real run."""
     from agentgym_envs.data import expert_trajectories, save_trajectories
-    from agentgym_rl.evaluate import evaluate, save_eval
+    from agentgym_rl.evaluate import evaluate, results_table, save_eval
     from agentgym_rl.rollout import make_jobs, rollout
     from agentgym_rl.rollout_config import RolloutConfig
     from agentgym_rl.run_dir import RunDir
@@ -85,10 +85,13 @@ def write_evolve_run(folder: Path, png: bool = True) -> Path:
     config = RolloutConfig(concurrency=8, max_new_tokens=16)
     run = RunDir(folder)
     walkers = {"bc-base": MazeWalker(), "iter1": MazeWalker(("left", "down", "right", "up"))}
+    table = {}
     for stage, walker in walkers.items():
         results, records = evaluate(walker, ["maze"], limit=8, config=config, progress=False)
         save_eval(results, records, folder / "eval" / f"{stage}.json", label=stage)
         run.record("eval", stage, **{env: result.as_dict() for env, result in results.items()})
+        table[stage] = results
+    (folder / "summary.md").write_text(results_table(table) + "\n")  # how agentevol's summary begins
     explored = rollout(MazeWalker(), make_jobs([MAZE], {MAZE: list(range(25, 31))}), config, progress=False)
     save_trajectories(explored, folder / "trajectories" / "explore_iter1.jsonl")
     rate = sum(r["success"] for r in explored) / len(explored)
@@ -308,6 +311,7 @@ def test_the_overview_has_the_agenteval_table_curves_and_files(evolve_run, tmp_p
     assert f"{100 * results['success_rate']:.1f}%" in page
     assert "<th>bc-base</th><th>iter1</th>" in page
     assert '<img alt="success.png" src="/file?path=success.png">' in page
+    assert "<summary>summary (summary.md)</summary><pre>| env | bc-base | iter1 |" in page
     for label in ("bc-base", "iter1 (explore)", "agenttraj (expert data)"):
         assert f">{label}</a>" in page
     # Without the run's PNG the curve is drawn here, exploration's success beside AgentEval's.

@@ -47,6 +47,7 @@ IMAGE_TYPES = {
     ".webp": "image/webp",
 }
 NONCE_MARK = "<script>"
+NOTE_LIMIT = 200_000  # bytes: a summary.md or config.json larger than this is not one the runs write
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
 
 
@@ -189,6 +190,7 @@ class Viewer:
             '<div class="charts">',
             self.curves(table),
             "</div>",
+            _run_notes(table.folder),
         ]
         return "".join(parts)
 
@@ -491,6 +493,18 @@ def _int(text: str | None, default: int) -> int:
         return int(text) if text is not None else default
     except ValueError:
         return default
+
+
+def _run_notes(folder: Path) -> str:
+    """The run's summary and settings as it wrote them (folded): the summary has rows the
+    table above lacks (time, speed, how much of the instruction set each stage solved)."""
+    notes = []
+    for name, what in (("summary.md", "summary"), ("config.json", "settings")):
+        path = folder / name
+        if path.is_file() and path.stat().st_size < NOTE_LIMIT:
+            text = path.read_text(encoding="utf-8", errors="replace")
+            notes.append(f"<details><summary>{what} ({name})</summary><pre>{e(text)}</pre></details>")
+    return "".join(notes)
 
 
 def _select(name: str, options: list[tuple[str, str]], chosen: str) -> str:
