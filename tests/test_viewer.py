@@ -320,6 +320,14 @@ def test_the_overview_has_the_agenteval_table_curves_and_files(evolve_run, tmp_p
     assert "<svg" in page and "success rate per stage" in page and f"{MAZE} explore" in page
 
 
+def test_an_eval_out_folder_shows_its_results(evolve_run, tmp_path):
+    for suffix in (".json", ".episodes.jsonl"):  # what `agentgym eval --out runs/api/results.json` writes
+        shutil.copy(evolve_run / "eval" / f"bc-base{suffix}", tmp_path / f"results{suffix}")
+    status, page = get(Viewer(tmp_path), "/")
+    assert status == 200 and "<th>results</th>" in page
+    assert '<a href="/episodes?src=results.episodes.jsonl&amp;env=AgentGym%2FMaze-v0">' in page
+
+
 def test_routes_over_a_real_socket(evolve_run):
     (evolve_run.parent / "secret.png").write_bytes(tiny_png())
     server = make_server(Viewer(evolve_run))

@@ -137,11 +137,14 @@ def read_results(path: Path) -> dict[str, dict[str, Any]] | None:
 
 
 def results_tables(root: Path, groups: list[str]) -> list[ResultsTable]:
-    """One table per group that has ``eval/*.json`` results, stages in natural order."""
+    """One table per group that has AgentEval results (``eval/*.json``, or ``*.json`` beside its
+    episodes), stages in natural order."""
     tables = []
     for group in groups:
         folder = root / group if group else root
-        paths = sorted((folder / "eval").glob("*.json"), key=lambda p: natural_key(p.stem))
+        # eval/ in evolve's and grpo's runs; beside the episodes for `agentgym eval --out DIR/NAME.json`
+        found = [*(folder / "eval").glob("*.json"), *folder.glob("*.json")]
+        paths = sorted(found, key=lambda p: natural_key(p.stem))
         stages = {}
         for path in paths:
             results = read_results(path)
