@@ -30,6 +30,8 @@ from typing import Any
 from py4j.java_gateway import GatewayParameters, JavaGateway, launch_gateway
 from py4j.protocol import Py4JError, Py4JJavaError, Py4JNetworkError
 
+from agentgym_envs.envs.engine_users import SharedByEnvs
+
 _STOP_WAIT_S = 5.0  # how long a JVM gets to exit after shutdown before it is killed
 # What a command sent to an engine may hold: their parsers read printable ASCII words, and py4j
 # sends text as UTF-8, which a lone surrogate ("\ud800") cannot be (py4j raises mid-call).
@@ -48,7 +50,7 @@ class EngineLost(RuntimeError):
     """The JVM is gone (crashed, killed or stopped): the episode that used it is lost."""
 
 
-class JavaEngine:
+class JavaEngine(SharedByEnvs):
     """A jar's JVM, shared by the envs of this process.
 
     Args:
@@ -69,31 +71,6 @@ class JavaEngine:
         self._users: set[int] = set()
         self._generation = 0  # bumped at every start: objects of an older JVM are dead
         _ENGINES.add(self)
-
-    # ------------------------------------------------------------------ users
-    def acquire(self, user: object) -> None:
-        """Count ``user`` (an env) as using the JVM; it is released when ``user`` is garbage
-        collected, if it never calls :meth:`release`."""
-        key = id(user)
-        with self._lock:
-            if key not in self._users:
-                self._users.add(key)
-                weakref.finalize(user, self._release_key, key)
-
-    def release(self, user: object) -> None:
-        """``user`` is done; the JVM stops when nobody uses it."""
-        self._release_key(id(user))
-
-    def _release_key(self, key: int) -> None:
-        with self._lock:
-            self._users.discard(key)
-            if not self._users:
-                self.stop()
-
-    @property
-    def in_use(self) -> bool:
-        """True while some env counts as this JVM's user."""
-        return bool(self._users)
 
     # ------------------------------------------------------------------ the JVM
     @property

@@ -49,6 +49,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
+from agentgym_envs.envs.engine_users import SharedByEnvs
 from agentgym_envs.envs.webarena.browser import Action, ActionError
 from agentgym_envs.envs.webarena.pages import url_problem
 
@@ -106,12 +107,14 @@ def find_chromium(path: str | None = None) -> str:
 
 
 # ------------------------------------------------------------------------------ the engine
-class ChromiumEngine:
+class ChromiumEngine(SharedByEnvs):
     """One Chromium for the process, and the thread that runs every Playwright call.
 
     Envs count as users (:meth:`acquire`, :meth:`release`, or when they are garbage collected);
     the browser closes when the last one goes and at interpreter exit. ``generation`` changes at
     every launch, so an env can tell that its context belonged to a browser that is gone."""
+
+    stop_inside_lock = False  # stop() waits on the browser thread, which takes the lock
 
     def __init__(self) -> None:
         self._lock = threading.RLock()
@@ -226,30 +229,6 @@ class ChromiumEngine:
             future.result(STOP_TIMEOUT_S * 3)
         except Exception:  # noqa: BLE001
             _kill(process_tree(self.pid) if self.pid else [])
-
-    # ------------------------------------------------------------------ users
-    def acquire(self, user: object) -> None:
-        key = id(user)
-        with self._lock:
-            if key not in self._users:
-                self._users.add(key)
-                weakref.finalize(user, self._release_key, key)
-
-    def release(self, user: object) -> None:
-        self._release_key(id(user))
-
-    def _release_key(self, key: int) -> None:
-        with self._lock:
-            if key not in self._users:
-                return
-            self._users.discard(key)
-            last = not self._users
-        if last:
-            self.stop()
-
-    @property
-    def in_use(self) -> bool:
-        return bool(self._users)
 
 
 async def _call(make: Callable[[], Awaitable[T]]) -> T:
