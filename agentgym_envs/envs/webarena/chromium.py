@@ -14,9 +14,10 @@ Three parts:
   accessibility tree, each node's ``getBoundingClientRect`` (a text node's through a Range), nodes
   that are not at least 60% in the 1280x720 viewport (by WebArena's own ratio formula) lifted
   out, one ``[id] role 'name' props`` line per remaining node that says something, and WebArena's
-  cleaning of repeated static text. Ids are Chromium's backend DOM node ids, as in WebArena; it
-  captures a DOM snapshot first as WebArena does, so the ids are numbered as WebArena numbers
-  them. WebArena asks for the bounds node by node (two CDP calls each); here one script measures
+  cleaning of repeated static text. On a user's own sites the ids are Chromium's backend DOM
+  node ids, as in WebArena (a DOM snapshot is captured first, as WebArena does); on the generated
+  sites they are renumbered by the node's place in the page (:func:`page_ids`), because Chromium's
+  numbering varies from run to run and an episode must read the same every time. WebArena asks for the bounds node by node (two CDP calls each); here one script measures
   every node that the page's snapshot lets us find, and only the rest (inside shadow trees,
   frames) go node by node: the same numbers, about ten times faster.
 * :class:`ChromiumBrowser`: one env's context: its tabs, the last observation, WebArena's
