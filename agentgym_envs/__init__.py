@@ -136,7 +136,8 @@ register_family(
 register_family(
     "WebArena", "agentgym_envs.envs.webarena:WebArenaEnv", item_prefix="webarena", max_rounds=25,
     sizes=(20, 0, 0, 812), reset_field="idx", id_key="env_idx", create_reply="object",
-    summary="generated shop, forum (Postmill) and GitLab sites; WebArena's accessibility tree and actions",
+    summary="generated shop, forum (Postmill) and GitLab sites, as a page model or real pages in Chromium "
+    "(`backend=\"browser\"`); WebArena's accessibility tree and actions",
 )  # fmt: skip
 register_family(
     "SearchQA", "agentgym_envs.envs.searchqa:SearchQAEnv", item_prefix="searchqa", max_rounds=5,
