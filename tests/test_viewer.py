@@ -379,7 +379,17 @@ def test_bad_paths_and_flags_are_one_line_errors(argv, message, tmp_path, capsys
 def test_the_command_serves_the_run_and_stops_on_ctrl_c(evolve_run, tmp_path):
     shutil.copytree(evolve_run, tmp_path / "runs" / "evolve-maze")
     command = [sys.executable, "-m", "agentgym_rl", "view", "runs/evolve-maze", "--no_browser"]
-    child = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    child = subprocess.Popen(
+        command,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        # A shell ignores SIGINT in the jobs it starts in the background, and the ignoring is
+        # inherited: Python then never turns Ctrl-C into KeyboardInterrupt. A terminal user's
+        # Ctrl-C is the default disposition, so the child gets that whatever ran the tests.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     try:
         first = child.stdout.readline()
         address = re.search(r"at (http://127\.0\.0\.1:\d+/) \(Ctrl-C stops\)", first)
