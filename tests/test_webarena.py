@@ -322,3 +322,12 @@ def test_webarenas_own_configs_run_when_their_sites_and_evaluators_exist_here():
     program = {**config, "eval": {"eval_types": ["program_html"], "program_html": []}}
     with pytest.raises(ValueError, match="cannot run here"):
         gym.make(ENV_ID, tasks=[program])
+
+
+def test_the_cart_answers_with_and_without_its_trailing_slash():
+    # Magento serves /checkout/cart and /checkout/cart/ alike, and WebArena's configs use both.
+    from agentgym_envs.envs.webarena.pages import render_page
+
+    world = generate_world(1)
+    for path in ("/checkout/cart", "/checkout/cart/"):
+        assert render_page(world, SHOP + path).title == "Shopping Cart"

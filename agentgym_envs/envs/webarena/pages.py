@@ -141,7 +141,7 @@ def shop_page(world: World, path: str, query: dict[str, str]) -> Page:
             *_product_rows(found),
         ]
         return Page(f"Search results for: '{q}'", tuple(body))
-    if path == "/checkout/cart/":
+    if path in ("/checkout/cart/", "/checkout/cart"):  # Magento answers both; WebArena configs use both
         return Page("Shopping Cart", tuple(_cart_nodes(world)))
     if path == "/checkout/":
         return Page("Checkout", tuple(_checkout_nodes(world)))
