@@ -15,7 +15,10 @@ Every arm and the BC-base are scored greedily on the same held-out tasks: where 
 tasks (Maze, BabyAI), its ``heldout`` ids (tasks in no AgentGym split, unseen by every arm), 400
 by default so that a 10-point difference lies outside the 95% intervals (Wilson half-widths are
 at most 4.9 points at n = 400); elsewhere (TextCraft) all it has: the test split plus the
-instruction set beyond AgentTraj and validation, and the arms then learn on AgentTraj's tasks.
+instruction set beyond AgentTraj and validation (validation there is a seeded sample of the
+instruction set beyond AgentTraj, so it is drawn like the held-out tasks), and the arms then learn
+on AgentTraj's tasks. Each env's folder records its task ids (tasks.json) and is not resumed with
+others.
 (a)-(d) take the same optimizer steps; (e) and (f) play more episodes and take fewer
 steps: the table shows both, and the minutes. The rollout-speed table sets GRPO's batched
 rollouts (B x G episodes at once) beside AgentEvol's exploration on the same BC-base.
@@ -175,12 +178,19 @@ def open_env(env: str, args: argparse.Namespace, out: Path) -> EnvStudy:
         sys.exit(f"rl_study: --validation {args.validation} would take AgentTraj tasks of {short_name(env)}")
     if len(splits.heldout) >= args.heldout:
         pool, heldout = len(train) - args.validation, list(splits.heldout[: args.heldout])
+        validation = train[pool:]
         kind = f"{args.heldout} generated heldout tasks"
     else:  # no generated tasks: every task no arm learns on
+        # Validation is a seeded sample of the instruction set beyond AgentTraj, not its tail: an
+        # instruction set can hold its tasks in an order (TextCraft's tail repeats goals AgentTraj
+        # teaches), and a validation set unlike the held-out one stops BC on the wrong signal.
         pool = len(splits.agenttraj)
-        heldout = list(splits.test) + train[pool : len(train) - args.validation]
+        beyond = train[pool:]
+        validation = sorted(random.Random(args.seed).sample(beyond, args.validation))
+        heldout = list(splits.test) + [i for i in beyond if i not in set(validation)]
         kind = f"{len(heldout)} tasks: the test split and the instruction set beyond AgentTraj and validation"
     folder = out / short_name(env).lower()
+    same_tasks_as_before(folder, validation, heldout)
     path = folder / "agenttraj.json"
     if not path.is_file():
         solved, _ = expert_trajectories(env, "agenttraj", progress=False)
@@ -192,7 +202,6 @@ def open_env(env: str, args: argparse.Namespace, out: Path) -> EnvStudy:
     epoch_steps = steps_per_epoch(policy, expert, EvolveBCConfig(seed=args.seed, report_to=["none"]))
     if args.instructions:
         pool = min(pool, args.instructions)
-    validation = train[-args.validation :]
     return EnvStudy(env, folder, args, expert, pool, validation, heldout, kind, rollout, epoch_steps)
 
 
@@ -208,6 +217,23 @@ def scored(study: EnvStudy, name: str, policy, task_ids: list[int] | None = None
     results, records = evaluate(policy, [study.env], task_ids=ids, config=greedy, progress=False)
     save_eval(results, records, path, label=name)
     return results[study.env]
+
+
+def same_tasks_as_before(folder: Path, validation: list[int], heldout: list[int]) -> None:
+    """Record the validation and held-out task ids in ``folder`` (``tasks.json``), or exit when a
+    folder made earlier recorded others: what it saved (a BC-base stopped on its validation,
+    scores on its held-out tasks) would be mixed with results on other tasks."""
+    ids = {"validation": validation, "heldout": heldout}
+    path = folder / "tasks.json"
+    if path.is_file():
+        if json.loads(path.read_text(encoding="utf-8")) != ids:
+            sys.exit(
+                f"rl_study: {folder} was made with other validation or held-out tasks (its tasks.json; "
+                "these settings or this version of the study choose others): give a new --out"
+            )
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, json.dumps(ids) + "\n")
 
 
 # ------------------------------------------------------------------------------ BC-base
