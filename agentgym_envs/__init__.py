@@ -142,7 +142,8 @@ register_family(
 register_family(
     "SearchQA", "agentgym_envs.envs.searchqa:SearchQAEnv", item_prefix="searchqa", max_rounds=5,
     sizes=(51713, 0, 0, 169615), engine="tantivy", extra="searchqa", reset_field="id", id_key="env_idx",
-    summary="generated encyclopedia (10,000 passages; up to millions) or Search-R1's files; BM25 (tantivy) or e5",
+    summary="generated encyclopedia (10,000 passages; up to millions) or Search-R1's files; "
+    "BM25 (tantivy) or e5",
 )  # fmt: skip
 
 # Not a family: an env held by an env server (agentgym serve), played over HTTP.

@@ -44,7 +44,7 @@ def _play(pool) -> list[list]:
 
 def test_local_pool_reuses_envs_across_episodes():
     pool = LocalEnvPool()
-    (slot, _, _), = pool.reset_many([("AgentGym/Maze-v0", 0)])
+    ((slot, _, _),) = pool.reset_many([("AgentGym/Maze-v0", 0)])
     pool.release([slot])
     pool.reset_many([("AgentGym/Maze-v0", 1)])
     assert len(pool.slots.made) == 1

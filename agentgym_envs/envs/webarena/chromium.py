@@ -17,8 +17,9 @@ Three parts:
   cleaning of repeated static text. On a user's own sites the ids are Chromium's backend DOM
   node ids, as in WebArena (a DOM snapshot is captured first, as WebArena does); on the generated
   sites they are renumbered by the node's place in the page (:func:`page_ids`), because Chromium's
-  numbering varies from run to run and an episode must read the same every time. WebArena asks for the bounds node by node (two CDP calls each); here one script measures
-  every node that the page's snapshot lets us find, and only the rest (inside shadow trees,
+  numbering varies from run to run and an episode must read the same every time. WebArena asks
+  for the bounds node by node (two CDP calls each); here one script measures every node that the
+  page's snapshot lets us find, and only the rest (inside shadow trees,
   frames) go node by node: the same numbers, about ten times faster.
 * :class:`ChromiumBrowser`: one env's context: its tabs, the last observation, WebArena's
   id-based actions carried out in the page as WebArena's ``execute_action`` does (the element's
