@@ -42,8 +42,7 @@ class EnvSlots:
 
     With ``env_server``, a batch's requests go out from ``HTTP_THREADS`` threads at once: each
     request mostly waits for the server, and the server works on one while this process sends or
-    reads another (Maze, 32 episodes at once, 2 cores: 4,584 episodes/min one request at a time,
-    10,219 with 4 threads, 12,072 with 8)."""
+    reads another (the figures are in docs/benchmarks.md, "Measurements behind the defaults")."""
 
     HTTP_THREADS = 8
 

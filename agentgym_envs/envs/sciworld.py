@@ -9,12 +9,13 @@ Where this differs from AgentGym's server, and why:
 
 * The step. ``ScienceWorldEnv.step`` also rebuilds the whole valid-action list (every action
   template tried on every visible object), the room text, the inventory and the task text on
-  every call: about 20 steps/s. We call the world's own step (``AgentInterface.step``, which
-  returns the text, the score and the ending; see :func:`engine_step`), nothing else;
+  every call, which makes a step several times slower. We call the world's own step
+  (``AgentInterface.step``, which returns the text, the score and the ending; see
+  :func:`engine_step`), nothing else;
   ``available_actions()`` runs the valid-action search only when asked, and ``info`` carries
-  None for it (AgentGym's agents are never shown the list either). What is left, about 10 ms
-  of JVM time a step here, is ScienceWorld's own parser, goal checks and simulation tick
-  (docs/benchmarks.md has the profile).
+  None for it (AgentGym's agents are never shown the list either). What is left is
+  ScienceWorld's own parser, goal checks and simulation tick (docs/benchmarks.md has the speeds
+  and the profile).
 * Determinism. ScienceWorld keeps a room's contents in hash sets keyed by Java's identity hash,
   so the same game lists its objects in a different order from one load to the next. The JVM
   runs with a constant identity hash (``-XX:hashCode=2``), so a task id always gives the same
@@ -57,8 +58,8 @@ EXCLUDED_TASKS = frozenset({"5-1", "5-2", "9-1", "9-2", "9-3", "10-1", "10-2"})
 # order of a set follows the order its objects were added, so the same game always reads the
 # same. A step allocates megabytes and a reset builds a whole new world (and ScienceWorld's table
 # of every task), which each young collection copies while it lives: with the default young
-# generation (about 126 MB here) that is every few steps; 512 MB makes collections about 4x
-# rarer, for about 270 MB more memory (steps 5-10% faster, measured side by side).
+# generation that is every few steps; 512 MB makes collections rarer for some memory (the figures
+# are in docs/benchmarks.md, "Measurements behind the defaults").
 JAVA_OPTIONS = ("-XX:+UnlockExperimentalVMOptions", "-XX:hashCode=2", "-XX:+UseSerialGC", "-Xmn512m")
 _WAIT_TICKS = {"wait": 10, "wait1": 1}  # ScienceWorld's waits, in world ticks
 _LOST = (

@@ -6,13 +6,13 @@ Rust Lucene-like library with BM25, k1 = 1.2, b = 0.75, as Lucene's defaults), c
 ``bm25s`` and ``rank-bm25`` by ``benchmarks/webshop_search.py`` on this project's 2-core machine:
 
 * tantivy writes its index to disk as it goes (a bounded memory budget, several threads) and
-  reads it memory-mapped: 1M products indexed in 3.4 minutes with a peak of 289 MB, queries at
-  about 1 ms (100k) and 18 ms (1M) median, 55 ms p99 at 1M;
+  reads it memory-mapped, so a million products index in a few hundred MB and query in
+  milliseconds;
 * bm25s (numpy / scipy sparse) queries as fast at the median, but holds every document's token
-  list in Python while indexing (7.1 GB peak at 1M products, over the 4 GB budget) and scores
-  every posting of every query word, so queries on common words are slow (525 ms p99 at 1M);
+  list in Python while indexing (past the memory budget at 1M products) and scores every posting
+  of every query word, so queries on common words are slow;
 * rank-bm25 scores every document for every query in Python (no inverted index) and cannot
-  save an index: 3.6 s a query at 100k products.
+  save an index.
 
 The numbers are in docs/benchmarks.md ("WebShop search engines"). Every engine is fed the same tokens
 (:func:`tokens`: lower-case letters and digits, English stop words dropped), and a query is built
