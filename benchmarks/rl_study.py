@@ -187,7 +187,8 @@ def open_env(env: str, args: argparse.Namespace, out: Path) -> EnvStudy:
         pool = len(splits.agenttraj)
         beyond = train[pool:]
         validation = sorted(random.Random(args.seed).sample(beyond, args.validation))
-        heldout = list(splits.test) + [i for i in beyond if i not in set(validation)]
+        held_back = set(validation)
+        heldout = list(splits.test) + [i for i in beyond if i not in held_back]
         kind = f"{len(heldout)} tasks: the test split and the instruction set beyond AgentTraj and validation"
     folder = out / short_name(env).lower()
     same_tasks_as_before(folder, validation, heldout)
@@ -302,9 +303,11 @@ def checks_made(study: EnvStudy, check_every: int, partial: Path) -> list[dict[s
     curve = []
     for step in range(check_every, last + 1, check_every):
         checkpoint = partial / f"checkpoint-{step}"
-        if not study.path("eval", f"validation-step-{step}.json").is_file() and not checkpoint.is_dir():
+        saved = study.path("eval", f"validation-step-{step}.json")
+        if not saved.is_file() and not checkpoint.is_dir():
             break
-        policy = load_model(checkpoint) if checkpoint.is_dir() else None
+        # A saved check is read back; only a missing one needs its checkpoint's model.
+        policy = None if saved.is_file() else load_model(checkpoint)
         result = scored(study, f"validation-step-{step}", policy, study.validation)
         curve.append({"step": step, "validation_success": result.success_rate})
     if curve:

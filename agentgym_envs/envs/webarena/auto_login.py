@@ -16,13 +16,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import threading
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from agentgym_envs.data import atomic_write_text
 from agentgym_envs.envs.webarena.webarena_configs import ACCOUNTS
 
 LoginWork = Callable[[Any], Awaitable[None]]  # given a Playwright Browser, signs in and saves
@@ -133,13 +133,7 @@ class LoginStates:
             for site in combination:
                 await log_in(page, site, self.sites[site])
             path.parent.mkdir(parents=True, exist_ok=True)
-            handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-            os.close(handle)
-            try:
-                await context.storage_state(path=temporary)
-                os.replace(temporary, path)
-            finally:
-                Path(temporary).unlink(missing_ok=True)
+            atomic_write_text(path, json.dumps(await context.storage_state()))
         finally:
             await context.close()
 

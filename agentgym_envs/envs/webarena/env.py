@@ -297,14 +297,11 @@ class WebArenaEnv(TextEnv):
             if parsed.kind == "stop":
                 return self._stop(parsed.argument)
             self.browser.act(parsed)
+            self._take_screenshot()
         except ActionError as error:
             return Outcome(
                 self.observation_text(f"Invalid action: {error} The page is unchanged."), self.score
             )
-        except BrowserLost:
-            return Outcome(_LOST, self.score, done=True, success=False, engine_lost=True)
-        try:
-            self._take_screenshot()
         except BrowserLost:
             return Outcome(_LOST, self.score, done=True, success=False, engine_lost=True)
         # The command, not the whole reply: a client that sends the model's reply (AgentGym's
