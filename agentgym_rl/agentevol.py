@@ -25,6 +25,7 @@ it stopped. The run folder::
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
 import shutil
@@ -104,7 +105,15 @@ class AgentEvolConfig:
             "help": "filter: keep reward above the env's keep threshold, one per item; "
             "rwr: weight by exp((r-1)/beta); advantage: weight by reward minus the mean reward of the "
             "task's samples (of the env's, with one sample a task), so failures get negative weight "
-            "(unbounded: on Maze it unlearned the reply format; see docs/benchmarks.md)"
+            "(pushed down no further than --negative_clip allows)"
+        },
+    )
+    negative_clip: float = field(
+        default=0.2,
+        metadata={
+            "help": "advantage weighting: a failure's token is pushed down until its probability is below "
+            "(1 - this) x the iteration's starting model's (PPO's clip); 0: no floor (on Maze it unlearned "
+            "the reply format; see docs/benchmarks.md)"
         },
     )
     env_thresholds: list[str] = field(
@@ -184,6 +193,8 @@ class AgentEvolConfig:
             raise ValueError("iteration_epochs must be >= 0 and thought_words >= -1")
         if self.iteration_lr_scale <= 0:
             raise ValueError("iteration_lr_scale must be > 0")
+        if not 0 <= self.negative_clip < 1:
+            raise ValueError("negative_clip must be in [0, 1)")
         self.thresholds()  # a malformed ENV=VALUE fails here, not after an hour of training
         if self.run_dir is None:
             self.run_dir = "runs/evolve-" + "-".join(short_name(env).lower() for env in self.envs)
@@ -534,7 +545,10 @@ def trained(run: Run, stage: str, records: list[dict], weights: list[float], sta
     if stage != BC_BASE:
         bc_config = run.config.iteration_bc(bc_config)
     # BC refuses negative weights; the advantage weighting means them (failures pushed down).
-    train = train_weighted if run.config.weighting == "advantage" else train_bc
+    if run.config.weighting == "advantage":
+        train = functools.partial(train_weighted, negative_clip=run.config.negative_clip)
+    else:
+        train = train_bc
     metrics = train(
         policy,
         records,

@@ -17,6 +17,13 @@ likelihood of a failed trajectory); then every record counts by its weight alone
 
     loss = sum_{i in B} w_i * mean_{t in actions(i)} -log p(token_t | tokens_<t) / sum_{i in B} |w_i|
 
+A negative weight alone has no floor (its NLL grows without bound), so each token of a negative
+record stops being pushed down once its probability is below (1 - ``negative_clip``) times the
+probability the starting model gave it (``negative_clip`` is an argument of :func:`train_weighted`,
+0.2 by default): the token's NLL in the loss is ``min(NLL, NLL_start - log(1 - negative_clip))``,
+PPO's clipped objective for a negative advantage (the ratio p / p_start clipped at 1 - eps), with
+the starting model as the old policy.
+
 Batches are length-grouped: each epoch the records are shuffled, cut into buckets of about
 ``BUCKET_BATCHES`` micro-batches, sorted by length inside a bucket and packed into micro-batches
 of at most ``batch_tokens`` padded tokens; then the micro-batches are shuffled. Similar lengths
@@ -123,17 +130,63 @@ PLAIN_HEAD_MODELS = {"llama", "mistral", "qwen2", "qwen3"}
 
 
 def weighted_token_nll(
-    model, input_ids, attention_mask, labels, weights: torch.Tensor, bf16: bool
+    model,
+    input_ids,
+    attention_mask,
+    labels,
+    weights: torch.Tensor,
+    bf16: bool,
+    nll_cap: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """sum_i w_i * (NLL of row i's labelled tokens): the numerator of the module doc's loss."""
+    """sum_i w_i * (NLL of row i's labelled tokens): the numerator of the module doc's loss.
+    ``nll_cap`` (one value per labelled token, row-major; inf where unbounded) caps each token's
+    NLL, so a token past its cap has no gradient: the floor of a negative weight."""
+    token_nll = labelled_token_nll(model, input_ids, attention_mask, labels, bf16)
+    if nll_cap is not None:
+        token_nll = torch.minimum(token_nll, nll_cap)
+    row_of_token = (labels[:, 1:] != IGNORE_INDEX).nonzero()[:, 0]
+    return (token_nll * weights[row_of_token]).sum()
+
+
+def labelled_token_nll(model, input_ids, attention_mask, labels, bf16: bool) -> torch.Tensor:
+    """-log p of every labelled token, row-major (all of row 0's, then row 1's...)."""
     # Position t predicts token t + 1; only labelled positions enter the cross-entropy.
     targets = labels[:, 1:]
     picked = targets != IGNORE_INDEX
     with torch.autocast(input_ids.device.type, dtype=torch.bfloat16, enabled=bf16):
         logits = action_logits(model, input_ids, attention_mask, picked)
-    token_nll = F.cross_entropy(logits.float(), targets[picked], reduction="none")
-    row_of_token = picked.nonzero()[:, 0]
-    return (token_nll * weights[row_of_token]).sum()
+    return F.cross_entropy(logits.float(), targets[picked], reduction="none")
+
+
+@torch.no_grad()
+def negative_nll_caps(
+    policy: LLMPolicy,
+    examples: list[TokenizedRecord],
+    weights: list[float],
+    config: BCConfig,
+    negative_clip: float,
+) -> dict[int, torch.Tensor]:
+    """Per-token NLL caps of every negative-weight example (by its place in ``examples``): its
+    NLL under the starting model plus -log(1 - negative_clip). Computed before training and
+    before a resume, so a resumed run caps with the same starting model."""
+    if not negative_clip:
+        return {}
+    negative = sorted(
+        (i for i, e in enumerate(examples) if weights[e.index] < 0), key=lambda i: len(examples[i].input_ids)
+    )
+    lengths = {i: len(examples[i].input_ids) for i in negative}
+    slack = -math.log(1 - negative_clip)
+    was_training = policy.model.training
+    policy.model.eval()
+    caps: dict[int, torch.Tensor] = {}
+    for batch in pack_by_length(negative, lengths, config.batch_tokens):
+        rows = [examples[i] for i in batch]
+        input_ids, attention_mask, labels = collate(rows, policy.pad_token_id, policy.device)
+        nll = labelled_token_nll(policy.model, input_ids, attention_mask, labels, config.bf16)
+        for i, part in zip(batch, nll.split([e.trainable_tokens for e in rows])):
+            caps[i] = part + slack
+    policy.model.train(was_training)
+    return caps
 
 
 def action_logits(model, input_ids, attention_mask, picked: torch.Tensor) -> torch.Tensor:
@@ -191,6 +244,7 @@ def train_weighted(
     tag: str = "train",
     name: str = "bc",
     stop_after: Callable[[int], bool] | None = None,
+    negative_clip: float = 0.2,
 ) -> dict[str, Any]:
     """The weighted NLL of the module doc through :class:`~agentgym_rl.train_loop.TrainLoop`;
     weights may be negative (a trajectory to move away from: AgentEvol's advantage weighting).
@@ -199,13 +253,17 @@ def train_weighted(
     tokens: a record's NLL is its mean over its action tokens, and the step's denominator is
     sum |w|. Summed per token, the failures (the long episodes: they run to the round limit)
     outvote the successes on the tokens every reply shares. Pushing a likelihood down has no
-    floor, though: many steps on the same negative records still unlearn the reply format
-    (docs/benchmarks.md, "What learns after BC")."""
+    floor of its own: many steps on the same negative records unlearned the reply format
+    (docs/benchmarks.md, "What learns after BC"). ``negative_clip`` is the floor: a negative
+    record's token stops being pushed once its probability is below (1 - negative_clip) x the
+    starting model's (0: no floor)."""
     from tqdm.auto import tqdm
 
     started = time.perf_counter()
     if any(not math.isfinite(w) for w in weights):
         raise ValueError("weights must be finite")
+    if not 0 <= negative_clip < 1:
+        raise ValueError(f"negative_clip must be in [0, 1), not {negative_clip}")
     # 1. Data: tokenise with loss masks, leave out zero-weight records, plan every step.
     max_length = min(config.max_length, policy.max_context)
     examples, report = tokenize_records(records, policy.tokenizer, max_length)
@@ -218,7 +276,9 @@ def train_weighted(
 
     # 2. The loop, from the newest matching checkpoint if there is one. Only checkpoints need
     # the fingerprint, and it reads every token of the data.
-    fingerprint = run_fingerprint(config, examples, weights, len(steps)) if config.save_dir else ""
+    fingerprint = (
+        run_fingerprint(config, examples, weights, len(steps), negative_clip) if config.save_dir else ""
+    )
     loop = TrainLoop(
         policy,
         config,
@@ -231,11 +291,12 @@ def train_weighted(
         progress=progress,
         desc=name,
     )
+    per_record = any(w < 0 for w in weights)
+    # The floor of the negative weights comes from the starting model: before any resume.
+    caps = negative_nll_caps(policy, examples, weights, config, negative_clip) if per_record else {}
     latest = loop.resume()
     if latest is not None:
         say(f"{name}: resumed from {latest} (step {loop.steps_done} of {len(steps)})")
-
-    per_record = any(w < 0 for w in weights)
 
     def token_weight(example: TokenizedRecord) -> float:
         return weights[example.index] / (example.trainable_tokens if per_record else 1)
@@ -244,7 +305,13 @@ def train_weighted(
         batch_examples = [examples[i] for i in batch]
         input_ids, attention_mask, labels = collate(batch_examples, policy.pad_token_id, policy.device)
         row_weights = torch.tensor([token_weight(e) for e in batch_examples], device=policy.device)
-        total = weighted_token_nll(policy.model, input_ids, attention_mask, labels, row_weights, config.bf16)
+        cap = None
+        if any(i in caps for i in batch):
+            unbounded = [torch.full((e.trainable_tokens,), math.inf) for e in batch_examples]
+            cap = torch.cat([caps.get(i, free) for i, free in zip(batch, unbounded)]).to(policy.device)
+        total = weighted_token_nll(
+            policy.model, input_ids, attention_mask, labels, row_weights, config.bf16, cap
+        )
         return MicroLoss(total, int(attention_mask.sum()))
 
     def normaliser(micro_batches: list[list[int]]) -> float:
@@ -273,12 +340,18 @@ def train_weighted(
 
 # ------------------------------------------------------------------------------ checkpoints
 def run_fingerprint(
-    config: BCConfig, examples: list[TokenizedRecord], weights: list[float], steps: int
+    config: BCConfig,
+    examples: list[TokenizedRecord],
+    weights: list[float],
+    steps: int,
+    negative_clip: float = 0.2,
 ) -> str:
     """A hash of everything that decides the trained weights except the starting model."""
     digest = hashlib.sha256()
     settings = {k: v for k, v in asdict(config).items() if k not in RESUME_FREE}
-    digest.update(json.dumps([settings, steps], sort_keys=True).encode())
+    # The floor decides only signed runs: other fingerprints stay as they were.
+    extra = [negative_clip] if any(weights[e.index] < 0 for e in examples) else []
+    digest.update(json.dumps([settings, steps, *extra], sort_keys=True).encode())
     for example in examples:
         digest.update(json.dumps([example.input_ids, example.labels, weights[example.index]]).encode())
     return digest.hexdigest()

@@ -1,5 +1,5 @@
 """The one training loop: signed weights train, stop and resume to the same weights, and a
-negative weight lowers the likelihood of its tokens."""
+negative weight lowers the likelihood of its tokens, down to the floor negative_clip sets."""
 
 from __future__ import annotations
 
@@ -71,6 +71,36 @@ def test_a_signed_loss_stopped_and_resumed_ends_with_the_same_weights(
     assert not resumed.model.training  # handed back ready to generate
 
 
+def test_a_floored_signed_run_resumes_to_the_same_weights(
+    tiny_policy_dir, maze_records, tmp_path, monkeypatch
+):
+    # The floor comes from the starting model: a resumed run must cap with it, not with the
+    # checkpoint it resumes from.
+    settings = dict(learning_rate=3e-3, epochs=3, batch_tokens=1024, log_every=2, report_to=["none"])
+    records, weights = maze_records[:8], SIGNS
+    whole = LLMPolicy.load(tiny_policy_dir)
+    expected = train_weighted(whole, records, BCConfig(**settings), weights, progress=False)
+    assert expected["steps"] > 4
+
+    config = BCConfig(**settings, save_dir=str(tmp_path / "run"), save_every=2)
+    real_lr_factor = bc.lr_factor
+
+    def killed_at_step_3(step, *args):
+        if step == 3:
+            raise KeyboardInterrupt
+        return real_lr_factor(step, *args)
+
+    monkeypatch.setattr(bc, "lr_factor", killed_at_step_3)
+    with pytest.raises(KeyboardInterrupt):
+        train_weighted(LLMPolicy.load(tiny_policy_dir), records, config, weights, progress=False)
+    monkeypatch.setattr(bc, "lr_factor", real_lr_factor)
+
+    resumed = LLMPolicy.load(tiny_policy_dir)
+    metrics = train_weighted(resumed, records, config, weights, progress=False)
+    assert metrics["resumed_at_step"] == 2 and metrics["steps"] == expected["steps"]
+    assert all(torch.equal(a, b) for a, b in zip(parameters(resumed), parameters(whole)))
+
+
 def test_a_checkpoint_of_another_fingerprint_is_refused(tiny_policy_dir, tmp_path):
     config = TrainConfig(save_dir=str(tmp_path), report_to=["none"])
     loop = TrainLoop(LLMPolicy.load(tiny_policy_dir), config, 4, fingerprint="a", progress=False)
@@ -95,7 +125,7 @@ def test_a_negative_weight_lowers_the_log_prob_of_its_tokens(tiny_policy_dir, ma
     config = BCConfig(
         learning_rate=3e-3, epochs=10, warmup_ratio=0.0, lr_schedule="constant", report_to=["none"]
     )
-    train_weighted(policy, maze_records[:1], config, [weight], progress=False)
+    train_weighted(policy, maze_records[:1], config, [weight], progress=False, negative_clip=0.0)
     after = action_nll(policy, example)
     # Mean NLL per action token of an untrained model is ~ln(vocab) ~ 7.8; ten steps move it by
     # nats, far beyond any CPU's rounding.
@@ -103,6 +133,28 @@ def test_a_negative_weight_lowers_the_log_prob_of_its_tokens(tiny_policy_dir, ma
         assert after > before + 0.5
     else:
         assert after < before - 0.5
+
+
+def test_the_negative_clip_is_a_floor_under_a_failures_likelihood(tiny_policy_dir, maze_records):
+    def rise_after(epochs: int, negative_clip: float) -> float:
+        policy = LLMPolicy.load(tiny_policy_dir)
+        example = tokenize_records(maze_records[:1], policy.tokenizer, 512)[0][0]
+        before = action_nll(policy, example)
+        config = BCConfig(
+            learning_rate=3e-3, epochs=epochs, warmup_ratio=0.0, lr_schedule="constant", report_to=["none"]
+        )
+        train_weighted(policy, maze_records[:1], config, [-1.0], progress=False, negative_clip=negative_clip)
+        return action_nll(policy, example) - before
+
+    # Without a floor, forty steps raise the failure's NLL per token by several nats and it keeps
+    # rising; with the clip at 0.2 each token stops at -log(0.8) = 0.22 nats above its start, plus
+    # what the optimizer's momentum carries past it (under a nat). The bounds leave nats of room
+    # for any CPU's rounding.
+    assert rise_after(40, 0.0) > 4.0
+    clipped = rise_after(40, 0.2)
+    assert 0.1 < clipped < 2.0
+    with pytest.raises(ValueError, match="negative_clip"):
+        rise_after(1, 1.0)
 
 
 def test_the_normaliser_counts_the_size_of_each_weight_not_its_sign():
