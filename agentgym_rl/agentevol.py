@@ -730,7 +730,15 @@ def speed_row(label: str, entries: list[dict[str, Any]]) -> str:
     return f"| {label} | " + " | ".join(cells) + " |"
 
 
-def plot_success(results: dict[str, dict[str, EnvResult]], path: Path) -> None:
+def plot_success(
+    results: dict[str, dict[str, EnvResult]],
+    path: Path,
+    *,
+    title: str = "AgentEvol: success per stage",
+    ylabel: str = "AgentEval success % (95% CI)",
+) -> None:
+    """One line per env across the columns of ``results`` (stages here; benchmarks/paper_table.py
+    passes its rows), success % with the Wilson interval."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -748,9 +756,9 @@ def plot_success(results: dict[str, dict[str, EnvResult]], path: Path) -> None:
         ]
         axes.errorbar(xs, ys, yerr=errors, marker="o", capsize=3, label=short_name(env_id))
     axes.set_xticks(range(len(stages)), stages)
-    axes.set_ylabel("AgentEval success % (95% CI)")
+    axes.set_ylabel(ylabel)
     axes.set_ylim(0, 100)
-    axes.set_title("AgentEvol: success per stage")
+    axes.set_title(title)
     axes.legend()
     figure.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -651,7 +651,12 @@ def plot(table: dict, columns: list[EnvRows], path: Path) -> None:
                     column.results[row], success_rate=value, success_low=low, success_high=high
                 )
                 results[LABELS[row]][column.env] = shown
-    plot_success(results, path)
+    plot_success(
+        results,
+        path,
+        title=f"AgentGym's main table: {table['model']}",
+        ylabel="AgentEval % (success; BabyAI, SciWorld: score), 95% CI",
+    )
 
 
 def write_table(args: argparse.Namespace, columns: list[EnvRows], argv: list[str], started: float) -> str:
