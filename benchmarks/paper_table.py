@@ -119,56 +119,58 @@ PAPER_SETTINGS = EnvSettings(1, 1e-5, 4096, None, "the paper's (AgentGym's relea
 
 # The built-in 1.4M-parameter tiny model trains from scratch, so it needs far more epochs at a far
 # higher learning rate than the paper's; its context is 2,048 tokens. Only Maze's values were tuned
-# (agentgym evolve's defaults: docs/agentevol.md, "Defaults, and where they differ from the paper").
-# "prompt N tokens" is the instruction and first observation under the tiny tokenizer, measured on
-# AgentTraj: above 2,048 the model cannot read the task at all.
-_MAZE = dict(epochs=20.0, learning_rate=1e-3, max_length=TINY_CONTEXT, max_rounds=None)
+# (agentgym evolve's defaults: docs/agentevol.md, "Defaults, and where they differ from the paper");
+# the rest say where their values come from. "prompt" is the instruction and first observation
+# under the tiny tokenizer and "cut" the share of AgentTraj episodes longer than 2,048 tokens
+# (trained on up to a turn boundary), both measured on AgentTraj.
+UNTUNED = "untuned: the Maze defaults"
+# fmt: off
 TINY_SETTINGS: dict[str, EnvSettings] = {
-    "Maze": EnvSettings(**_MAZE, why="tuned on Maze: agentgym evolve's defaults"),
-    "TextCraft": EnvSettings(
-        **{**_MAZE, "epochs": 55.0},
-        why="measured: BC-base's validation success stopped rising at epoch 55 (benchmarks/rl_study.py)",
-    ),
-    "BabyAI": EnvSettings(**_MAZE, why="untuned: the Maze defaults"),
-    "Wordle": EnvSettings(**_MAZE, why="untuned: the Maze defaults (prompt 448 tokens)"),
-    "TODOList": EnvSettings(
-        **_MAZE, why="untuned: the Maze defaults (prompt ~1,030 tokens; 40% of episodes cut at 2,048)"
-    ),
-    "Movie": EnvSettings(
-        **_MAZE, why="untuned: the Maze defaults (prompt ~1,550 tokens; 45% of episodes cut at 2,048)"
-    ),
-    "Weather": EnvSettings(
-        **_MAZE, why="cannot fit: the prompt is ~2,750 tokens, over the tiny model's 2,048-token context"
-    ),
-    "WebShop": EnvSettings(**_MAZE, why="untuned: the Maze defaults"),
-    "ALFWorld": EnvSettings(**_MAZE, why="untuned: the Maze defaults"),
-    "SciWorld": EnvSettings(**_MAZE, why="untuned: the Maze defaults"),
-    "BIRD": EnvSettings(**_MAZE, why="untuned: the Maze defaults"),
+    # env:       EnvSettings(epochs, lr, max length, rounds (None: the env's), why)
+    "WebShop":   EnvSettings(20, 1e-3, TINY_CONTEXT, None, UNTUNED),
+    "ALFWorld":  EnvSettings(20, 1e-3, TINY_CONTEXT, None, UNTUNED),
+    "TextCraft": EnvSettings(55, 1e-3, TINY_CONTEXT, None, "measured: BC-base's validation success "
+                             "stopped rising at epoch 55 (benchmarks/rl_study.py); prompt ~420 tokens"),
+    "SciWorld":  EnvSettings(20, 1e-3, TINY_CONTEXT, None, UNTUNED),
+    "BabyAI":    EnvSettings(20, 1e-3, TINY_CONTEXT, None, f"{UNTUNED}; prompt ~430 tokens, 15% cut"),
+    "Maze":      EnvSettings(20, 1e-3, TINY_CONTEXT, None, "tuned on Maze: agentgym evolve's defaults"),
+    "Wordle":    EnvSettings(20, 1e-3, TINY_CONTEXT, None, f"{UNTUNED}; prompt 448 tokens"),
+    "Weather":   EnvSettings(20, 1e-3, TINY_CONTEXT, None, "cannot fit: its prompt (~2,750 tokens) is "
+                             "longer than the tiny model's 2,048-token context"),
+    "Movie":     EnvSettings(20, 1e-3, TINY_CONTEXT, None, f"{UNTUNED}; prompt ~1,550 tokens, 45% cut"),
+    "TODOList":  EnvSettings(20, 1e-3, TINY_CONTEXT, None, f"{UNTUNED}; prompt ~1,030 tokens, 40% cut"),
+    "BIRD":      EnvSettings(20, 1e-3, TINY_CONTEXT, None, UNTUNED),
 }
-UNTUNED = EnvSettings(**_MAZE, why="untuned: the Maze defaults")
+# fmt: on
 
 
 def env_settings(args: argparse.Namespace, env: str) -> EnvSettings:
     """The env's row of the chosen table, with the command's overrides."""
-    chosen = PAPER_SETTINGS if args.settings == "paper" else TINY_SETTINGS.get(short_name(env), UNTUNED)
+    default = dataclasses.replace(TINY_SETTINGS["Maze"], why=UNTUNED)  # an env beyond the paper's
+    chosen = PAPER_SETTINGS if args.settings == "paper" else TINY_SETTINGS.get(short_name(env), default)
     overrides = {name: getattr(args, name) for name in ("epochs", "learning_rate") if getattr(args, name)}
     if args.quick:
         overrides.update(epochs=0.05, max_rounds=4)
     return dataclasses.replace(chosen, **overrides)
 
 
+def rate(value: float) -> str:
+    return f"{value:.0e}".replace("e-0", "e-")  # 1e-3, as the docs write it
+
+
 def settings_table() -> str:
     """TINY_SETTINGS as markdown, each value beside the paper's."""
     paper = PAPER_SETTINGS
     lines = [
-        f"| env | BC epochs (paper {paper.epochs:g}) | learning rate (paper {paper.learning_rate:g}) "
+        f"| env | BC epochs (paper {paper.epochs:g}) | learning rate (paper {rate(paper.learning_rate)}) "
         f"| max length (paper {paper.max_length}) | rounds (paper: the env's) | why |",
         "|---|---:|---:|---:|---:|---|",
     ]
-    for name in [*PAPER_ENVS, *(n for n in TINY_SETTINGS if n not in PAPER_ENVS)]:
-        s = TINY_SETTINGS[name]
+    for name, s in TINY_SETTINGS.items():
         rounds = s.max_rounds or family(name).max_rounds
-        lines.append(f"| {name} | {s.epochs:g} | {s.learning_rate:g} | {s.max_length} | {rounds} | {s.why} |")
+        lines.append(
+            f"| {name} | {s.epochs:g} | {rate(s.learning_rate)} | {s.max_length} | {rounds} | {s.why} |"
+        )
     return "\n".join(lines)
 
 
@@ -254,6 +256,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error("--grpo starts from AgentEvol's BC-base: keep agentevol in --rows")
     try:
         args.envs = [require_engine(env) for env in args.envs or [n for n in PAPER_ENVS if n in FAMILIES]]
+        model_config(args)  # a bad --device or --dtype fails here
     except (ValueError, ImportError) as error:
         parser.error(str(error).splitlines()[0])
     trains = set(args.rows) != {"base"}
@@ -343,11 +346,14 @@ def evolve_configs(
     settings = env_settings(args, env)
     evolve_changes: dict[str, Any] = {}
     rollout_changes: dict[str, Any] = {}
+    bc_changes: dict[str, Any] = {}
     if args.settings == "paper":
         # The paper retrains the base model each iteration and explores at 1.2; the tiny model
         # continues the last one at 0.85 (agentgym evolve's defaults: docs/agentevol.md says why).
         evolve_changes["retrain_from"] = "base"
         rollout_changes["temperature"] = 1.2
+        # The released script's batch: 2 episodes a GPU, 2 accumulation steps, 8 GPUs.
+        bc_changes.update(batch_tokens=2 * settings.max_length, gradient_accumulation_steps=16)
     if args.quick:
         evolve_changes["iteration_epochs"] = settings.epochs
     rollout = EvolveRolloutConfig(
@@ -373,6 +379,7 @@ def evolve_configs(
         seed=args.seed,
         save_every=args.save_every,
         report_to=["none"],
+        **bc_changes,
     )
     return evolve, bc, model_config(args)
 
@@ -595,10 +602,8 @@ def markdown(table: dict) -> str:
     for n in names:
         s = envs[n]["settings"]
         rounds = s["max_rounds"] or family(n).max_rounds
-        settings.append(
-            f"- {n}: {s['epochs']:g} BC epochs at lr {s['learning_rate']:g}, max length {s['max_length']}, "
-            f"{rounds} rounds ({s['why']})"
-        )
+        trained = f"{s['epochs']:g} BC epochs at lr {rate(s['learning_rate'])}"
+        settings.append(f"- {n}: {trained}, max length {s['max_length']}, {rounds} rounds ({s['why']})")
     problems = [
         f"- {n}, {LABELS[row]}: {entry['problem']}"
         for n in names

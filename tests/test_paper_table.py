@@ -161,7 +161,7 @@ def test_help_explains_the_rows_and_shows_the_settings_beside_the_papers(capsys)
     assert stopped.value.code == 0
     text = capsys.readouterr().out
     assert "BC-large" in text and "AgentEvol" in text and "--base_endpoint" in text
-    assert "learning rate (paper 1e-05)" in text
+    assert "learning rate (paper 1e-5)" in text
     for name in paper_table.PAPER_ENVS:
         assert f"| {name} |" in text
 
