@@ -139,7 +139,7 @@ TINY_SETTINGS: dict[str, EnvSettings] = {
                              "longer than the tiny model's 2,048-token context"),
     "Movie":     EnvSettings(20, 1e-3, TINY_CONTEXT, None, f"{UNTUNED}; prompt ~1,550 tokens, 45% cut"),
     "TODOList":  EnvSettings(20, 1e-3, TINY_CONTEXT, None, f"{UNTUNED}; prompt ~1,030 tokens, 40% cut"),
-    "BIRD":      EnvSettings(20, 1e-3, TINY_CONTEXT, None, UNTUNED),
+    "BIRD":      EnvSettings(20, 1e-3, TINY_CONTEXT, None, f"{UNTUNED}; prompt ~600 tokens"),
 }
 # fmt: on
 

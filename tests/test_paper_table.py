@@ -177,3 +177,8 @@ def test_every_paper_env_has_its_settings_and_every_paper_row_a_number_per_env()
 def test_a_quick_run_leaves_no_scratch_behind(quick_run):
     out, _ = quick_run
     assert not list(out.rglob("*.partial*"))
+
+
+def test_the_benchmarks_page_shows_the_settings_table_as_the_script_has_it():
+    page = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
+    assert paper_table.settings_table() in page.read_text()
