@@ -152,7 +152,6 @@ class PrefixCachedGenerator:
         max_new_tokens = max(1, min(max_new_tokens, policy.max_context - 1))
         prompt_ids = [policy.encode_prompt(messages, reserve=max_new_tokens) for messages in prompts]
         reused = [self._reusable(key, ids) for key, ids in zip(keys, prompt_ids)]
-        batch = RoundBatch.build(policy, [self.sessions.get(k) for k in keys], prompt_ids, reused)
         self.reused_tokens += sum(reused)
         self.prompt_tokens += sum(len(ids) - r for ids, r in zip(prompt_ids, reused))
 
@@ -160,11 +159,33 @@ class PrefixCachedGenerator:
         if temperature > 0:
             generator = torch.Generator(device=policy.device)
             generator.manual_seed(0 if seed is None else seed)
+        replies: list[Reply | None] = [None] * len(prompts)
+        for rows in similar_new_lengths([len(ids) - r for ids, r in zip(prompt_ids, reused)]):
+            produced = self._generate_rows(
+                [keys[i] for i in rows],
+                [prompt_ids[i] for i in rows],
+                [reused[i] for i in rows],
+                max_new_tokens,
+                temperature,
+                top_p,
+                generator,
+                log_probs,
+            )
+            for row, reply in zip(rows, produced):
+                replies[row] = reply
+        return replies
+
+    def _generate_rows(
+        self, keys, prompt_ids, reused, max_new_tokens, temperature, top_p, generator, log_probs
+    ) -> list[Reply]:
+        """One padded batch: prefill what is new, then decode every row until it stops."""
+        policy = self.policy
+        batch = RoundBatch.build(policy, [self.sessions.get(k) for k in keys], prompt_ids, reused)
         logits = batch.prefill(policy.model)
         stop = set(policy.stop_token_ids)
-        new_ids: list[list[int]] = [[] for _ in prompts]
-        scores: list[list[float]] | None = [[] for _ in prompts] if log_probs else None
-        finished = [False] * len(prompts)
+        new_ids: list[list[int]] = [[] for _ in prompt_ids]
+        scores: list[list[float]] | None = [[] for _ in prompt_ids] if log_probs else None
+        finished = [False] * len(prompt_ids)
         while True:
             picked = pick_tokens(logits, temperature, top_p, generator)
             tokens = picked.tolist()
@@ -298,6 +319,24 @@ def _left_padded(tensors: list[torch.Tensor | None], reused: list[int], capacity
     return out
 
 
+def similar_new_lengths(new_lengths: list[int], spread: int = 4, slack: int = 128) -> list[list[int]]:
+    """Rows (indices) grouped so that each group's new-token counts are alike.
+
+    A round's prefill pads every row to the longest new part and attends over the longest cached
+    part plus that: one row whose cache missed (a prompt cut to fit the context re-runs whole)
+    would make every row of the batch pay for its length, squared. Rows sorted by new length
+    start a new group when one holds more than ``spread`` x the group's shortest plus ``slack``
+    tokens; each group is its own prefill and decode."""
+    order = sorted(range(len(new_lengths)), key=lambda row: new_lengths[row])
+    groups: list[list[int]] = []
+    for row in order:
+        if groups and new_lengths[row] <= spread * new_lengths[groups[-1][0]] + slack:
+            groups[-1].append(row)
+        else:
+            groups.append([row])
+    return groups
+
+
 def pick_tokens(logits: torch.Tensor, temperature: float, top_p: float, generator) -> torch.Tensor:
     """Greedy (``temperature == 0``) or sampled next tokens, as transformers' temperature and
     top-p warpers do it."""
@@ -315,4 +354,4 @@ def pick_tokens(logits: torch.Tensor, temperature: float, top_p: float, generato
     return torch.multinomial(probabilities, num_samples=1, generator=generator).view(-1)
 
 
-__all__ = ["PrefixCachedGenerator", "Session", "pick_tokens"]
+__all__ = ["PrefixCachedGenerator", "Session", "pick_tokens", "similar_new_lengths"]

@@ -202,6 +202,31 @@ def test_prefix_cache_reuses_the_conversation_so_far(tiny_policy):
     assert set(cached.sessions) == {1, 2}
 
 
+def test_a_cache_miss_is_prefilled_apart_from_the_hits_with_the_same_replies(tiny_policy):
+    from agentgym_rl.prefix_cache import PrefixCachedGenerator, similar_new_lengths
+
+    assert similar_new_lengths([30, 900, 40, 0, 1000]) == [[3, 0, 2], [1, 4]]
+    tiny_policy.model.double()  # see test_policy.py: no near tie that rounding could flip
+    cached = PrefixCachedGenerator(tiny_policy)
+    short = [[{"role": "user", "content": f"The goal is at ({row}, 2)."}] for row in range(2)]
+    first = cached.generate([0, 1], short, max_new_tokens=6)
+    for row, reply in enumerate(first):
+        short[row] += [{"role": "assistant", "content": reply}, {"role": "user", "content": "You moved."}]
+    # Session 2 is new and long: its whole prompt is prefilled, the others' only their new turn.
+    long_ = [{"role": "user", "content": " ".join(["You see a wall to the north."] * 40)}]
+    conversations = short + [long_]
+    batches = []
+    run_rows = cached._generate_rows
+    cached._generate_rows = lambda keys, *args: batches.append(keys) or run_rows(keys, *args)
+    replies = cached.generate([0, 1, 2], conversations, max_new_tokens=6)
+    assert batches == [[0, 1], [2]]
+    assert replies == tiny_policy.generate(conversations, max_new_tokens=6)
+    assert [len(cached.sessions[key].ids) for key in (0, 1, 2)] == [
+        len(tiny_policy.encode_prompt(c, reserve=6)) + len(r.token_ids) - 1
+        for c, r in zip(conversations, replies)
+    ]
+
+
 def test_prefix_cache_only_for_models_whose_layout_it_knows(tiny_policy):
     from transformers import GPT2Config, GPT2LMHeadModel, MistralConfig
 
