@@ -7,7 +7,7 @@ best checkpoint). From that same model, each arm then learns:
   (a) bc-more      more BC on the expert data, for as many optimizer steps as each of (b)-(d)
   (b) evol-filter  AgentEvol, M iterations: explore K samples per instruction, keep successes
   (c) evol-rwr     the same, every explored trajectory weighted exp((r - 1) / beta)
-  (d) evol-adv     the same, signed advantage: failures pushed down, not dropped
+  (d) evol-adv     the same, signed advantage: failures pushed down (to a floor), not dropped
   (e) grpo         GRPO over whole episodes (agentgym grpo)
   (f) grpo-curric  GRPO with a horizon curriculum (round limits 1/3, 2/3, all of the env's)
 
