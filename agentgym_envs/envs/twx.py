@@ -12,7 +12,10 @@ to 128.
 The first observation is the task description, a newline, then the room (as SciWorld's). The
 score is the engine's 0-1 score; an episode ends when the engine says the task succeeded or
 failed. ``info["available_actions"]`` is the engine's valid-action list, which it computes on
-every step anyway. The expert plays the engine's gold path.
+every step anyway. The expert plays the engine's gold path, the same for a task in every reset and
+every process: Coin's and TWC's gold agents walk the house at random, from a ``Random()`` the
+engine seeds with the clock, so for those two we run the engine's own gold agent with a
+``Random`` seeded by the task's seed (as the engine itself seeds CookingWorld's gold agent).
 
 Not like the engine's ``TextWorldExpressEnv``: one JVM per process, shared by every TWX env
 (see :mod:`agentgym_envs.envs.jvm`), no step limit of its own (Gymnasium's ``TimeLimit`` has
@@ -52,6 +55,9 @@ def free_engine(user: object) -> JavaEngine:
     return engine
 
 
+# The engine's tries at a gold path (a random walk may end before it finds the coin).
+GOLD_PATH_TRIES = 50
+
 _LOST = (
     "The TextWorld-Express engine stopped (its Java process is gone), so this episode was lost. "
     "Call reset() to start a new episode on a fresh engine."
@@ -73,6 +79,9 @@ class TWXEnv(TextEnv):
 
     game: ClassVar[str]  # the engine's game name
     game_params: ClassVar[str] = ""  # the engine's "key=value,..." generation settings
+    # The engine's gold agent class (textworldexpress.goldagent) for a game whose gold path is a
+    # random walk, which we seed; empty where the engine's own gold path is already deterministic.
+    random_walk_gold_agent: ClassVar[str] = ""
     action_help: ClassVar[str] = (
         "Actions are short commands such as 'look around', 'inventory', 'take OBJ', "
         "'put OBJ in OBJ', 'open OBJ', 'move north', 'read OBJ'; "
@@ -106,8 +115,12 @@ class TWXEnv(TextEnv):
         fold, seed = self._fold_and_seed(task_id)
         # The gold path costs the engine little (a few ms); making it at every reset keeps the
         # expert ready without a second load.
-        state = json.loads(self._engine.call(lambda: session.generateNewGameJSON(seed, fold, True)))
-        self._gold = list(self._engine.call(session.getGoldActionSequence))
+        engine_gold = not self.random_walk_gold_agent
+        state = json.loads(self._engine.call(lambda: session.generateNewGameJSON(seed, fold, engine_gold)))
+        if engine_gold:
+            self._gold = list(self._engine.call(session.getGoldActionSequence))
+        else:
+            self._gold = self._engine.call(lambda: self._seeded_gold_path(session, seed, fold))
         self._gold_step = 0
         self._task_text = self._engine.call(session.getTaskDescription)
         self._valid_actions = sorted(state["validActions"])  # the engine lists them in no fixed order
@@ -143,6 +156,20 @@ class TWXEnv(TextEnv):
         action = self._gold[self._gold_step]
         return f"Following the plan for this game, the next step is to {action}.", action
 
+    def _seeded_gold_path(self, session: Any, seed: int, fold: str) -> list[str]:
+        """What the engine's ``mkGameWithGoldPath`` does for this game, with the walk's
+        ``Random`` seeded: its gold agent walks a fresh copy of the game until a walk solves it,
+        the one ``Random`` going on from try to try."""
+        jvm = self._engine.jvm()
+        walk = jvm.scala.util.Random(seed)
+        make_agent = getattr(jvm.textworldexpress.goldagent, self.random_walk_gold_agent)
+        for _ in range(GOLD_PATH_TRIES):
+            game = session.gameGenerator().mkGame(seed, fold)  # not the session's game: the agent plays it
+            found = make_agent(game).mkGoldPath(walk)  # a scala Tuple2 (success, path); py4j reads its fields
+            if found._1:
+                return list(found._2)
+        return []
+
     def close(self) -> None:
         self._session.drop()
         super().close()
@@ -168,12 +195,14 @@ class CoinEnv(TWXEnv):
     """Find the coin somewhere in the house and take it."""
 
     game = "coin"
+    random_walk_gold_agent = "CoinGoldAgent"
 
 
 class TWCEnv(TWXEnv):
     """TextWorld Commonsense: put each item away where it belongs."""
 
     game = "twc"
+    random_walk_gold_agent = "TWCGoldAgent"
 
 
 class MapReaderEnv(TWXEnv):
