@@ -1,4 +1,4 @@
-"""Small helpers shared by the env tests (pytest puts this folder on sys.path)."""
+"""Small helpers shared by the tests (pytest puts this folder on sys.path)."""
 
 from __future__ import annotations
 
@@ -34,3 +34,19 @@ def installed_or_skip(env_id: str) -> str:
     if problem:
         pytest.skip(problem)
     return env_id
+
+
+def kill_training_at(monkeypatch, step: int) -> None:
+    """Make the next training run raise KeyboardInterrupt when it reaches optimizer step
+    ``step`` (as a kill would), through the learning-rate schedule every step asks for;
+    ``monkeypatch.undo()`` or the test's end restores it."""
+    import agentgym_rl.bc as bc_module
+
+    real_lr_factor = bc_module.lr_factor
+
+    def killed(at_step, *args):
+        if at_step == step:
+            raise KeyboardInterrupt
+        return real_lr_factor(at_step, *args)
+
+    monkeypatch.setattr(bc_module, "lr_factor", killed)

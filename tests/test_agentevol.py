@@ -4,6 +4,7 @@ import math
 from pathlib import Path
 
 import pytest
+from helpers import kill_training_at
 
 import agentgym_rl.agentevol as agentevol_module
 from agentgym_rl.agentevol import (
@@ -197,24 +198,15 @@ def test_an_interrupted_run_resumes_and_loses_no_trajectories(tmp_path, tiny_pol
 
 
 def test_a_stage_killed_mid_training_resumes_from_its_checkpoint(tmp_path, tiny_policy_dir, monkeypatch):
-    import agentgym_rl.bc as bc_module
-
     config, _, model_config = small_run(tmp_path / "run", tiny_policy_dir, iterations=0)
     bc_config = BCConfig(epochs=1, batch_tokens=2048, learning_rate=1e-3, save_every=2)
-    real_lr_factor = bc_module.lr_factor
-
-    def crash_at_step_5(step, *args):
-        if step == 5:
-            raise KeyboardInterrupt
-        return real_lr_factor(step, *args)
-
-    monkeypatch.setattr(bc_module, "lr_factor", crash_at_step_5)
+    kill_training_at(monkeypatch, 5)
     with pytest.raises(KeyboardInterrupt):
         agentevol(config, bc_config, model_config)
     scratch = tmp_path / "run/checkpoints/bc-base.partial"
     assert (scratch / "checkpoint-4").is_dir()
 
-    monkeypatch.setattr(bc_module, "lr_factor", real_lr_factor)
+    monkeypatch.undo()
     agentevol(config, bc_config, model_config)
     lines = [json.loads(line) for line in (tmp_path / "run/metrics.jsonl").read_text().splitlines()]
     trained = next(line for line in lines if (line["event"], line["stage"]) == ("train", "bc-base"))

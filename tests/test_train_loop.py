@@ -4,6 +4,7 @@ negative weight lowers the likelihood of its tokens, down to the floor negative_
 from __future__ import annotations
 
 import pytest
+from helpers import kill_training_at
 
 torch = pytest.importorskip("torch")
 
@@ -83,17 +84,10 @@ def test_a_floored_signed_run_resumes_to_the_same_weights(
     assert expected["steps"] > 4
 
     config = BCConfig(**settings, save_dir=str(tmp_path / "run"), save_every=2)
-    real_lr_factor = bc.lr_factor
-
-    def killed_at_step_3(step, *args):
-        if step == 3:
-            raise KeyboardInterrupt
-        return real_lr_factor(step, *args)
-
-    monkeypatch.setattr(bc, "lr_factor", killed_at_step_3)
+    kill_training_at(monkeypatch, 3)
     with pytest.raises(KeyboardInterrupt):
         train_weighted(LLMPolicy.load(tiny_policy_dir), records, config, weights, progress=False)
-    monkeypatch.setattr(bc, "lr_factor", real_lr_factor)
+    monkeypatch.undo()
 
     resumed = LLMPolicy.load(tiny_policy_dir)
     metrics = train_weighted(resumed, records, config, weights, progress=False)
