@@ -127,11 +127,11 @@ UNTUNED = "untuned: the Maze defaults"
 # fmt: off
 TINY_SETTINGS: dict[str, EnvSettings] = {
     # env:       EnvSettings(epochs, lr, max length, rounds (None: the env's), why)
-    "WebShop":   EnvSettings(20, 1e-3, TINY_CONTEXT, None, UNTUNED),
-    "ALFWorld":  EnvSettings(20, 1e-3, TINY_CONTEXT, None, UNTUNED),
+    "WebShop":   EnvSettings(20, 1e-3, TINY_CONTEXT, None, f"{UNTUNED}; prompt ~360 tokens, 60% cut"),
+    "ALFWorld":  EnvSettings(20, 1e-3, TINY_CONTEXT, None, f"{UNTUNED}; prompt ~660 tokens"),
     "TextCraft": EnvSettings(55, 1e-3, TINY_CONTEXT, None, "measured: BC-base's validation success "
                              "stopped rising at epoch 55 (benchmarks/rl_study.py); prompt ~420 tokens"),
-    "SciWorld":  EnvSettings(20, 1e-3, TINY_CONTEXT, None, UNTUNED),
+    "SciWorld":  EnvSettings(20, 1e-3, TINY_CONTEXT, None, f"{UNTUNED}; prompt ~690 tokens"),
     "BabyAI":    EnvSettings(20, 1e-3, TINY_CONTEXT, None, f"{UNTUNED}; prompt ~430 tokens, 15% cut"),
     "Maze":      EnvSettings(20, 1e-3, TINY_CONTEXT, None, "tuned on Maze: agentgym evolve's defaults"),
     "Wordle":    EnvSettings(20, 1e-3, TINY_CONTEXT, None, f"{UNTUNED}; prompt 448 tokens"),
