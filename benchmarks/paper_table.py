@@ -57,7 +57,7 @@ from typing import Any
 from common import cpu_name, machine
 
 from agentgym_envs import FAMILIES, family, require_engine, short_name
-from agentgym_envs.data import atomic_write_text, expert_trajectories
+from agentgym_envs.data import atomic_write_text, expert_trajectories, load_trajectories
 from agentgym_rl.agentevol import (
     AgentEvolConfig,
     EvolveBCConfig,
@@ -284,8 +284,9 @@ def model_config(args: argparse.Namespace, name: str | None = None) -> ModelConf
 
 
 # ------------------------------------------------------------------------------ the rows
-def base_row(args: argparse.Namespace, env: str, folder: Path) -> dict[str, EnvResult]:
-    """AgentEval of the model before training (or of the API model), saved as it plays."""
+def base_row(args: argparse.Namespace, env: str, folder: Path, expert_file: Path) -> dict[str, EnvResult]:
+    """AgentEval of the model before training (or of the API model), saved as it plays;
+    ``expert_file`` is the AgentEvol run's AgentTraj, where it exists."""
     run = RunDir(folder, name="base")
     results_path = run.path("eval", "base.json")
     identity = (
@@ -303,10 +304,15 @@ def base_row(args: argparse.Namespace, env: str, folder: Path) -> dict[str, EnvR
         budget = args.base_max_new_tokens
     else:
         policy = model_config(args).load(seed=args.seed, lora=False)
-        # The reply budget agentgym evolve would give it (from 20 expert episodes, as agentgym
-        # grpo does for a checkpoint): an untrained model writes until the budget runs out.
-        expert, _ = expert_trajectories(env, "agenttraj", limit=20, progress=False)
-        budget = reply_budget(policy, shorten_thoughts(expert, thought_words(args)), 0)
+        # The reply budget of every other row (an untrained model writes until it runs out): from
+        # the AgentEvol run's AgentTraj, or without that run from 20 expert episodes, as agentgym
+        # grpo does for a checkpoint.
+        if expert_file.is_file():
+            expert = load_trajectories(expert_file)
+        else:
+            sample, _ = expert_trajectories(env, "agenttraj", limit=20, progress=False)
+            expert = shorten_thoughts(sample, thought_words(args))
+        budget = reply_budget(policy, expert, 0)
     settings = env_settings(args, env)
     config = RolloutConfig(
         concurrency=args.concurrency, max_new_tokens=budget, max_rounds=settings.max_rounds, seed=args.seed
@@ -328,7 +334,10 @@ def base_row(args: argparse.Namespace, env: str, folder: Path) -> dict[str, EnvR
     usage = policy.usage.as_dict() if args.base_endpoint else None
     save_eval(results, records, results_path, label="base", usage=usage)
     run.record(
-        "eval", "base", seconds=round(stats.wall_seconds, 1), tokens_per_second=stats.tokens_per_second
+        "eval",
+        "base",
+        seconds=round(stats.wall_seconds, 1),
+        tokens_per_second=round(stats.tokens_per_second, 1),
     )
     return results
 
@@ -451,8 +460,6 @@ def run_env(args: argparse.Namespace, env: str) -> EnvRows:
             column.problems[row] = str(error)
             say(f"{short_name(env)}: {LABELS[row]} cannot be trained: {error}")
 
-    if "base" in args.rows:
-        attempt("base", lambda: base_row(args, env, folder / "base")[env])
     if "agentevol" in args.rows:
         stages: dict[str, dict[str, EnvResult]] = {}
 
@@ -465,6 +472,9 @@ def run_env(args: argparse.Namespace, env: str) -> EnvRows:
             column.results["bc-base"] = stages["bc-base"][env]
         elif "agentevol" in column.problems:
             column.problems["bc-base"] = column.problems["agentevol"]
+    if "base" in args.rows:  # after AgentEvol, whose AgentTraj sets its reply budget
+        expert_file = folder / "agentevol" / "data" / "agenttraj.json"
+        attempt("base", lambda: base_row(args, env, folder / "base", expert_file)[env])
     if "bc-large" in args.rows:
         attempt(
             "bc-large", lambda: evolve_row(args, env, folder / "bc-large", "agenttraj_l", 0)["bc-base"][env]

@@ -104,9 +104,9 @@ def test_a_killed_run_continues_where_it_stopped(quick_run, tiny_policy_dir, mon
     paper_table.main(quick_argv(tiny_policy_dir, out))
 
     after = files_and_mtimes(maze)
-    # The base row played only its two missing episodes, AgentEvol only its last AgentEval (its
-    # exploration for iter4 was saved): the earlier stages and BC-large were read back untouched.
-    assert played == [2, 4]
+    # AgentEvol played only its last AgentEval (its exploration for iter4 was saved), then the
+    # base row its two missing episodes: the earlier stages and BC-large were read back untouched.
+    assert played == [4, 2]
     kept = [
         name
         for name in before
