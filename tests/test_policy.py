@@ -140,6 +140,25 @@ def test_long_prompts_are_cut_keeping_the_instruction(tiny_policy, maze_records)
     assert tiny_policy.generate([messages], max_new_tokens=16)  # generation works on the cut prompt
 
 
+def test_a_cut_holds_for_several_rounds_so_the_prefix_cache_can_reuse_it(tiny_policy):
+    messages = [{"role": "user", "content": "Reach the goal."}, {"role": "assistant", "content": "Ok."}]
+    tiny_policy.max_context = 400
+    prompts = []
+    for turn in range(40):  # an episode that grows one exchange a round, far past the context
+        messages += [
+            {"role": "user", "content": f"You are at ({turn}, 3). Walls to the north and east."},
+            {"role": "assistant", "content": "Action:\nmove south"},
+        ]
+        prompts.append(tiny_policy.encode_prompt(messages[:-1], reserve=16))
+    assert all(len(ids) <= 400 - 16 for ids in prompts)
+    cut = [i for i in range(1, len(prompts)) if len(prompts[i]) < len(prompts[i - 1])]
+    assert len(cut) >= 3  # the context overflowed again and again
+    # A round whose prompt does not start with the last round's is one where the cut moved:
+    # once per DROP_BLOCK (4) rounds, not every round as a cut of the fewest exchanges would.
+    kept = [i for i in range(cut[0], len(prompts)) if prompts[i][: len(prompts[i - 1])] == prompts[i - 1]]
+    assert len(kept) >= (len(prompts) - cut[0]) / 2
+
+
 def test_an_instruction_longer_than_the_context_is_counted(tiny_policy):
     tiny_policy.max_context = 64
     messages = [{"role": "user", "content": "walls " * 200}]
