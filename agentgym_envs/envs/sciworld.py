@@ -21,6 +21,8 @@ Where this differs from AgentGym's server, and why:
   runs with a constant identity hash (``-XX:hashCode=2``), so a task id always gives the same
   text (a set's order follows the order its objects were added). The price: every insertion
   into such a set compares the object with each member, and steps take about 1.4x longer.
+  The gold agents' JVM-wide route cache is emptied before each plan (:func:`_forget_search_routes`),
+  so a task's expert plays alike whichever tasks were planned before it in the process.
 * Score. ScienceWorld scores 0-100; ``score`` is that / 100 (AgentGym's integer percent), the
   reward is its gain, success is 100. A task ScienceWorld ends as failed (score below 0, e.g.
   focusing on the wrong object) ends the episode with score 0 and success False; AgentGym
@@ -298,6 +300,7 @@ def gold_plan(task_id: int) -> tuple[str, ...]:
     steps a replay shows did nothing (:func:`prune_plan`)."""
     name, variation = task_table()[task_id]
     planner = _planner()
+    ENGINE.call(_forget_search_routes)
     ENGINE.call(lambda: planner.load(name, variation, "", True))
     gold = list(ENGINE.call(planner.getGoldActionSequence))
 
@@ -360,6 +363,18 @@ def _drop_undone_moves(plan: list[str]) -> list[str]:
             continue
         kept.append(action)
     return kept
+
+
+def _forget_search_routes() -> None:
+    """Empty the gold agents' route cache, so a task's gold path is the one a fresh JVM makes.
+
+    ScienceWorld's PathFinder keeps, JVM-wide and per start room, the first route through the
+    house that any gold agent drew when searching for something (a shuffle by the engine's
+    Random, which each load seeds from its variation). Later tasks starting a search in that
+    room reuse it instead of drawing their own, so without this a task's plan depended on which
+    tasks were planned before it in the process (the boil, melt, freeze, chemistry-mix and
+    conductivity gold agents search)."""
+    ENGINE.jvm().scienceworld.goldagent.PathFinder.precomputedExhaustivePaths().clear()
 
 
 _PLANNER: dict[int, Any] = {}  # JVM generation -> its planner game object
